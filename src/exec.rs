@@ -1,0 +1,61 @@
+//! Chain-loading: execute into `prog...` with execvp semantics (a name
+//! containing `/` is used as is, otherwise each `$PATH` directory is tried
+//! in order), building each candidate path in a fixed buffer.
+//!
+//! It never forks and does not fall back to `/bin/sh` on ENOEXEC.
+
+use crate::log;
+use crate::runtime::{self, CStrArray};
+use arrayvec::ArrayVec;
+use core::ffi::CStr;
+use rustix::io::Errno;
+
+/// PATH when the environment has none.
+const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
+/// Longest candidate path.
+const PATH_MAX: usize = 4096;
+
+/// Executes `argv[0]` with arguments `argv` and environment `envp`,
+/// searching `search_path` (a `$PATH` value; `None` means the default).
+/// Returns only on failure, with the most telling error.
+pub fn exec_search(argv: CStrArray, envp: CStrArray, search_path: Option<&[u8]>) -> Errno {
+    let Some(prog) = argv.iter().next() else { return Errno::INVAL };
+    let name = prog.to_bytes();
+    if name.is_empty() {
+        return Errno::NOENT;
+    }
+    if memchr::memchr(b'/', name).is_some() {
+        return runtime::execve(prog, argv, envp);
+    }
+    let mut err = Errno::NOENT;
+    for dir in search_path.unwrap_or(DEFAULT_PATH).split(|&c| c == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let mut buf = ArrayVec::<u8, PATH_MAX>::new();
+        if buf.try_extend_from_slice(dir).is_err()
+            || buf.try_push(b'/').is_err()
+            || buf.try_extend_from_slice(name).is_err()
+            || buf.try_push(0).is_err()
+        {
+            err = Errno::NAMETOOLONG;
+            continue;
+        }
+        // Cannot fail: exactly one NUL, at the end.
+        let Ok(path) = CStr::from_bytes_with_nul(&buf) else { continue };
+        match runtime::execve(path, argv, envp) {
+            // Not here, or not usable here: try the next directory, but
+            // remember that something was found and refused.
+            Errno::NOENT | Errno::NOTDIR => {}
+            Errno::ACCESS => err = Errno::ACCESS,
+            e => return e,
+        }
+    }
+    err
+}
+
+/// Executes into `argv` with `envp`, the PATH coming from `envp`; on
+/// failure prints `unable to run PROG: REASON` and exits 111.
+pub fn exec_or_die(argv: CStrArray, envp: CStrArray) -> ! {
+    let err = exec_search(argv, envp, crate::env::get(envp, b"PATH"));
+    let prog = argv.iter().next().map(|p| p.to_bytes()).unwrap_or(b"");
+    log::fatal_sys(err, &[b"run ", prog])
+}

@@ -1,0 +1,17 @@
+//! ucspi-ipc: UCSPI tools for Unix-domain sockets, built as small static
+//! programs that chain-load into each other, s6 style.
+//!
+//! The library holds every mechanism once; each program in `src/bin/` is a
+//! short script over it. It is `no_std` and allocation-free so that the
+//! programs link without libc (see [`runtime`]); its unit tests run under
+//! the normal std harness.
+#![cfg_attr(not(test), no_std)]
+
+pub mod args;
+pub mod env;
+pub mod exec;
+pub mod io;
+pub mod log;
+pub mod num;
+pub mod runtime;
+pub mod socket;

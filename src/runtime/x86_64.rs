@@ -1,0 +1,180 @@
+//! x86_64 Linux: the entry point, system call instructions, a clone on a
+//! new stack, and the memory functions, in the fewest instructions.
+
+use core::arch::{asm, global_asm};
+
+pub const SYS_RT_SIGPROCMASK: usize = 14;
+pub const SYS_EXECVE: usize = 59;
+pub const SYS_EXIT_GROUP: usize = 231;
+pub const SYS_SIGNALFD4: usize = 289;
+const SYS_CLONE: usize = 56;
+
+/// `_start`: clear the frame pointer, pass the kernel's stack pointer to
+/// the program's `__ucspi_main`, with the stack aligned as the ABI wants.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! runtime_entry {
+    () => {
+        core::arch::global_asm!(
+            ".globl _start",
+            "_start:",
+            "xor ebp, ebp",
+            "mov rdi, rsp",
+            "and rsp, -16",
+            "call __ucspi_main",
+            "ud2",
+        );
+    };
+}
+
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall1(n: usize, a: usize) -> usize {
+    let ret;
+    // SAFETY: a raw syscall; rcx and r11 are clobbered by the instruction.
+    unsafe {
+        asm!("syscall", inlateout("rax") n => ret, in("rdi") a,
+             lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall3(n: usize, a: usize, b: usize, c: usize) -> usize {
+    let ret;
+    // SAFETY: as in syscall1.
+    unsafe {
+        asm!("syscall", inlateout("rax") n => ret, in("rdi") a, in("rsi") b, in("rdx") c,
+             lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> usize {
+    let ret;
+    // SAFETY: as in syscall1.
+    unsafe {
+        asm!("syscall", inlateout("rax") n => ret, in("rdi") a, in("rsi") b, in("rdx") c,
+             in("r10") d, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+global_asm!(
+    ".globl __ucspi_clone_on_stack",
+    "__ucspi_clone_on_stack:",
+    // rdi = flags, rsi = new stack top, rdx = entry fn, rcx = its argument.
+    "mov r9, rcx",
+    "mov r8, rdx",
+    "and rsi, -16",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "mov eax, {nr}",
+    "syscall",
+    "test rax, rax",
+    "jnz 2f",
+    // Child: on its own stack; call entry(arg), which never returns.
+    "xor ebp, ebp",
+    "mov rdi, r9",
+    "call r8",
+    "ud2",
+    "2:",
+    "ret",
+    nr = const SYS_CLONE,
+);
+
+extern "C" {
+    fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8,
+                              entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
+}
+
+/// clone(flags) with the child on `stack`, running `entry(arg)`.
+///
+/// # Safety
+/// `stack` must be the top of memory the child may use as its stack for as
+/// long as it runs in our address space; `entry` must never return.
+pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8,
+                             entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { __ucspi_clone_on_stack(flags, stack, entry, arg) }
+}
+
+/// # Safety
+/// As C's memcpy.
+#[inline]
+pub unsafe fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: rep movsb copies n bytes forward; buffers valid by contract.
+    unsafe {
+        asm!("rep movsb", inout("rcx") n => _, inout("rdi") d => _, inout("rsi") s => _,
+             options(nostack, preserves_flags));
+    }
+    d
+}
+
+/// # Safety
+/// As C's memmove.
+#[inline]
+pub unsafe fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+    if (d as usize).wrapping_sub(s as usize) >= n {
+        // Destination does not start inside the source: forward is safe.
+        // SAFETY: as memcpy.
+        return unsafe { memcpy(d, s, n) };
+    }
+    // SAFETY: copy backwards with the direction flag set, then clear it.
+    unsafe {
+        asm!("std", "rep movsb", "cld",
+             inout("rcx") n => _, inout("rdi") d.add(n).wrapping_sub(1) => _,
+             inout("rsi") s.add(n).wrapping_sub(1) => _, options(nostack));
+    }
+    d
+}
+
+/// # Safety
+/// As C's memset.
+#[inline]
+pub unsafe fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
+    // SAFETY: rep stosb stores n bytes; buffer valid by contract.
+    unsafe {
+        asm!("rep stosb", inout("rcx") n => _, inout("rdi") d => _, in("al") c as u8,
+             options(nostack, preserves_flags));
+    }
+    d
+}
+
+/// # Safety
+/// As C's memcmp.
+#[inline]
+pub unsafe fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    if n == 0 {
+        return 0;
+    }
+    let (x, y): (*const u8, *const u8);
+    // SAFETY: repe cmpsb stops at the first difference or after n bytes;
+    // both buffers are valid for n bytes by contract. A plain loop could be
+    // turned back into a call to memcmp by the optimiser.
+    unsafe {
+        asm!("repe cmpsb", inout("rcx") n => _, inout("rsi") a => x, inout("rdi") b => y,
+             options(nostack, readonly));
+        // Both pointers are one past the last compared byte.
+        *x.sub(1) as i32 - *y.sub(1) as i32
+    }
+}
+
+/// # Safety
+/// As C's strlen.
+#[inline]
+pub unsafe fn strlen(s: *const u8) -> usize {
+    let left: usize;
+    // SAFETY: repne scasb scans for the NUL that the contract guarantees.
+    // A plain loop could be turned back into a call to strlen.
+    unsafe {
+        asm!("repne scasb", inout("rcx") usize::MAX => left, inout("rdi") s => _, in("al") 0u8,
+             options(nostack, readonly));
+    }
+    !left - 1
+}

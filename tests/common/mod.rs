@@ -1,0 +1,273 @@
+//! Shared helpers for the integration tests: where the built programs are,
+//! temporary directories, running a command with a time limit, starting a
+//! server and stopping it by pid, and skipping what this machine cannot do.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Path of one of our built programs.
+pub fn bin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_ipccat")).parent().unwrap().join(name)
+}
+
+/// A command for one of our programs.
+pub fn cmd(name: &str) -> Command {
+    Command::new(bin(name))
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        // Short base: socket paths must stay under 108 bytes.
+        let p = PathBuf::from(format!("/tmp/ui{}.{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `c` with stdin from `input`, killing it (by pid) after `secs`.
+pub fn run_input(c: &mut Command, input: &[u8], secs: u64) -> Output {
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", c));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&input);
+    });
+    let out = wait_output(child, secs);
+    let _ = writer.join();
+    out
+}
+
+/// Runs `c` with empty stdin, with a time limit.
+pub fn run(c: &mut Command, secs: u64) -> Output {
+    run_input(c, b"", secs)
+}
+
+/// Collects a child's output, killing it if it runs over `secs`.
+pub fn wait_output(mut child: Child, secs: u64) -> Output {
+    let mut so = child.stdout.take();
+    let mut se = child.stderr.take();
+    let t1 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(s) = so.as_mut() {
+            let _ = s.read_to_end(&mut v);
+        }
+        v
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(s) = se.as_mut() {
+            let _ = s.read_to_end(&mut v);
+        }
+        v
+    });
+    let status = wait_timeout(&mut child, secs).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("command timed out after {secs}s");
+    });
+    Output { status, stdout: t1.join().unwrap(), stderr: t2.join().unwrap() }
+}
+
+/// Waits for `child` at most `secs`; None on time-out.
+pub fn wait_timeout(child: &mut Child, secs: u64) -> Option<ExitStatus> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls `cond` every few ms for at most `secs`.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// Whether `path` is a socket that accepts connections.
+pub fn socket_ready(path: &Path) -> bool {
+    std::fs::metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false)
+        && std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// A server process we started; killed (by its pid) when dropped.
+pub struct Server {
+    pub child: Child,
+}
+
+impl Server {
+    /// Starts `c` (stderr captured to a file in `dir`) and waits until
+    /// `socket` accepts connections.
+    pub fn start(c: &mut Command, socket: &Path) -> Server {
+        c.stdin(Stdio::null()).stdout(Stdio::null());
+        if c.get_program() == OsStr::new("") {
+            panic!("empty command");
+        }
+        let child = c.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", c));
+        let mut s = Server { child };
+        // A stale socket file may exist: wait for a real listener.
+        let ok = wait_until(10, || {
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("server exited early: {st}");
+            }
+            socket_ready(socket)
+        });
+        assert!(ok, "server socket {} never became ready", socket.display());
+        s
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `sig` to the server only.
+    pub fn signal(&self, sig: i32) {
+        kill(self.pid(), sig);
+    }
+
+    /// Waits for the server to exit.
+    pub fn wait(&mut self, secs: u64) -> Option<ExitStatus> {
+        wait_timeout(&mut self.child, secs)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            kill(self.pid(), 9);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// kill(2) on one pid.
+pub fn kill(pid: i32, sig: i32) -> bool {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The children of `pid`, and how many of them are zombies.
+pub fn children(pid: i32) -> (Vec<i32>, usize) {
+    let mut kids = Vec::new();
+    let mut zombies = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        if fields.len() > 2 && fields[1] == pid.to_string() {
+            kids.push(p);
+            if fields[0] == "Z" {
+                zombies += 1;
+            }
+        }
+    }
+    (kids, zombies)
+}
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// Whether an external program is installed; prints a skip notice if not.
+pub fn have(program: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!("SKIPPED {test}: {program} is not installed");
+    }
+    found
+}
+
+/// Prints a skip notice unless running as root.
+pub fn need_root(test: &str) -> bool {
+    let r = is_root();
+    if !r {
+        eprintln!("SKIPPED {test}: needs root");
+    }
+    r
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Connects to a socket and reads everything until EOF.
+pub fn fetch(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut v = Vec::new();
+    s.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// Parses `NAME=VALUE` lines (as printed by `env`) into pairs.
+pub fn env_lines(out: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+        .collect()
+}
+
+/// The value of `name` in `env` output, if present.
+pub fn env_value(out: &[u8], name: &str) -> Option<String> {
+    env_lines(out).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
