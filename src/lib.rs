@@ -8,10 +8,14 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod args;
+pub mod cdb;
 pub mod env;
 pub mod exec;
 pub mod io;
 pub mod log;
+pub mod mapped_vec;
 pub mod num;
+pub mod rules;
 pub mod runtime;
 pub mod socket;
+pub mod uidgid;
