@@ -2,7 +2,7 @@
 //!
 //! It provides the process entry point (argv and envp read off the initial
 //! stack), the handful of system calls that rustix does not expose publicly
-//! (`exit_group`, `execve`, a vfork-style `clone`, `rt_sigprocmask`,
+//! (`exit_group`, `execve`, a vfork-style `clone`, `rt_sigprocmask`, `rt_sigaction`,
 //! `signalfd4`), the memory functions the compiler emits calls to, and the
 //! panic handler. Everything architecture-specific is in one small file per
 //! architecture (`runtime/x86_64.rs`).
@@ -147,6 +147,52 @@ pub fn block_signals(set: SigSet) -> Result<SigSet, Errno> {
 /// Sets the blocked signals to exactly `set`.
 pub fn set_signal_mask(set: SigSet) -> Result<(), Errno> {
     sigprocmask(SIG_SETMASK, &set).map(|_| ())
+}
+
+/// A signal's disposition, as far as our programs care: they never
+/// install handlers of their own.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Disposition {
+    Default,
+    Ignore,
+    /// A handler (only seen when inherited from a parent that exec'd us
+    /// while catching it; execve resets handlers, so never in practice).
+    Handler,
+}
+
+/// The kernel's `struct sigaction` on Linux.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets the disposition of `sig` to `to` (Default or Ignore) and returns
+/// the previous one; `None` only queries.
+pub fn set_disposition(sig: rustix::process::Signal, to: Option<Disposition>)
+    -> Result<Disposition, Errno> {
+    let new = to.map(|d| KernelSigaction {
+        handler: if d == Disposition::Ignore { 1 } else { 0 },
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    });
+    let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    let newp = new.as_ref().map_or(0, |n| n as *const _ as usize);
+    // SAFETY: both pointers are to valid kernel sigaction structs (or null
+    // for "no change"); SIG_DFL/SIG_IGN need no restorer; size is 8.
+    let ret = unsafe {
+        syscall4(arch::SYS_RT_SIGACTION, sig.as_raw() as usize, newp,
+                 &mut old as *mut _ as usize, 8)
+    };
+    result(ret)?;
+    Ok(match old.handler {
+        0 => Disposition::Default,
+        1 => Disposition::Ignore,
+        _ => Disposition::Handler,
+    })
 }
 
 /// Creates a signalfd for `set` (non-blocking, close-on-exec).

@@ -3,6 +3,7 @@
 
 use core::arch::{asm, global_asm};
 
+pub const SYS_RT_SIGACTION: usize = 13;
 pub const SYS_RT_SIGPROCMASK: usize = 14;
 pub const SYS_EXECVE: usize = 59;
 pub const SYS_EXIT_GROUP: usize = 231;
