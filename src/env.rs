@@ -1,40 +1,25 @@
-//! The environment handed to the next program, built without allocation:
-//! the inherited `envp` pointers are kept as they are, new `NAME=VALUE`
-//! strings go into a fixed byte buffer, and [`Env::finish`] lays out the
-//! null-terminated pointer array that `execve` wants. A later assignment
-//! replaces an earlier one.
+//! The environment handed to the next program, built without allocation
+//! on a [`StrVec`]: inherited `envp` strings are kept as they are, new
+//! `NAME=VALUE` strings are copied, and [`Env::finish`] lays out the
+//! pointer array that `execve` wants. A later assignment replaces an
+//! earlier one.
 //!
 //! It does not touch the process's own environment (there is no global
 //! `environ` here); reading a variable is [`get`] on an envp.
 
 use crate::runtime::CStrArray;
-use arrayvec::ArrayVec;
-use core::ffi::{c_char, CStr};
+use crate::strvec::{self, StrVec};
 use rustix::io::Errno;
 
 /// Most variables an environment may hold.
-pub const VARS_MAX: usize = 2048;
+pub const VARS_MAX: usize = strvec::ITEMS_MAX;
 /// Most bytes of new `NAME=VALUE\0` strings per program.
-pub const STRINGS_MAX: usize = 32768;
-
-#[derive(Clone, Copy)]
-enum Var {
-    /// An inherited string, alive for the whole process.
-    Inherited(*const c_char),
-    /// A string of ours, at this offset of `strings`.
-    Own(u32),
-}
+pub const STRINGS_MAX: usize = strvec::BYTES_MAX;
 
 /// An environment under construction.
-pub struct Env {
-    vars: ArrayVec<Var, VARS_MAX>,
-    strings: ArrayVec<u8, STRINGS_MAX>,
-    out: ArrayVec<*const c_char, { VARS_MAX + 1 }>,
-}
+pub struct Env(StrVec);
 
-/// A point to come back to with [`Env::truncate`].
-#[derive(Clone, Copy)]
-pub struct Mark(usize, usize);
+pub use strvec::Mark;
 
 /// Reads variable `name` from an envp.
 pub fn get(envp: CStrArray, name: &[u8]) -> Option<&'static [u8]> {
@@ -59,41 +44,27 @@ fn name_of(entry: &[u8]) -> &[u8] {
 impl Env {
     /// An empty environment.
     pub fn new() -> Env {
-        Env { vars: ArrayVec::new(), strings: ArrayVec::new(), out: ArrayVec::new() }
+        Env(StrVec::new())
     }
 
     /// Starts from an inherited envp.
     pub fn inherit(&mut self, envp: CStrArray) -> Result<(), Errno> {
-        for &p in envp.as_slice() {
-            self.vars.try_push(Var::Inherited(p)).map_err(|_| Errno::TOOBIG)?;
-        }
-        Ok(())
-    }
-
-    fn entry(&self, v: Var) -> &[u8] {
-        match v {
-            // SAFETY: inherited pointers are NUL-terminated for the whole run.
-            Var::Inherited(p) => unsafe { CStr::from_ptr(p) }.to_bytes(),
-            Var::Own(off) => {
-                let s = &self.strings[off as usize..];
-                &s[..memchr::memchr(0, s).unwrap_or(s.len())]
-            }
-        }
+        self.0.push_all(envp)
     }
 
     /// The value of `name`, if set.
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
-        self.vars.iter().rev().find_map(|&v| value_of(self.entry(v), name))
+        (0..self.0.len()).rev().find_map(|i| value_of(self.0.get(i), name))
     }
 
     /// Removes every variable for which `keep(name)` is false.
     pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
         let mut i = 0;
-        while i < self.vars.len() {
-            if keep(name_of(self.entry(self.vars[i]))) {
+        while i < self.0.len() {
+            if keep(name_of(self.0.get(i))) {
                 i += 1;
             } else {
-                self.vars.remove(i);
+                self.0.remove(i);
             }
         }
     }
@@ -106,18 +77,7 @@ impl Env {
     /// Appends `NAME=VALUE` without looking for an earlier `NAME`: for
     /// callers that know it is absent (after [`Env::unset`]).
     pub fn push(&mut self, name: &[u8], value: &[u8]) -> Result<(), Errno> {
-        let off = self.strings.len();
-        let need = name.len() + 1 + value.len() + 1;
-        if self.strings.remaining_capacity() < need || self.vars.is_full() {
-            return Err(Errno::TOOBIG);
-        }
-        // Cannot fail: capacity checked above.
-        let _ = self.strings.try_extend_from_slice(name);
-        let _ = self.strings.try_push(b'=');
-        let _ = self.strings.try_extend_from_slice(value);
-        let _ = self.strings.try_push(0);
-        self.vars.push(Var::Own(off as u32));
-        Ok(())
+        self.0.push_concat(&[name, b"=", value])
     }
 
     /// Sets `NAME=VALUE`, replacing any earlier value.
@@ -132,35 +92,27 @@ impl Env {
         self.set(name, crate::num::fmt_u64(n, &mut b))
     }
 
+    /// Appends `NAME` as a decimal number, like [`Env::push`].
+    pub fn push_num(&mut self, name: &[u8], n: u64) -> Result<(), Errno> {
+        let mut b = [0; crate::num::U64_DIGITS];
+        self.push(name, crate::num::fmt_u64(n, &mut b))
+    }
+
     /// Where the environment is now.
     pub fn mark(&self) -> Mark {
-        Mark(self.vars.len(), self.strings.len())
+        self.0.mark()
     }
 
     /// Forgets everything added since `m` (for per-connection reuse of a
     /// prepared base; only valid if nothing before `m` was removed since).
     pub fn truncate(&mut self, m: Mark) {
-        self.vars.truncate(m.0);
-        self.strings.truncate(m.1);
+        self.0.truncate(m)
     }
 
     /// The null-terminated pointer array for `execve`. Valid until `self`
     /// is changed or moved.
     pub fn finish(&mut self) -> CStrArray {
-        self.out.clear();
-        let base = self.strings.as_ptr() as *const c_char;
-        for &v in &self.vars {
-            let p = match v {
-                Var::Inherited(p) => p,
-                // SAFETY: offsets are within `strings`.
-                Var::Own(off) => unsafe { base.add(off as usize) },
-            };
-            self.out.push(p);
-        }
-        self.out.push(core::ptr::null());
-        // SAFETY: every pointer is to a NUL-terminated string that lives as
-        // long as `self` is unchanged; the array ends with null.
-        unsafe { CStrArray::from_ptr(self.out.as_ptr()) }
+        self.0.finish()
     }
 }
 

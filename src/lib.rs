@@ -18,4 +18,5 @@ pub mod num;
 pub mod rules;
 pub mod runtime;
 pub mod socket;
+pub mod strvec;
 pub mod uidgid;

@@ -206,10 +206,12 @@ impl Server {
             .env
             .push(b"IPCREMOTEPATH", remote)
             .and_then(|()| match ids {
-                Some((u, g)) => self.env_num(b"IPCREMOTEEUID", u as u64).and_then(|()| self.env_num(b"IPCREMOTEEGID", g as u64)),
+                Some((u, g)) => {
+                    self.env.push_num(b"IPCREMOTEEUID", u as u64).and_then(|()| self.env.push_num(b"IPCREMOTEEGID", g as u64))
+                }
                 None => Ok(()),
             })
-            .and_then(|()| self.env_num(b"IPCCONNNUM", same_uid as u64));
+            .and_then(|()| self.env.push_num(b"IPCCONNNUM", same_uid as u64));
         if let Err(e) = built {
             return log::warn_sys(e, &[b"build the environment of a client, dropping it"]);
         }
@@ -242,11 +244,6 @@ impl Server {
             }
             Err(e) => log::warn_sys(e, &[b"fork"]),
         }
-    }
-
-    fn env_num(&mut self, name: &[u8], n: u64) -> Result<(), Errno> {
-        let mut b = [0; num::U64_DIGITS];
-        self.env.push(name, num::fmt_u64(n, &mut b))
     }
 
     fn refuse(&self, uid: Option<u32>) {
