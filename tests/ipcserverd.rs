@@ -332,7 +332,7 @@ fn signal_daemon() -> (Daemon, Vec<(UnixStream, i32)>) {
     let d = Daemon::start(&[
         "sh",
         "-c",
-        "trap 'echo term >> \"$0.$$\"; exit 0' TERM; echo $$; while :; do sleep 0.05; done",
+        "trap 'echo term >> \"$IPCLOCALPATH.term.$$\"; exit 0' TERM; echo $$; while :; do sleep 0.05; done",
     ]);
     let mut conns = Vec::new();
     for _ in 0..2 {
@@ -363,6 +363,7 @@ fn sighup_terminates_children_and_keeps_serving() {
     d.server.signal(1);
     for (_, pid) in &conns {
         assert!(wait_until(10, || !alive(*pid)), "child {pid} still alive after HUP");
+        assert!(d.dir().join(format!("s.term.{pid}")).exists(), "child {pid} got SIGTERM");
     }
     assert!(alive(d.server.pid()));
     let mut s = UnixStream::connect(&d.sock).unwrap();
@@ -386,6 +387,7 @@ fn sigquit_terminates_children_then_exits() {
     assert_eq!(d.server.wait(10).and_then(|s| s.code()), Some(0));
     for (_, pid) in &conns {
         assert!(wait_until(10, || !alive(*pid)), "child {pid} still alive after QUIT");
+        assert!(d.dir().join(format!("s.term.{pid}")).exists(), "child {pid} got SIGTERM");
     }
 }
 
@@ -399,7 +401,7 @@ fn sigabrt_kills_children_then_exits() {
     }
     // SIGKILL leaves no chance to run the TERM trap.
     let traps = std::fs::read_dir(d.dir()).unwrap().filter(|e| {
-        e.as_ref().unwrap().file_name().to_string_lossy().starts_with("sh.")
+        e.as_ref().unwrap().file_name().to_string_lossy().starts_with("s.term.")
     });
     assert_eq!(traps.count(), 0);
 }
