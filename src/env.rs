@@ -43,7 +43,7 @@ fn name_of(entry: &[u8]) -> &[u8] {
 
 impl Env {
     /// An empty environment.
-    pub fn new() -> Env {
+    pub const fn new() -> Env {
         Env(StrVec::new())
     }
 

@@ -246,6 +246,37 @@ extern "C" fn trampoline(arg: *mut u8) -> ! {
     match f() {}
 }
 
+/// A large table that lives in `.bss` and is handed out once, as a
+/// `&'static mut`. Without an allocator, big fixed-capacity tables would
+/// otherwise live on the stack, where stack probes touch (and so make
+/// resident) every page of them; in `.bss` only the pages used count.
+pub struct Table<T> {
+    taken: core::sync::atomic::AtomicBool,
+    value: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the value is reachable only through the one `&mut` that `take`
+// hands out, guarded by an atomic flag.
+unsafe impl<T> Sync for Table<T> {}
+
+impl<T> Table<T> {
+    /// `value` should be all zeroes (e.g. an empty `ArrayVec`) so that the
+    /// table goes to `.bss`.
+    pub const fn new(value: T) -> Table<T> {
+        Table { taken: core::sync::atomic::AtomicBool::new(false), value: core::cell::UnsafeCell::new(value) }
+    }
+
+    /// The table, the first time; `None` afterwards.
+    pub fn take(&'static self) -> Option<&'static mut T> {
+        if self.taken.swap(true, core::sync::atomic::Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: the flag was false, so no other reference exists, and
+        // none will be made: this is the only `&mut` ever handed out.
+        Some(unsafe { &mut *self.value.get() })
+    }
+}
+
 /// The symbols the compiler may call and a libc would define.
 pub mod mem {
     pub use super::arch::{memcmp, memcpy, memmove, memset, strlen};

@@ -36,8 +36,8 @@ pub struct StrVec {
 pub struct Mark(usize, usize);
 
 impl StrVec {
-    pub fn new() -> StrVec {
-        StrVec { items: ArrayVec::new(), bytes: ArrayVec::new(), out: ArrayVec::new() }
+    pub const fn new() -> StrVec {
+        StrVec { items: ArrayVec::new_const(), bytes: ArrayVec::new_const(), out: ArrayVec::new_const() }
     }
 
     pub fn len(&self) -> usize {

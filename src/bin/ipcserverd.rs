@@ -24,6 +24,9 @@ ucspi_ipc::program!(main);
 const USAGE: &[u8] = b"[ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] [ -C localmaxconn ] prog...";
 /// Largest maxconn: the size of the child table.
 const MAXCONN_LIMIT: usize = 16384;
+static CHILDREN: runtime::Table<ArrayVec<Child, MAXCONN_LIMIT>> = runtime::Table::new(ArrayVec::new_const());
+static ENV: runtime::Table<Env> = runtime::Table::new(Env::new());
+
 /// The variables this program sets; inherited values are dropped.
 const OUR_VARS: [&[u8]; 6] =
     [b"PROTO", b"IPCLOCALPATH", b"IPCREMOTEPATH", b"IPCREMOTEEUID", b"IPCREMOTEEGID", b"IPCCONNNUM"];
@@ -34,6 +37,8 @@ struct Child {
     uid: Option<u32>,
 }
 
+/// The daemon's state. The child table and the environment are large
+/// fixed-capacity arrays kept in `.bss` (see [`runtime::Table`]).
 struct Server {
     listener: BorrowedFd<'static>,
     /// Whether accept can be retried until EAGAIN (non-blocking socket).
@@ -41,10 +46,10 @@ struct Server {
     peercred: bool,
     maxconn: usize,
     localmax: usize,
-    children: ArrayVec<Child, MAXCONN_LIMIT>,
+    children: &'static mut ArrayVec<Child, MAXCONN_LIMIT>,
     /// The environment of every child up to `base`; per connection only
     /// the remote variables are added after it.
-    env: Env,
+    env: &'static mut Env,
     base: Mark,
     prog: CStrArray,
     path_var: Option<&'static [u8]>,
@@ -85,7 +90,7 @@ fn main(start: Start) -> ! {
     let local = socket::local_path(listener)
         .unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
 
-    let mut env = Env::new();
+    let (Some(env), Some(children)) = (ENV.take(), CHILDREN.take()) else { runtime::exit(111) };
     let prepared = env
         .inherit(start.envp)
         .and_then(|()| {
@@ -131,7 +136,7 @@ fn main(start: Start) -> ! {
         peercred,
         maxconn,
         localmax: localmax.unwrap_or(maxconn).min(maxconn),
-        children: ArrayVec::new(),
+        children,
         env,
         base,
         prog: opts.operands(),
@@ -288,7 +293,7 @@ impl Server {
     }
 
     fn kill_children(&self, signals: &[Signal]) {
-        for c in &self.children {
+        for c in self.children.iter() {
             for &s in signals {
                 let _ = rustix::process::kill_process(c.pid, s);
             }
