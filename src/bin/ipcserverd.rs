@@ -265,30 +265,41 @@ impl Server {
     }
 
     fn handle_signals(&mut self, sigfd: &OwnedFd) {
-        // struct signalfd_siginfo is 128 bytes; the number is its first u32.
-        let mut info = [0u8; 128];
+        // struct signalfd_siginfo is 128 bytes, the signal number its first
+        // u32. A short read means the queue is empty: no read for EAGAIN.
+        const INFO: usize = 128;
+        let mut buf = [0u8; 8 * INFO];
         loop {
-            match rustix::io::read(sigfd, &mut info) {
-                Ok(128) => {}
-                Ok(_) | Err(Errno::AGAIN) => return,
+            let n = match rustix::io::read(sigfd, &mut buf) {
+                Ok(n) => n,
+                Err(Errno::AGAIN) => return,
                 Err(Errno::INTR) => continue,
                 Err(e) => log::fatal_sys(e, &[b"read signalfd"]),
+            };
+            for info in buf[..n].chunks_exact(INFO) {
+                let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+                self.handle(Signal::from_named_raw(signo));
             }
-            let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
-            match Signal::from_named_raw(signo) {
-                Some(Signal::CHILD) => self.reap(),
-                Some(Signal::TERM) => runtime::exit(0),
-                Some(Signal::HUP) => self.kill_children(&[Signal::TERM, Signal::CONT]),
-                Some(Signal::QUIT) => {
-                    self.kill_children(&[Signal::TERM, Signal::CONT]);
-                    runtime::exit(0)
-                }
-                Some(Signal::ABORT) => {
-                    self.kill_children(&[Signal::KILL]);
-                    runtime::exit(0)
-                }
-                _ => {}
+            if n < buf.len() {
+                return;
             }
+        }
+    }
+
+    fn handle(&mut self, signal: Option<Signal>) {
+        match signal {
+            Some(Signal::CHILD) => self.reap(),
+            Some(Signal::TERM) => runtime::exit(0),
+            Some(Signal::HUP) => self.kill_children(&[Signal::TERM, Signal::CONT]),
+            Some(Signal::QUIT) => {
+                self.kill_children(&[Signal::TERM, Signal::CONT]);
+                runtime::exit(0)
+            }
+            Some(Signal::ABORT) => {
+                self.kill_children(&[Signal::KILL]);
+                runtime::exit(0)
+            }
+            _ => {}
         }
     }
 
@@ -301,7 +312,10 @@ impl Server {
     }
 
     fn reap(&mut self) {
-        while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        // All our children are in the table: once it is empty there is
+        // nothing left to wait for.
+        while !self.children.is_empty() {
+            let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) else { return };
             if let Some(i) = self.children.iter().position(|c| c.pid == pid) {
                 self.children.swap_remove(i);
             }
