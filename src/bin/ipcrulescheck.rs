@@ -1,8 +1,69 @@
+//! ipcrulescheck rules.cdb: say what a server using rules.cdb would do
+//! with a client whose ids are $IPCREMOTEEUID and $IPCREMOTEEGID (either
+//! may be unset; a set but non-numeric one is refused, exit 100).
 #![no_std]
 #![no_main]
-// Placeholder until the program is written.
+
+use arrayvec::ArrayVec;
+use ucspi_ipc::cdb::{self, Reader};
+use ucspi_ipc::rules::{self, Client, Record};
+use ucspi_ipc::runtime::{self, Start};
+use ucspi_ipc::{args::Getopt, io, log};
+
 ucspi_ipc::program!(main);
-fn main(_: ucspi_ipc::runtime::Start) -> ! {
-    ucspi_ipc::log::set_name(b"ipcrulescheck");
-    ucspi_ipc::log::fatal(111, &[b"not implemented yet"])
+
+const USAGE: &[u8] = b"rules.cdb";
+
+/// Room for the longest report: every record of a value at most
+/// VALUE_MAX long turns into at most seven times its length of text.
+type Report = ArrayVec<u8, 65536>;
+
+fn put(out: &mut Report, pieces: &[&[u8]]) {
+    for p in pieces {
+        // Cannot fail: see `Report`.
+        let _ = out.try_extend_from_slice(p);
+    }
+}
+
+fn main(start: Start) -> ! {
+    log::set_name(b"ipcrulescheck");
+    let mut opts = Getopt::new(start.argv, b"");
+    if opts.next().is_some() || opts.operand_count() != 1 {
+        log::usage(USAGE);
+    }
+    let Some(path) = opts.operands().iter().next() else { log::usage(USAGE) };
+    let client = Client::from_env(start.envp).unwrap_or_else(|bad| bad.die());
+    let unable = |verb: &[u8], reason: &[u8]| -> ! {
+        log::fatal(log::EXIT_TEMP, &[b"unable to ", verb, b" ", path.to_bytes(), b": ", reason])
+    };
+    let rules = Reader::open(path).unwrap_or_else(|e| unable(e.verb(), e.reason()));
+    let mut buf = [0u8; cdb::RECORD_MAX];
+    let found = rules::lookup(&rules, client, b"", &mut buf).unwrap_or_else(|e| unable(e.verb(), e.reason()));
+    let mut out = Report::new();
+    match found {
+        None => put(&mut out, &[b"default:\nallow connection\n"]),
+        Some(f) => {
+            put(&mut out, &[b"rule ", &f.key, b":\n"]);
+            let mut verdict: &[u8] = b"allow connection\n";
+            for r in rules::records(&buf[f.value]) {
+                match r {
+                    Ok(Record::Deny) => {
+                        verdict = b"deny connection\n";
+                        break;
+                    }
+                    Ok(Record::Set(name, value)) => {
+                        put(&mut out, &[b"set environment variable ", name, b"=", value, b"\n"])
+                    }
+                    // Not for connections: ipcexec's business.
+                    Ok(Record::Exec(_)) => {}
+                    Err(_) => unable(b"read", rules::MALFORMED),
+                }
+            }
+            put(&mut out, &[verdict]);
+        }
+    }
+    if let Err(e) = io::write_all(io::fd(1), &out) {
+        log::fatal_sys(e, &[b"write to stdout"]);
+    }
+    runtime::exit(0)
 }

@@ -1,0 +1,239 @@
+mod common;
+use common::*;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Compiles `rules` into DIR/rules.cdb.
+fn compile(d: &TempDir, rules: &str) -> std::process::Output {
+    run_input(cmd("ipcrules").arg(d.join("rules.cdb")).arg(d.join("rules.tmp")), rules.as_bytes(), 60)
+}
+
+/// `cdb -q -n 1 FILE KEY`: the first value for KEY, or None when absent.
+fn cdb_query(file: &Path, key: &str) -> Option<Vec<u8>> {
+    let o = Command::new("cdb").args(["-q", "-n", "1"]).arg(file).arg(key).output().unwrap();
+    match o.status.code() {
+        Some(0) => Some(o.stdout),
+        Some(100) => None,
+        c => panic!("cdb -q {key}: exit {c:?}: {}", stderr(&o)),
+    }
+}
+
+/// `cdb -d FILE` output.
+fn cdb_dump(file: &Path) -> Vec<u8> {
+    let o = Command::new("cdb").arg("-d").arg(file).output().unwrap();
+    assert!(o.status.success(), "cdb -d: {}", stderr(&o));
+    o.stdout
+}
+
+#[test]
+fn usage_errors() {
+    let d = TempDir::new();
+    let usage = "ipcrules: usage: ipcrules rules.cdb rules.tmp\n";
+    for args in [vec![], vec!["a.cdb"], vec!["a.cdb", "a.tmp", "extra"], vec!["-x", "a.cdb", "a.tmp"]] {
+        let o = run(cmd("ipcrules").current_dir(d.path()).args(&args), 10);
+        assert_eq!(o.status.code(), Some(100), "{args:?}");
+        assert_eq!(stderr(&o), usage, "{args:?}");
+    }
+    assert!(std::fs::read_dir(d.path()).unwrap().next().is_none(), "usage errors create nothing");
+    // `--` ends the options.
+    let o = run_input(cmd("ipcrules").current_dir(d.path()).args(["--", "a.cdb", "a.tmp"]), b":deny\n", 10);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(d.join("a.cdb").exists());
+}
+
+#[test]
+fn compiles_every_form_readable_by_tinycdb() {
+    if !have("cdb", "compiles_every_form_readable_by_tinycdb") {
+        return;
+    }
+    let d = TempDir::new();
+    let rules = "# the manual's example\n\
+                 1001.1010:allow,which=\"first\"\n\
+                 1002:allow,which=/second/\n\
+                 \n\
+                 :allow,which=+third+\n\
+                 .1010:allow,which==fourth=\n\
+                 2000-2002:deny\n\
+                 3000:allow,A=\"x,y\",B=//,C='sp ace' \t \n\
+                 3001:deny,WHY=\"no\"\n\
+                 3002:allow";
+    let o = compile(&d, rules);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert!(!d.join("rules.tmp").exists());
+    let cdb = d.join("rules.cdb");
+    assert_eq!(std::fs::metadata(&cdb).unwrap().permissions().mode() & 0o777, 0o644);
+    let q = |k: &str| cdb_query(&cdb, k);
+    assert_eq!(q("1001.1010").unwrap(), b"+which=first\0");
+    assert_eq!(q("1002").unwrap(), b"+which=second\0");
+    assert_eq!(q("").unwrap(), b"+which=third\0");
+    assert_eq!(q(".1010").unwrap(), b"+which=fourth\0");
+    for k in ["2000", "2001", "2002"] {
+        assert_eq!(q(k).unwrap(), b"D\0");
+    }
+    assert_eq!(q("1999"), None);
+    assert_eq!(q("2003"), None);
+    assert_eq!(q("2000-2002"), None);
+    assert_eq!(q("3000").unwrap(), b"+A=x,y\0+B=\0+C=sp ace\0");
+    assert_eq!(q("3001").unwrap(), b"D\0+WHY=no\0");
+    assert_eq!(q("3002").unwrap(), b"");
+    // Comments and blank lines make no record.
+    let dump = cdb_dump(&cdb);
+    assert_eq!(dump.iter().filter(|&&c| c == b'\n').count(), 10 + 1, "{}", String::from_utf8_lossy(&dump));
+}
+
+#[test]
+fn same_bytes_as_tinycdb_cdb_make() {
+    if !have("cdb", "same_bytes_as_tinycdb_cdb_make") {
+        return;
+    }
+    let d = TempDir::new();
+    let o = compile(&d, "1:allow,A=\"1\"\n.2:deny\n:allow\n1:deny\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let input = "+1,5:1->+A=1\0\n+2,2:.2->D\0\n+0,0:->\n+1,2:1->D\0\n\n";
+    let theirs = d.join("theirs.cdb");
+    let mut c = Command::new("cdb");
+    c.arg("-c").arg(&theirs);
+    let o = run_input(&mut c, input.as_bytes(), 10);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("rules.cdb")).unwrap(), std::fs::read(&theirs).unwrap());
+    // Duplicate keys: the first one wins, for tinycdb as for us.
+    assert_eq!(cdb_query(&d.join("rules.cdb"), "1").unwrap(), b"+A=1\0");
+}
+
+#[test]
+fn unparseable_line_leaves_the_old_rules() {
+    let d = TempDir::new();
+    assert_eq!(compile(&d, "1:deny\n").status.code(), Some(0));
+    let before = std::fs::read(d.join("rules.cdb")).unwrap();
+    let bad = [
+        ("bad line", "bad line"),
+        ("1:allow,A=\"unterminated", "1:allow,A=\"unterminated"),
+        ("5-4:deny", "5-4:deny"),
+        ("a-b:deny", "a-b:deny"),
+        ("1:permit", "1:permit"),
+        ("x.1:allow", "x.1:allow"),
+        // Trailing blanks are not part of the reported line's problem,
+        // but the line is shown as it was read.
+        ("1:allow,A \t", "1:allow,A \t"),
+    ];
+    for (line, shown) in bad {
+        std::fs::write(d.join("rules.tmp"), b"stale").unwrap();
+        let o = compile(&d, &format!("# ok\n2:allow\n{line}\n3:deny\n"));
+        assert_eq!(o.status.code(), Some(100), "{line}");
+        assert_eq!(stderr(&o), format!("ipcrules: fatal: unable to parse this line: {shown}\n"));
+        assert_eq!(std::fs::read(d.join("rules.cdb")).unwrap(), before, "{line}");
+        assert!(!d.join("rules.tmp").exists(), "{line}: tmp removed");
+    }
+    // The last line needs no newline, and is checked too.
+    let o = compile(&d, "2:allow\nlast");
+    assert_eq!(stderr(&o), "ipcrules: fatal: unable to parse this line: last\n");
+    assert_eq!(o.status.code(), Some(100));
+}
+
+#[test]
+fn overlong_line_and_value_are_refused() {
+    let d = TempDir::new();
+    // A value over 4 KiB in a line that is not too long.
+    let big = format!("1:allow,A=\"{}\"\n", "v".repeat(5000));
+    let o = compile(&d, &big);
+    assert_eq!(o.status.code(), Some(100));
+    assert!(stderr(&o).starts_with("ipcrules: fatal: unable to parse this line: 1:allow,A=\"vvv"), "{}", stderr(&o));
+    assert!(!d.join("rules.cdb").exists());
+    assert!(!d.join("rules.tmp").exists());
+    // A line over 8 KiB, even a comment.
+    let long = format!("#{}\n:deny\n", "c".repeat(9000));
+    let o = compile(&d, &long);
+    assert_eq!(o.status.code(), Some(100));
+    assert!(stderr(&o).starts_with("ipcrules: fatal: unable to parse this line: #ccc"));
+    assert!(!d.join("rules.cdb").exists());
+}
+
+#[test]
+fn existing_tmp_is_replaced() {
+    let d = TempDir::new();
+    std::fs::write(d.join("rules.tmp"), vec![b'z'; 100_000]).unwrap();
+    let o = compile(&d, ":deny\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!d.join("rules.tmp").exists());
+    // 2048 header + 8 + 0 + 2 record + 2 slots of 8.
+    assert_eq!(std::fs::metadata(d.join("rules.cdb")).unwrap().len(), 2048 + 10 + 16);
+}
+
+#[test]
+fn system_errors_are_111_with_messages() {
+    let d = TempDir::new();
+    assert_eq!(compile(&d, "1:deny\n").status.code(), Some(0));
+    let before = std::fs::read(d.join("rules.cdb")).unwrap();
+
+    let tmp = d.join("nodir/rules.tmp");
+    let o = run_input(cmd("ipcrules").arg(d.join("rules.cdb")).arg(&tmp), b":deny\n", 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), format!("ipcrules: fatal: unable to create {}: no such file or directory\n", tmp.display()));
+
+    // Renaming a file over a directory fails: the tmp file goes away.
+    std::fs::create_dir(d.join("adir")).unwrap();
+    std::fs::write(d.join("adir/keep"), b"").unwrap();
+    let o = run_input(cmd("ipcrules").arg(d.join("adir")).arg(d.join("rules.tmp")), b":deny\n", 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcrules: fatal: unable to rename {} to {}: is a directory\n",
+                d.join("rules.tmp").display(), d.join("adir").display())
+    );
+    assert!(!d.join("rules.tmp").exists());
+
+    // Standard input that cannot be read.
+    let o = cmd("ipcrules")
+        .arg(d.join("rules.cdb"))
+        .arg(d.join("rules.tmp"))
+        .stdin(Stdio::from(std::fs::File::open(d.path()).unwrap()))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipcrules: fatal: unable to read standard input: is a directory\n");
+    assert!(!d.join("rules.tmp").exists());
+    assert_eq!(std::fs::read(d.join("rules.cdb")).unwrap(), before);
+}
+
+#[test]
+fn full_disk_is_a_write_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("SKIPPED full_disk_is_a_write_error: no /dev/full");
+        return;
+    }
+    let d = TempDir::new();
+    std::os::unix::fs::symlink("/dev/full", d.join("full")).unwrap();
+    let o = run_input(cmd("ipcrules").arg(d.join("rules.cdb")).arg(d.join("full")), b":deny\n", 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcrules: fatal: unable to write {}: no space left on device\n", d.join("full").display())
+    );
+    assert!(!d.join("rules.cdb").exists());
+}
+
+#[test]
+fn a_million_rules() {
+    let d = TempDir::new();
+    let mut input = String::with_capacity(30_000_000);
+    for i in 0..1_000_000u32 {
+        input.push_str(&format!("{}.{}:allow,N=\"{}\"\n", 1000 + i, i % 997, i));
+    }
+    input.push_str("0-99999:deny\n");
+    let start = std::time::Instant::now();
+    let o = run_input(cmd("ipcrules").arg(d.join("rules.cdb")).arg(d.join("rules.tmp")), input.as_bytes(), 120);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    eprintln!("1.1M records compiled in {:?}", start.elapsed());
+    if have("cdb", "a_million_rules (tinycdb check)") {
+        let cdb = d.join("rules.cdb");
+        for i in [0u32, 1, 499_999, 999_999] {
+            let key = format!("{}.{}", 1000 + i, i % 997);
+            assert_eq!(cdb_query(&cdb, &key).unwrap(), format!("+N={i}\0").into_bytes());
+        }
+        assert_eq!(cdb_query(&cdb, "99999").unwrap(), b"D\0");
+        assert_eq!(cdb_query(&cdb, "100000"), None);
+    }
+}
