@@ -1,0 +1,214 @@
+mod common;
+use common::*;
+use std::process::{Command, Output};
+
+const USAGE: &str = "ipcapplyuidgid: usage: ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...\n";
+
+/// ipcapplyuidgid with a clean environment, so that only the variables a
+/// test sets are seen.
+fn apply() -> Command {
+    let mut c = cmd("ipcapplyuidgid");
+    c.env_clear().env("PATH", "/usr/bin:/bin");
+    c
+}
+
+/// The Uid, Gid and Groups lines of `/proc/self/status` as the exec'd
+/// program sees them.
+fn ids(c: &mut Command) -> (String, String, String) {
+    let o = run(c.args(["cat", "/proc/self/status"]), 10);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let status = stdout(&o);
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (field("Uid:"), field("Gid:"), field("Groups:"))
+}
+
+fn all(id: u32) -> String {
+    format!("{id} {id} {id} {id}")
+}
+
+fn own_ids() -> (String, String, String) {
+    ids(&mut Command::new("env"))
+}
+
+fn fails(o: &Output, code: i32, err: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    assert_eq!(stderr(o), err);
+    assert_eq!(stdout(o), "", "nothing may run");
+}
+
+#[test]
+fn usage_errors() {
+    for args in [
+        &[][..],
+        &["-z"][..],
+        &["-u", "65534"][..],
+        &["-x", "true"][..],
+        &["-u", "x", "true"][..],
+        &["-u", "", "true"][..],
+        &["-u", "-1", "true"][..],
+        &["-u", "4294967295", "true"][..],
+        &["-u", "4294967296", "true"][..],
+        &["-g", "1x", "true"][..],
+        &["-G", "1,,2", "true"][..],
+        &["-G", "1,", "true"][..],
+        &["-G", "1,x", "true"][..],
+        &["-u"][..],
+    ] {
+        let o = run(apply().args(args), 10);
+        fails(&o, 100, USAGE);
+    }
+    // A bad number never lets prog run.
+    let o = run(apply().args(["-u", "x", "sh", "-c", "echo ran"]), 10);
+    fails(&o, 100, USAGE);
+}
+
+#[test]
+fn capital_u_needs_uid_and_gid() {
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (&[("GID", "1")], "UID not set"),
+        (&[("UID", "1")], "GID not set"),
+        (&[("UID", "x"), ("GID", "1")], "invalid UID"),
+        (&[("UID", ""), ("GID", "1")], "invalid UID"),
+        (&[("UID", "1"), ("GID", "-1")], "invalid GID"),
+        (&[("UID", "1"), ("GID", "1"), ("GIDLIST", "1,,2")], "invalid GIDLIST"),
+    ];
+    for (vars, msg) in cases {
+        let o = run(apply().envs(vars.iter().copied()).args(["-U", "sh", "-c", "echo ran"]), 10);
+        fails(&o, 100, &format!("ipcapplyuidgid: fatal: {msg}\n"));
+    }
+}
+
+#[test]
+fn z_removes_uid_gid_gidlist_only() {
+    let o = run(
+        apply().env("UID", "0").env("GID", "0").env("GIDLIST", "").env("KEEP", "yes").env("UIDX", "1").args(["-z", "env"]),
+        10,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut vars = env_lines(&o.stdout);
+    vars.sort();
+    let expect: Vec<(String, String)> = [("KEEP", "yes"), ("PATH", "/usr/bin:/bin"), ("UIDX", "1")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(vars, expect);
+    // Without -z they are passed on unchanged.
+    let o = run(apply().env("UID", "0").env("GID", "0").env("GIDLIST", "7").args(["-U", "env"]), 10);
+    assert_eq!(env_value(&o.stdout, "UID").as_deref(), Some("0"));
+    assert_eq!(env_value(&o.stdout, "GID").as_deref(), Some("0"));
+    assert_eq!(env_value(&o.stdout, "GIDLIST").as_deref(), Some("7"));
+}
+
+#[test]
+fn exec_failure() {
+    let o = run(apply().arg("/nonexistent/prog"), 10);
+    fails(&o, 111, "ipcapplyuidgid: fatal: unable to run /nonexistent/prog: no such file or directory\n");
+}
+
+#[test]
+fn no_option_and_zero_ids_change_nothing() {
+    if !need_root("no_option_and_zero_ids_change_nothing") {
+        return;
+    }
+    let own = own_ids();
+    assert_eq!(ids(&mut apply()), own);
+    assert_eq!(ids(apply().args(["-u", "0", "-g", "0"])), own);
+}
+
+#[test]
+fn uid_and_gid_and_the_gid_becomes_the_only_group() {
+    if !need_root("uid_and_gid_and_the_gid_becomes_the_only_group") {
+        return;
+    }
+    assert_eq!(ids(apply().args(["-u", "65534", "-g", "65533"])), (all(65534), all(65533), "65533".into()));
+    // -u alone: gid and groups unchanged.
+    let (_, gid, groups) = own_ids();
+    assert_eq!(ids(apply().args(["-u", "1000"])), (all(1000), gid.clone(), groups.clone()));
+    // -g alone: uid unchanged, groups = that gid.
+    let (uid, _, _) = own_ids();
+    assert_eq!(ids(apply().args(["-g", "1001"])), (uid, all(1001), "1001".into()));
+    // A later option overrides an earlier one.
+    assert_eq!(ids(apply().args(["-u1", "-g2", "-u", "3", "-g", "4"])), (all(3), all(4), "4".into()));
+}
+
+#[test]
+fn explicit_group_list() {
+    if !need_root("explicit_group_list") {
+        return;
+    }
+    assert_eq!(ids(apply().args(["-u", "10", "-g", "20", "-G", "5,6,7"])), (all(10), all(20), "5 6 7".into()));
+    assert_eq!(ids(apply().args(["-u", "10", "-g", "20", "-G", ""])), (all(10), all(20), "".into()));
+    let (uid, gid, _) = own_ids();
+    assert_eq!(ids(apply().args(["-G", "8,9"])), (uid, gid, "8 9".into()));
+}
+
+#[test]
+fn ids_from_the_environment() {
+    if !need_root("ids_from_the_environment") {
+        return;
+    }
+    let env = |c: &mut Command, list: Option<&str>| {
+        c.env("UID", "101").env("GID", "102");
+        if let Some(l) = list {
+            c.env("GIDLIST", l);
+        }
+    };
+    let mut c = apply();
+    env(&mut c, Some("103,104"));
+    assert_eq!(ids(c.arg("-U")), (all(101), all(102), "103 104".into()));
+    // No GIDLIST: the gid is the only group.
+    let mut c = apply();
+    env(&mut c, None);
+    assert_eq!(ids(c.arg("-U")), (all(101), all(102), "102".into()));
+    // Empty GIDLIST: no supplementary groups.
+    let mut c = apply();
+    env(&mut c, Some(""));
+    assert_eq!(ids(c.arg("-U")), (all(101), all(102), "".into()));
+    // Later options override -U; -U overrides earlier ones.
+    let mut c = apply();
+    env(&mut c, Some("103"));
+    assert_eq!(ids(c.args(["-U", "-u", "7", "-G", "8"])), (all(7), all(102), "8".into()));
+    let mut c = apply();
+    env(&mut c, Some("103"));
+    assert_eq!(ids(c.args(["-u", "7", "-g", "9", "-U"])), (all(101), all(102), "103".into()));
+    // -z with -U: used, then removed.
+    let mut c = apply();
+    env(&mut c, Some("103"));
+    let o = run(c.args(["-z", "-U", "sh", "-c", "id -u; id -g; env"]), 10);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("101\n102\n"), "{out}");
+    for name in ["UID", "GID", "GIDLIST"] {
+        assert_eq!(env_value(&o.stdout, name), None, "{name} must be removed");
+    }
+    assert_eq!(env_value(&o.stdout, "PATH").as_deref(), Some("/usr/bin:/bin"));
+}
+
+#[test]
+fn a_failing_step_is_fatal_and_nothing_runs() {
+    if !need_root("a_failing_step_is_fatal_and_nothing_runs") {
+        return;
+    }
+    let inner = bin("ipcapplyuidgid");
+    let inner = inner.to_str().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["-G", "1"], "set supplementary groups"),
+        (&["-g", "1"], "set supplementary groups"),
+        (&["-u", "1"], "set uid"),
+    ];
+    for (args, what) in cases {
+        let o = run(apply().args(["-u", "65534", inner]).args(args).args(["sh", "-c", "echo ran"]), 10);
+        fails(&o, 111, &format!("ipcapplyuidgid: fatal: unable to {what}: operation not permitted\n"));
+    }
+    // Even an empty list cannot be set without privilege: still fatal.
+    let o = run(apply().args(["-u", "65534", inner, "-G", "", "sh", "-c", "echo ran"]), 10);
+    fails(&o, 111, "ipcapplyuidgid: fatal: unable to set supplementary groups: operation not permitted\n");
+}
