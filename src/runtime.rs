@@ -267,6 +267,8 @@ impl<T> Table<T> {
     }
 
     /// The table, the first time; `None` afterwards.
+    // A `&mut` from `&self` is the point: the flag makes it unique.
+    #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut T> {
         if self.taken.swap(true, core::sync::atomic::Ordering::AcqRel) {
             return None;

@@ -120,10 +120,18 @@ pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// Whether `path` is a socket that accepts connections.
+/// Whether a socket bound to `path` is listening. Read from
+/// /proc/net/unix rather than by connecting: a probe connection would be
+/// served like any other and skew what the test observes.
 pub fn socket_ready(path: &Path) -> bool {
-    std::fs::metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false)
-        && std::os::unix::net::UnixStream::connect(path).is_ok()
+    const ACCEPTCON: &str = "00010000";
+    let is_socket = std::fs::metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+    let want = path.to_string_lossy();
+    is_socket
+        && std::fs::read_to_string("/proc/net/unix").unwrap_or_default().lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 8 && f[3] == ACCEPTCON && f[7..].join(" ") == want
+        })
 }
 
 /// A server process we started; killed (by its pid) when dropped.

@@ -1,0 +1,443 @@
+//! ipcserver, the front end, and the whole chain it builds.
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const USAGE: &str = "ipcserver: usage: ipcserver [ -qQv ] [ -1 ] [ -dD ] [ -pP ] [ -c limit ] [ -C locallimit ] \
+[ -x rules.cdb ] [ -X ] [ -B banner ] [ -l localname ] [ -b backlog ] [ -a perms ] [ -g gid ] [ -u uid ] \
+[ -G gidlist ] [ -U ] path prog...\n";
+
+/// Starts ipcserver with `args` (socket path and prog included), stderr
+/// to `log`.
+fn start(args: &[&str], sock: &Path, log: &Path) -> Server {
+    let mut c = cmd("ipcserver");
+    c.args(args).stderr(std::fs::File::create(log).unwrap());
+    Server::start(&mut c, sock)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn text(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Compiles rules with our ipcrules.
+fn rules(dir: &TempDir, text: &str) -> PathBuf {
+    let cdb = dir.join("rules.cdb");
+    let o = run_input(cmd("ipcrules").arg(&cdb).arg(dir.join("rules.tmp")), text.as_bytes(), 20);
+    assert!(o.status.success(), "ipcrules: {}", stderr(&o));
+    cdb
+}
+
+#[test]
+fn usage_errors() {
+    let bad: &[&[&str]] = &[
+        &[],
+        &["/tmp/x"],
+        &["-c", "x", "/tmp/x", "true"],
+        &["-c", "0", "/tmp/x", "true"],
+        &["-c", "16385", "/tmp/x", "true"],
+        &["-C", "0", "/tmp/x", "true"],
+        &["-C", "-1", "/tmp/x", "true"],
+        &["-b", "z", "/tmp/x", "true"],
+        &["-a", "9", "/tmp/x", "true"],
+        &["-u", "root", "/tmp/x", "true"],
+        &["-g", "x", "/tmp/x", "true"],
+        &["-G", "1,a", "/tmp/x", "true"],
+        &["-k", "/tmp/x", "true"],
+        &["-c"],
+    ];
+    for args in bad {
+        let o = run(cmd("ipcserver").args(*args), 10);
+        assert_eq!(o.status.code(), Some(100), "{args:?}");
+        assert_eq!(stderr(&o), USAGE, "{args:?}");
+    }
+    // -q silences the usage message too.
+    let o = run(cmd("ipcserver").arg("-q"), 10);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn serves_with_the_ucspi_environment_and_ignores_o() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&["-o", "-O", s(&sock), "env"], &sock, &d.join("log"));
+    let out = fetch(&sock).unwrap();
+    assert_eq!(env_value(&out, "PROTO").as_deref(), Some("IPC"));
+    assert_eq!(env_value(&out, "IPCLOCALPATH").as_deref(), Some(s(&sock)));
+    assert_eq!(env_value(&out, "IPCREMOTEPATH").as_deref(), Some(""));
+    assert!(env_value(&out, "IPCREMOTEEUID").unwrap().parse::<u32>().is_ok());
+    assert!(env_value(&out, "IPCREMOTEEGID").unwrap().parse::<u32>().is_ok());
+    assert_eq!(env_value(&out, "IPCCONNNUM").as_deref(), Some("0"));
+    assert_eq!(text(&d.join("log")), "");
+}
+
+#[test]
+fn capital_p_disables_credentials() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&["-P", s(&sock), "env"], &sock, &d.join("log"));
+    let out = fetch(&sock).unwrap();
+    assert_eq!(env_value(&out, "IPCREMOTEEUID"), None);
+    assert_eq!(env_value(&out, "IPCREMOTEEGID"), None);
+}
+
+#[test]
+fn finds_its_siblings_next_to_itself_not_in_path() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let mut c = cmd("ipcserver");
+    c.env("PATH", "/nonexistent").args(["-B", "hi ", s(&sock), "/bin/echo", "there"]);
+    let _srv = Server::start(c.stderr(Stdio::null()), &sock);
+    assert_eq!(fetch(&sock).unwrap(), b"hi there\n");
+}
+
+#[test]
+fn readiness_line_through_the_chain() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let mut child = cmd("ipcserver")
+        .args(["-1", s(&sock), "true"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let _srv = Server { child };
+    let mut line = String::new();
+    out.read_to_string(&mut line).unwrap();
+    assert_eq!(line, format!("{}\n", s(&sock)));
+    assert!(socket_ready(&sock));
+}
+
+#[test]
+fn verbose_and_quiet() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let log = d.join("log");
+    let srv = start(&["-v", "-c", "3", "-x", s(&d.join("none.cdb")), "-X", s(&sock), "true"], &sock, &log);
+    fetch(&sock).unwrap();
+    assert!(wait_until(10, || text(&log).matches("status: 0/3").count() >= 2), "{}", text(&log));
+    let l = text(&log);
+    assert!(l.starts_with("ipcserverd: status: 0/3\n"), "{l}");
+    assert!(l.contains("ipcserver-access: ok "), "{l}");
+    drop(srv);
+
+    let sock = d.join("q");
+    let log = d.join("qlog");
+    let _srv = start(&["-q", "-x", s(&d.join("none.cdb")), s(&sock), "true"], &sock, &log);
+    fetch(&sock).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(text(&log), "", "-q: not even the missing rules file is reported");
+}
+
+#[test]
+fn bind_errors_are_clear() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&[s(&sock), "true"], &sock, &d.join("log"));
+    // -D on a live socket.
+    let o = run(cmd("ipcserver").args(["-D", s(&sock), "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: address already in use\n", s(&sock)));
+    // A missing directory.
+    let missing = d.join("no/such/dir/s");
+    let o = run(cmd("ipcserver").args([s(&missing), "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: no such file or directory\n", s(&missing)));
+    // A directory where the socket should be.
+    let o = run(cmd("ipcserver").args([d.path().to_str().unwrap(), "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: is a directory\n", d.path().display()));
+}
+
+/// A path of exactly `len` bytes inside `d`.
+fn path_of_len(d: &TempDir, len: usize) -> PathBuf {
+    let base = format!("{}/", d.path().display());
+    let p = format!("{base}{}", "x".repeat(len - base.len()));
+    assert_eq!(p.len(), len);
+    PathBuf::from(p)
+}
+
+#[test]
+fn socket_paths_of_107_and_108_bytes() {
+    let d = TempDir::new();
+    let ok = path_of_len(&d, 107);
+    let srv = start(&[s(&ok), "echo", "long"], &ok, &d.join("log"));
+    assert_eq!(fetch(&ok).unwrap(), b"long\n");
+    drop(srv);
+    let long = path_of_len(&d, 108);
+    let o = run(cmd("ipcserver").args([s(&long), "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: file name too long\n", s(&long)));
+    assert!(!long.exists());
+}
+
+#[test]
+fn a_regular_file_at_path_is_replaced_unless_capital_d() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    std::fs::write(&sock, "not a socket").unwrap();
+    let o = run(cmd("ipcserver").args(["-D", s(&sock), "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert!(stderr(&o).ends_with("address already in use\n"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "not a socket");
+    let _srv = start(&[s(&sock), "echo", "ok"], &sock, &d.join("log"));
+    assert_eq!(fetch(&sock).unwrap(), b"ok\n");
+}
+
+#[test]
+fn socket_permissions_with_a() {
+    let d = TempDir::new();
+    for (perms, mode) in [(None, 0o777), (Some("600"), 0o600), (Some("0640"), 0o640)] {
+        let sock = d.join(&format!("s{mode:o}"));
+        let mut args = Vec::new();
+        if let Some(p) = perms {
+            args.extend(["-a", p]);
+        }
+        args.extend([s(&sock), "true"]);
+        let _srv = start(&args, &sock, &d.join("log"));
+        let m = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, mode, "{perms:?}");
+    }
+}
+
+#[test]
+fn banner_and_localname() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&["-B", "220 ready\n", "-l", "name", s(&sock), "sh", "-c", "echo $IPCLOCALPATH"], &sock, &d.join("log"));
+    assert_eq!(fetch(&sock).unwrap(), b"220 ready\nname\n");
+}
+
+#[test]
+fn rules_allow_deny_and_environment() {
+    let d = TempDir::new();
+    let (uid, gid) = ids();
+    let cdb = rules(&d, &format!("{uid}.{gid}:allow,WHO=\"me\",Q=/a\"b/\n:deny\n"));
+    let sock = d.join("s");
+    let marker = d.join("ran");
+    let log = d.join("log");
+    let handler = format!("touch {}; echo $WHO $Q", s(&marker));
+    let srv = start(&["-x", s(&cdb), s(&sock), "sh", "-c", &handler], &sock, &log);
+    assert_eq!(fetch(&sock).unwrap(), b"me a\"b\n");
+    assert!(marker.exists());
+    drop(srv);
+
+    // Deny: the connection is dropped, the handler never runs.
+    std::fs::remove_file(&marker).unwrap();
+    let cdb = rules(&d, &format!("{uid}:deny\n:allow\n"));
+    let sock = d.join("t");
+    let _srv = start(&["-v", "-x", s(&cdb), s(&sock), "sh", "-c", &handler], &sock, &log);
+    assert_eq!(fetch(&sock).unwrap(), b"");
+    assert!(wait_until(10, || text(&log).contains(" status 25600")), "{}", text(&log));
+    assert!(text(&log).contains("ipcserver-access: deny "), "{}", text(&log));
+    assert!(!marker.exists(), "a denied connection ran the handler");
+}
+
+#[test]
+fn missing_rules_file_with_and_without_capital_x() {
+    let d = TempDir::new();
+    let missing = d.join("missing.cdb");
+    let sock = d.join("s");
+    let log = d.join("log");
+    let srv = start(&["-x", s(&missing), s(&sock), "echo", "served"], &sock, &log);
+    assert_eq!(fetch(&sock).unwrap(), b"");
+    assert!(wait_until(10, || text(&log).contains("no such file or directory")), "{}", text(&log));
+    drop(srv);
+    let sock = d.join("t");
+    let _srv = start(&["-X", "-x", s(&missing), s(&sock), "echo", "served"], &sock, &log);
+    assert_eq!(fetch(&sock).unwrap(), b"served\n");
+}
+
+#[test]
+fn corrupt_rules_drop_the_connection_and_the_server_keeps_serving() {
+    let d = TempDir::new();
+    let cdb = rules(&d, ":allow,A=\"1\"\n");
+    let good = std::fs::read(&cdb).unwrap();
+    let sock = d.join("s");
+    let log = d.join("log");
+    let _srv = start(&["-x", s(&cdb), s(&sock), "sh", "-c", "echo $A"], &sock, &log);
+    assert_eq!(fetch(&sock).unwrap(), b"1\n");
+    for broken in [&good[..100], &good[..2048], &good[..good.len() - 3], b"garbage"] {
+        std::fs::write(&cdb, broken).unwrap();
+        assert_eq!(fetch(&sock).unwrap(), b"", "a broken file must drop the connection");
+    }
+    assert!(text(&log).contains("ipcserver-access: fatal: "), "{}", text(&log));
+    assert!(!text(&log).contains("panic"), "{}", text(&log));
+    std::fs::write(&cdb, &good).unwrap();
+    assert_eq!(fetch(&sock).unwrap(), b"1\n");
+}
+
+#[test]
+fn rules_replaced_while_serving_never_fail_a_connection() {
+    let d = TempDir::new();
+    let cdb = rules(&d, ":allow,V=\"0\"\n");
+    let sock = d.join("s");
+    let _srv = start(&["-x", s(&cdb), s(&sock), "sh", "-c", "echo ${V:-none}"], &sock, &d.join("log"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients = {
+        let (sock, stop) = (sock.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut n = 0;
+            while n < 100 || !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.push(String::from_utf8(fetch(&sock).unwrap()).unwrap());
+                n += 1;
+                if n > 5000 {
+                    break;
+                }
+            }
+            seen
+        })
+    };
+    for i in 1..=20 {
+        let o = run_input(cmd("ipcrules").arg(&cdb).arg(d.join("rules.tmp")),
+                          format!(":allow,V=\"{i}\"\n").as_bytes(), 20);
+        assert!(o.status.success());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = clients.join().unwrap();
+    assert!(seen.len() >= 100);
+    for answer in &seen {
+        let v: u32 = answer.trim().parse().unwrap_or_else(|_| panic!("a connection failed: {answer:?}"));
+        assert!(v <= 20);
+    }
+}
+
+fn ids() -> (u32, u32) {
+    let st = std::fs::read_to_string("/proc/self/status").unwrap();
+    let f = |n: &str| st.lines().find(|l| l.starts_with(n)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap();
+    (f("Uid:"), f("Gid:"))
+}
+
+/// The handler's Uid, Gid and Groups lines as "uid gid groups".
+fn identity(out: &[u8]) -> (String, String, String) {
+    let st = String::from_utf8_lossy(out).into_owned();
+    let field = |n: &str| {
+        st.lines().find(|l| l.starts_with(n)).map(|l| l[n.len()..].split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    (field("Uid:"), field("Gid:"), field("Groups:"))
+}
+
+#[test]
+fn drops_privileges_with_u_g_and_capital_g() {
+    if !need_root("ipcserver privilege drop") {
+        return;
+    }
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&["-u", "65534", "-g", "65533", s(&sock), "cat", "/proc/self/status"], &sock, &d.join("log"));
+    let (u, g, groups) = identity(&fetch(&sock).unwrap());
+    assert_eq!(u, "65534 65534 65534 65534");
+    assert_eq!(g, "65533 65533 65533 65533");
+    assert_eq!(groups, "65533", "a dropped server never keeps root's groups");
+
+    let sock = d.join("t");
+    let _srv2 = start(&["-u", "65534", "-g", "65533", "-G", "100,200", s(&sock), "cat", "/proc/self/status"], &sock, &d.join("log"));
+    let (_, _, groups) = identity(&fetch(&sock).unwrap());
+    assert_eq!(groups, "100 200");
+}
+
+#[test]
+fn drops_privileges_from_the_environment_with_capital_u() {
+    if !need_root("ipcserver -U") {
+        return;
+    }
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let mut c = cmd("ipcserver");
+    c.env("UID", "65534").env("GID", "65532").env("GIDLIST", "7,8")
+        .args(["-U", s(&sock), "cat", "/proc/self/status"]).stderr(Stdio::null());
+    let _srv = Server::start(&mut c, &sock);
+    let (u, g, groups) = identity(&fetch(&sock).unwrap());
+    assert_eq!(u, "65534 65534 65534 65534");
+    assert_eq!(g, "65532 65532 65532 65532");
+    assert_eq!(groups, "7 8");
+}
+
+/// A client running as `uid`: prints the server's first line, then holds
+/// the connection until its stdin is closed.
+fn client_as(uid: u32, sock: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(bin("ipcapplyuidgid"))
+        .args(["-u", &uid.to_string(), "-g", &uid.to_string()])
+        .arg(bin("ipcclient"))
+        .arg(sock)
+        .args(["sh", "-c", "head -n 1 <&6; echo end; cat >/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The server's line (if any), then "end" once the client has read it
+    // or seen the connection closed.
+    let mut got = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        if line == "end\n" || line.is_empty() {
+            break;
+        }
+        got.push_str(&line);
+    }
+    (child, got)
+}
+
+#[test]
+fn local_limit_per_uid_with_two_users() {
+    if !need_root("ipcserver -C with two uids") {
+        return;
+    }
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let log = d.join("log");
+    let _srv = start(&["-c", "10", "-C", "2", s(&sock), "sh", "-c", "echo $IPCREMOTEEUID:$IPCCONNNUM; exec cat >/dev/null"], &sock, &log);
+    let (mut a, la) = client_as(65534, &sock);
+    let (mut b, lb) = client_as(65534, &sock);
+    assert_eq!((la.as_str(), lb.as_str()), ("65534:0\n", "65534:1\n"));
+    // A third connection from that uid is over the limit: closed at once.
+    let (mut c, lc) = client_as(65534, &sock);
+    assert_eq!(lc, "");
+    assert!(wait_until(10, || text(&log).contains("uid 65534: local limit of 2 reached")), "{}", text(&log));
+    // Another uid is still served, and counted on its own.
+    let (mut e, le) = client_as(65533, &sock);
+    assert_eq!(le, "65533:0\n");
+    for ch in [&mut a, &mut b, &mut c, &mut e] {
+        drop(ch.stdin.take());
+        assert!(wait_timeout(ch, 10).is_some());
+    }
+    let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn a_handler_that_reads_and_writes_binary_data() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&[s(&sock), "cat"], &sock, &d.join("log"));
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let mut c = UnixStream::connect(&sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let writer = {
+        let mut c = c.try_clone().unwrap();
+        let data = data.clone();
+        std::thread::spawn(move || {
+            c.write_all(&data).unwrap();
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+        })
+    };
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    assert_eq!(back, data);
+}
