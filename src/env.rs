@@ -19,6 +19,9 @@ pub const STRINGS_MAX: usize = strvec::BYTES_MAX;
 /// An environment under construction.
 pub struct Env(StrVec);
 
+/// The program's environment; see [`Env::take`].
+static PROGRAM_ENV: crate::runtime::Table<Env> = crate::runtime::Table::new(Env::new());
+
 pub use strvec::Mark;
 
 /// Reads variable `name` from an envp.
@@ -45,6 +48,14 @@ impl Env {
     /// An empty environment.
     pub const fn new() -> Env {
         Env(StrVec::new())
+    }
+
+    /// The program's one environment under construction, in `.bss`: on the
+    /// stack its fixed capacity would be faulted in page by page (stack
+    /// probes) at every start, which costs more than the program's work.
+    /// A second call is an internal error (exit 111).
+    pub fn take() -> &'static mut Env {
+        PROGRAM_ENV.take().unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: environment taken twice"]))
     }
 
     /// Starts from an inherited envp.

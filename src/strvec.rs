@@ -31,6 +31,9 @@ pub struct StrVec {
     out: ArrayVec<*const c_char, { ITEMS_MAX + 1 }>,
 }
 
+/// The program's command line under construction; see [`StrVec::take`].
+static PROGRAM_ARGV: crate::runtime::Table<StrVec> = crate::runtime::Table::new(StrVec::new());
+
 /// A length to come back to with [`StrVec::truncate`].
 #[derive(Clone, Copy)]
 pub struct Mark(usize, usize);
@@ -38,6 +41,13 @@ pub struct Mark(usize, usize);
 impl StrVec {
     pub const fn new() -> StrVec {
         StrVec { items: ArrayVec::new_const(), bytes: ArrayVec::new_const(), out: ArrayVec::new_const() }
+    }
+
+    /// The program's one argv under construction, in `.bss` (as
+    /// [`crate::env::Env::take`], for the same reason). A second call is an
+    /// internal error (exit 111).
+    pub fn take() -> &'static mut StrVec {
+        PROGRAM_ARGV.take().unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: command line taken twice"]))
     }
 
     pub fn len(&self) -> usize {

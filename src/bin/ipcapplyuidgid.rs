@@ -40,7 +40,7 @@ fn main(start: Start) -> ! {
     if !unexport {
         exec::exec_or_die(prog, start.envp);
     }
-    let mut env = Env::new();
+    let env = Env::take();
     if let Err(e) = env.inherit(start.envp) {
         log::fatal_sys(e, &[b"build the environment"]);
     }

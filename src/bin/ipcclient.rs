@@ -48,7 +48,7 @@ fn main(start: Start) -> ! {
         log::Line::new().str(b"connected to ").str(path.to_bytes()).emit();
     }
 
-    let mut env = Env::new();
+    let env = Env::take();
     // Without -p the socket has no path: no need to ask the kernel.
     let bound = match local_path {
         Some(_) if local_name.is_none() => socket::local_path(sock.as_fd())

@@ -4,6 +4,7 @@
 #![no_std]
 #![no_main]
 
+use core::ffi::CStr;
 use ucspi_ipc::cdb::{self, AtomicError, Step};
 use ucspi_ipc::rules::{self, CompileError, Lines, Syntax};
 use ucspi_ipc::runtime::{self, Start};
@@ -21,6 +22,13 @@ fn main(start: Start) -> ! {
     }
     let mut operands = opts.operands().iter();
     let (Some(target), Some(tmp)) = (operands.next(), operands.next()) else { log::usage(USAGE) };
+    compile(target, tmp)
+}
+
+/// Kept out of `main` so that its 128 KiB of buffers (stack-probed, so
+/// faulted in page by page) cost nothing on the usage path.
+#[inline(never)]
+fn compile(target: &CStr, tmp: &CStr) -> ! {
     let mut lines = Lines::new();
     let result = cdb::write_atomic(target, tmp, |w| rules::compile(io::fd(0), Syntax::Access, &mut lines, w));
     let tmp = tmp.to_bytes();

@@ -18,6 +18,11 @@ const USAGE: &[u8] = b"rules.cdb";
 /// VALUE_MAX long turns into at most seven times its length of text.
 type Report = ArrayVec<u8, 65536>;
 
+// In .bss rather than on the stack, where stack probes would fault in
+// every page of them at each start (see runtime::Table).
+static REPORT: runtime::Table<Report> = runtime::Table::new(ArrayVec::new_const());
+static RECORD: runtime::Table<[u8; cdb::RECORD_MAX]> = runtime::Table::new([0; cdb::RECORD_MAX]);
+
 fn put(out: &mut Report, pieces: &[&[u8]]) {
     for p in pieces {
         // Cannot fail: see `Report`.
@@ -37,13 +42,12 @@ fn main(start: Start) -> ! {
         log::fatal(log::EXIT_TEMP, &[b"unable to ", verb, b" ", path.to_bytes(), b": ", reason])
     };
     let rules = Reader::open(path).unwrap_or_else(|e| unable(e.verb(), e.reason()));
-    let mut buf = [0u8; cdb::RECORD_MAX];
-    let found = rules::lookup(&rules, client, b"", &mut buf).unwrap_or_else(|e| unable(e.verb(), e.reason()));
-    let mut out = Report::new();
+    let (Some(buf), Some(out)) = (RECORD.take(), REPORT.take()) else { runtime::exit(log::EXIT_TEMP) };
+    let found = rules::lookup(&rules, client, b"", buf).unwrap_or_else(|e| unable(e.verb(), e.reason()));
     match found {
-        None => put(&mut out, &[b"default:\nallow connection\n"]),
+        None => put(out, &[b"default:\nallow connection\n"]),
         Some(f) => {
-            put(&mut out, &[b"rule ", &f.key, b":\n"]);
+            put(out, &[b"rule ", &f.key, b":\n"]);
             let mut verdict: &[u8] = b"allow connection\n";
             for r in rules::records(&buf[f.value]) {
                 match r {
@@ -52,17 +56,17 @@ fn main(start: Start) -> ! {
                         break;
                     }
                     Ok(Record::Set(name, value)) => {
-                        put(&mut out, &[b"set environment variable ", name, b"=", value, b"\n"])
+                        put(out, &[b"set environment variable ", name, b"=", value, b"\n"])
                     }
                     // Not for connections: ipcexec's business.
                     Ok(Record::Exec(_)) => {}
                     Err(_) => unable(b"read", rules::MALFORMED),
                 }
             }
-            put(&mut out, &[verdict]);
+            put(out, &[verdict]);
         }
     }
-    if let Err(e) = io::write_all(io::fd(1), &out) {
+    if let Err(e) = io::write_all(io::fd(1), out) {
         log::fatal_sys(e, &[b"write to stdout"]);
     }
     runtime::exit(0)

@@ -20,6 +20,10 @@ ucspi_ipc::program!(main);
 
 const USAGE: &[u8] = b"[ -v verbosity ] [ -E | -e ] [ -l localname ] [ -B banner ] [ -x rules.cdb ] [ -X ] prog...";
 
+/// The rule's record, in .bss: a zeroed 8 KiB stack buffer would cost a
+/// memset and page faults on every connection (see runtime::Table).
+static RECORD: runtime::Table<[u8; cdb::RECORD_MAX]> = runtime::Table::new([0; cdb::RECORD_MAX]);
+
 struct Options {
     verbosity: u8,
     strip: bool,
@@ -84,8 +88,8 @@ fn apply_rules(path: &CStr, optional: bool, client: Client, env: &mut Env) -> bo
         Err(CdbError::Open(Errno::NOENT)) if optional => return true,
         Err(e) => unable(path, e.verb(), e.reason()),
     };
-    let mut buf = [0u8; cdb::RECORD_MAX];
-    let found = rules::lookup(&rules, client, b"", &mut buf).unwrap_or_else(|e| unable(path, e.verb(), e.reason()));
+    let Some(buf) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
+    let found = rules::lookup(&rules, client, b"", buf).unwrap_or_else(|e| unable(path, e.verb(), e.reason()));
     // The descriptor is close-on-exec and we exit or exec soon: leaving it
     // open saves a close per connection.
     core::mem::forget(rules);
@@ -133,7 +137,7 @@ fn main(start: Start) -> ! {
         }
     }
 
-    let mut env = Env::new();
+    let env = Env::take();
     if let Err(e) = env.inherit(envp) {
         log::fatal_sys(e, &[b"read environment"]);
     }
@@ -160,7 +164,7 @@ fn main(start: Start) -> ! {
     let ids = (o.rules.is_some() || logging).then(|| client_ids(envp));
     let allowed = match (o.rules, ids) {
         (Some(path), Some((euid, egid))) => {
-            apply_rules(path, o.rules_optional, Client { euid: Some(euid), egid: Some(egid) }, &mut env)
+            apply_rules(path, o.rules_optional, Client { euid: Some(euid), egid: Some(egid) }, env)
         }
         _ => true,
     };

@@ -81,8 +81,8 @@ fn main(start: Start) -> ! {
     }
     let mut dir = ArrayVec::<u8, 4096>::new();
     own_directory(start, &mut dir);
-    let mut argv = StrVec::new();
-    if let Err(e) = build_chain(&o, &dir, opts.operands(), &mut argv) {
+    let argv = StrVec::take();
+    if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
         log::fatal_sys(e, &[b"build the command line"]);
     }
     let argv = argv.finish();

@@ -25,7 +25,6 @@ const USAGE: &[u8] = b"[ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] [ -C l
 /// Largest maxconn: the size of the child table.
 const MAXCONN_LIMIT: usize = 16384;
 static CHILDREN: runtime::Table<ArrayVec<Child, MAXCONN_LIMIT>> = runtime::Table::new(ArrayVec::new_const());
-static ENV: runtime::Table<Env> = runtime::Table::new(Env::new());
 
 /// The variables this program sets; inherited values are dropped.
 const OUR_VARS: [&[u8]; 6] =
@@ -90,7 +89,8 @@ fn main(start: Start) -> ! {
     let local = socket::local_path(listener)
         .unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
 
-    let (Some(env), Some(children)) = (ENV.take(), CHILDREN.take()) else { runtime::exit(111) };
+    let env = Env::take();
+    let Some(children) = CHILDREN.take() else { runtime::exit(log::EXIT_TEMP) };
     let prepared = env
         .inherit(start.envp)
         .and_then(|()| {
