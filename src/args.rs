@@ -110,6 +110,17 @@ impl Iterator for Getopt {
     }
 }
 
+/// The operands of a program that takes no options and exactly `N`
+/// operands (`--` is allowed first); anything else is a usage error.
+pub fn exact_operands<const N: usize>(argv: CStrArray, usage: &[u8]) -> [&'static CStr; N] {
+    let mut opts = Getopt::new(argv, b"");
+    if opts.next().is_some() || opts.operand_count() != N {
+        crate::log::usage(usage);
+    }
+    let mut it = opts.operands().iter();
+    core::array::from_fn(|_| it.next().unwrap_or(c""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

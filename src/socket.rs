@@ -112,6 +112,18 @@ pub fn connect(path: &CStr, local: Option<&CStr>) -> Result<OwnedFd, Failure> {
     }
 }
 
+/// Connects like [`connect`], or exits 111 with `unable to connect to
+/// PATH: REASON` (or `unable to bind LOCAL: REASON` for the local path).
+pub fn connect_or_die(path: &CStr, local: Option<&CStr>) -> OwnedFd {
+    connect(path, local).unwrap_or_else(|(step, e)| {
+        let object = match (step, local) {
+            (Step::Bind, Some(local)) => local,
+            _ => path,
+        };
+        crate::log::fatal_sys(e, &[step.verb(), b" ", object.to_bytes()])
+    })
+}
+
 fn path_of(addr: Option<net::SocketAddrAny>) -> SockPath {
     let mut out = SockPath::new();
     if let Some(a) = addr.and_then(|a| SocketAddrUnix::try_from(a).ok()) {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use ucspi_ipc::runtime::{self, Start};
-use ucspi_ipc::{args::Getopt, io, log, socket};
+use ucspi_ipc::{args, io, log, socket};
 
 ucspi_ipc::program!(main);
 
@@ -12,13 +12,8 @@ const USAGE: &[u8] = b"path";
 
 fn main(start: Start) -> ! {
     log::set_name(b"ipccat");
-    let mut opts = Getopt::new(start.argv, b"");
-    if opts.next().is_some() || opts.operand_count() != 1 {
-        log::usage(USAGE);
-    }
-    let Some(path) = opts.operands().iter().next() else { log::usage(USAGE) };
-    let conn = socket::connect(path, None)
-        .unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
+    let [path] = args::exact_operands(start.argv, USAGE);
+    let conn = socket::connect_or_die(path, None);
     match io::copy(rustix::fd::AsFd::as_fd(&conn), io::fd(1)) {
         Ok(_) => runtime::exit(0),
         Err(io::CopyError::Read(e)) => log::fatal_sys(e, &[b"read from ", path.to_bytes()]),

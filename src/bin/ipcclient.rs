@@ -37,13 +37,7 @@ fn main(start: Start) -> ! {
     log::set_verbosity(verbosity);
     let Some(path) = opts.operands().iter().next() else { log::usage(USAGE) };
 
-    let sock = socket::connect(path, local_path).unwrap_or_else(|(step, e)| {
-        let object = match (step, local_path) {
-            (socket::Step::Bind, Some(local)) => local.to_bytes(),
-            _ => path.to_bytes(),
-        };
-        log::fatal_sys(e, &[step.verb(), b" ", object])
-    });
+    let sock = socket::connect_or_die(path, local_path);
     if log::verbosity() >= 2 {
         log::Line::new().str(b"connected to ").str(path.to_bytes()).emit();
     }

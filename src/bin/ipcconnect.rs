@@ -18,7 +18,7 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags, Shutdown};
 use ucspi_ipc::runtime::{self, Start};
-use ucspi_ipc::{args::Getopt, io, log, socket};
+use ucspi_ipc::{args, io, log, socket};
 
 ucspi_ipc::program!(main);
 
@@ -68,13 +68,8 @@ enum Slot {
 
 fn main(start: Start) -> ! {
     log::set_name(b"ipcconnect");
-    let mut opts = Getopt::new(start.argv, b"");
-    if opts.next().is_some() || opts.operand_count() != 1 {
-        log::usage(USAGE);
-    }
-    let Some(path) = opts.operands().iter().next() else { log::usage(USAGE) };
-    let conn = socket::connect(path, None)
-        .unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
+    let [path] = args::exact_operands(start.argv, USAGE);
+    let conn = socket::connect_or_die(path, None);
     relay(conn.as_fd(), path.to_bytes())
 }
 

@@ -8,7 +8,7 @@ use core::ffi::CStr;
 use ucspi_ipc::cdb::{self, AtomicError, Step};
 use ucspi_ipc::rules::{self, CompileError, Lines, Syntax};
 use ucspi_ipc::runtime::{self, Start};
-use ucspi_ipc::{args::Getopt, io, log};
+use ucspi_ipc::{args, io, log};
 
 ucspi_ipc::program!(main);
 
@@ -16,12 +16,7 @@ const USAGE: &[u8] = b"rules.cdb rules.tmp";
 
 fn main(start: Start) -> ! {
     log::set_name(b"ipcrules");
-    let mut opts = Getopt::new(start.argv, b"");
-    if opts.next().is_some() || opts.operand_count() != 2 {
-        log::usage(USAGE);
-    }
-    let mut operands = opts.operands().iter();
-    let (Some(target), Some(tmp)) = (operands.next(), operands.next()) else { log::usage(USAGE) };
+    let [target, tmp] = args::exact_operands(start.argv, USAGE);
     compile(target, tmp)
 }
 

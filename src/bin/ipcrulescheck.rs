@@ -8,7 +8,7 @@ use arrayvec::ArrayVec;
 use ucspi_ipc::cdb::{self, Reader};
 use ucspi_ipc::rules::{self, Client, Record};
 use ucspi_ipc::runtime::{self, Start};
-use ucspi_ipc::{args::Getopt, io, log};
+use ucspi_ipc::{args, io, log};
 
 ucspi_ipc::program!(main);
 
@@ -32,11 +32,7 @@ fn put(out: &mut Report, pieces: &[&[u8]]) {
 
 fn main(start: Start) -> ! {
     log::set_name(b"ipcrulescheck");
-    let mut opts = Getopt::new(start.argv, b"");
-    if opts.next().is_some() || opts.operand_count() != 1 {
-        log::usage(USAGE);
-    }
-    let Some(path) = opts.operands().iter().next() else { log::usage(USAGE) };
+    let [path] = args::exact_operands(start.argv, USAGE);
     let client = Client::from_env(start.envp).unwrap_or_else(|bad| bad.die());
     let unable = |verb: &[u8], reason: &[u8]| -> ! {
         log::fatal(log::EXIT_TEMP, &[b"unable to ", verb, b" ", path.to_bytes(), b": ", reason])
