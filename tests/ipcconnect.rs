@@ -56,7 +56,7 @@ fn four_mebibytes_each_way_through_an_echo_server() {
         std::io::copy(&mut &c, &mut &c).unwrap();
     });
     let data = noise(4 << 20);
-    let o = run_input(&mut connect().arg(&s), &data, 60);
+    let o = run_input(connect().arg(&s), &data, 60);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
     assert!(o.stdout == data, "echoed data differs ({} bytes back)", o.stdout.len());
@@ -72,7 +72,7 @@ fn through_the_s6_server_chain() {
     let s = d.join("s");
     let _server = Server::start(Command::new("s6-ipcserver").arg(&s).arg("cat"), &s);
     let data = noise(4 << 20);
-    let o = run_input(&mut connect().arg(&s), &data, 60);
+    let o = run_input(connect().arg(&s), &data, 60);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(o.stdout == data, "echoed data differs ({} bytes back)", o.stdout.len());
 }
@@ -90,7 +90,7 @@ fn end_of_stdin_half_closes_and_reading_goes_on() {
         c.write_all(&v[..10]).unwrap();
     });
     let data = noise(1 << 20);
-    let o = run_input(&mut connect().arg(&s), &data, 30);
+    let o = run_input(connect().arg(&s), &data, 30);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let mut expect = b"1048576 bytes\n".to_vec();
     expect.extend_from_slice(&data[..10]);
@@ -124,7 +124,7 @@ fn a_server_that_answers_without_reading() {
             c.read_exact(&mut some).unwrap();
             c.write_all(b"no thanks\n").unwrap();
         });
-        let o = run_input(&mut connect().arg(&s), &data, 30);
+        let o = run_input(connect().arg(&s), &data, 30);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert_eq!(stdout(&o), "no thanks\n");
         assert_eq!(stderr(&o), "");

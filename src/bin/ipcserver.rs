@@ -68,7 +68,7 @@ fn main(start: Start) -> ! {
             b'a' => o.perms = checked(arg, num::parse_octal),
             b'g' => o.gid = checked(arg, num::parse_u32),
             b'u' => o.uid = checked(arg, num::parse_u32),
-            b'G' => o.gidlist = checked(arg, |s| uidgid::parse_gidlist(s)),
+            b'G' => o.gidlist = checked(arg, uidgid::parse_gidlist),
             b'U' => o.from_env = true,
             // ucspi-ipc compatibility: accepted, without effect.
             b'o' | b'O' => {}
