@@ -441,3 +441,19 @@ fn a_handler_that_reads_and_writes_binary_data() {
     writer.join().unwrap();
     assert_eq!(back, data);
 }
+
+#[test]
+fn the_whole_chain_leaves_signals_as_it_found_them() {
+    // -u 0 ("leave unchanged") puts ipcapplyuidgid in the chain, -B puts
+    // ipcserver-access in it: every link is crossed.
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&["-u", "0", "-B", "", s(&sock), "cat", "/proc/self/status"], &sock, &d.join("log"));
+    let status = String::from_utf8(fetch(&sock).unwrap()).unwrap();
+    let mask = |name: &str| {
+        let l = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0);
+    assert_eq!(mask("SigIgn:") & (1 << (13 - 1)), 0, "SIGPIPE must reach the handler at its default");
+}
