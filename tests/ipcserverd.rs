@@ -12,6 +12,14 @@ use std::time::Duration;
 const USAGE: &str =
     "ipcserverd: usage: ipcserverd [ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] [ -C localmaxconn ] prog...\n";
 
+/// Binds `sock` and spawns `c` with the listening socket as its stdin,
+/// as a socket binder would hand it over.
+fn spawn_on(sock: &Path, c: &mut Command) -> Server {
+    let listener = UnixListener::bind(sock).unwrap();
+    let child = c.stdin(Stdio::from(std::os::fd::OwnedFd::from(listener))).spawn().unwrap();
+    Server { child }
+}
+
 /// A running ipcserverd on a fresh socket, with its stderr in a file.
 struct Daemon {
     server: Server,
@@ -25,14 +33,10 @@ impl Daemon {
         let dir = TempDir::new();
         let sock = dir.join("s");
         let log = dir.join("log");
-        let listener = UnixListener::bind(&sock).unwrap();
-        let mut c = cmd("ipcserverd");
-        c.args(args).stderr(std::fs::File::create(&log).unwrap());
-        c.stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)));
-        let child = c.stdout(Stdio::null()).spawn().unwrap();
-        // The socket listens already: no need to probe it (a probe would
+        // The socket listens once bound: no need to probe it (a probe would
         // be a connection of its own).
-        let server = Server { child };
+        let server = spawn_on(&sock, cmd("ipcserverd").args(args).stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap()));
         Daemon { server, sock, log, _dir: dir }
     }
 
@@ -124,18 +128,13 @@ fn unsafe_ids() -> (u32, u32) {
 fn no_credentials_with_capital_p_and_inherited_values_are_dropped() {
     let dir = TempDir::new();
     let sock = dir.join("s");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let child = cmd("ipcserverd")
+    let _server = spawn_on(&sock, cmd("ipcserverd")
         .args(["-P", "env"])
         .env("IPCREMOTEEUID", "4242")
         .env("IPCREMOTEEGID", "4242")
         .env("IPCCONNNUM", "99")
         .env("PROTO", "TCP")
-        .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server { child };
+        .stdout(Stdio::null()));
     let out = fetch(&sock).unwrap();
     assert_eq!(env_value(&out, "IPCREMOTEEUID"), None);
     assert_eq!(env_value(&out, "IPCREMOTEEGID"), None);
@@ -169,16 +168,8 @@ fn handler_gets_only_0_1_2_default_sigpipe_and_no_blocked_signals() {
 fn readiness_line_on_stdout_then_closed() {
     let dir = TempDir::new();
     let sock = dir.join("s");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let mut child = cmd("ipcserverd")
-        .args(["-1", "true"])
-        .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let _server = Server { child };
+    let mut server = spawn_on(&sock, cmd("ipcserverd").args(["-1", "true"]).stdout(Stdio::piped()).stderr(Stdio::null()));
+    let mut out = server.child.stdout.take().unwrap();
     // read_to_string returns only when the daemon closed its stdout, while
     // it keeps running.
     let mut s = String::new();
@@ -188,16 +179,8 @@ fn readiness_line_on_stdout_then_closed() {
 
     // Without -1, stdout is closed at start and nothing is written.
     let sock2 = dir.join("s2");
-    let listener = UnixListener::bind(&sock2).unwrap();
-    let mut child = cmd("ipcserverd")
-        .arg("true")
-        .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let _server2 = Server { child };
+    let mut server2 = spawn_on(&sock2, cmd("ipcserverd").arg("true").stdout(Stdio::piped()).stderr(Stdio::null()));
+    let mut out = server2.child.stdout.take().unwrap();
     let mut s = String::new();
     out.read_to_string(&mut s).unwrap();
     assert_eq!(s, "");
@@ -413,17 +396,12 @@ fn ignored_sigchld_is_not_inherited_by_the_daemon_but_is_by_children() {
     // gets the disposition the daemon found.
     let dir = TempDir::new();
     let sock = dir.join("s");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let child = Command::new("python3")
+    let _server = spawn_on(&sock, Command::new("python3")
         .arg("-c")
         .arg("import os,signal,sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])")
         .arg(bin("ipcserverd"))
         .args(["-c", "1", "grep", "SigIgn", "/proc/self/status"])
-        .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server { child };
+        .stdout(Stdio::null()));
     for _ in 0..3 {
         let out = String::from_utf8(fetch(&sock).unwrap()).unwrap();
         let mask = u64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap();
