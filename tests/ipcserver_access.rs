@@ -68,6 +68,13 @@ const EXAMPLE: &str = "1001.1010:allow,which=\"first\",SECOND=/2/\n\
                        :allow,which=\"third\"\n\
                        .1010:allow,which=\"fourth\"\n";
 
+/// Runs `c` (stdin empty, output captured) and returns its pid with what
+/// it printed: log lines name the pid.
+fn spawn_wait(c: &mut Command) -> (u32, std::process::Output) {
+    let child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    (child.id(), wait_output(child, 10))
+}
+
 #[test]
 fn usage_errors() {
     for args in [&[][..], &["-x"], &["-v", "x", "env"], &["-v"], &["-z", "env"], &["-E", "-X"]] {
@@ -319,27 +326,13 @@ fn verbose_log_lines() {
     let mut vars = CLIENT.to_vec();
     vars[1] = ("IPCLOCALPATH", "/srv/a b:c%");
     vars[2] = ("IPCREMOTEPATH", "/client\tpath");
-    let child = access(&["-v", "2", "-x", c, "sh", "-c", "echo $$"], &vars)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let o = wait_output(child, 10);
+    let (pid, o) = spawn_wait(&mut access(&["-v", "2", "-x", c, "sh", "-c", "echo $$"], &vars));
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o), format!("{pid}\n"));
     assert_eq!(stderr(&o), format!("ipcserver-access: ok {pid} /srv/a?b?c? /client?path:1001,1010\n"));
 
     vars[3] = ("IPCREMOTEEUID", "1002");
-    let child = access(&["-v2", "-x", c, "/usr/bin/env"], &vars)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let o = wait_output(child, 10);
+    let (pid, o) = spawn_wait(&mut access(&["-v2", "-x", c, "/usr/bin/env"], &vars));
     assert_eq!(o.status.code(), Some(100));
     assert_eq!(stderr(&o), format!("ipcserver-access: deny {pid} /srv/a?b?c? /client?path:1002,1010\n"));
 
