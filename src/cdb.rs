@@ -108,15 +108,10 @@ impl Reader {
         rustix::io::pread(&self.fd, buf, pos).map_err(CdbError::Read)
     }
 
-    /// The first record for `key`: its value, in `buf`. `buf` must hold
-    /// the record's 8-byte header, the key and the value (see
+    /// The first record for `key`: where its value is in `buf`. `buf`
+    /// must hold the record's 8-byte header, the key and the value (see
     /// [`RECORD_MAX`]); a bigger record is [`CdbError::TooBig`].
-    pub fn find<'b>(&self, key: &[u8], buf: &'b mut [u8]) -> Result<Option<&'b [u8]>, CdbError> {
-        Ok(self.find_range(key, buf)?.map(|r| &buf[r]))
-    }
-
-    /// As [`Reader::find`], but says where the value is in `buf`.
-    pub fn find_range(&self, key: &[u8], buf: &mut [u8]) -> Result<Option<Range<usize>>, CdbError> {
+    pub fn find(&self, key: &[u8], buf: &mut [u8]) -> Result<Option<Range<usize>>, CdbError> {
         if key.len() + 8 > buf.len() {
             return Err(CdbError::TooBig);
         }
@@ -409,7 +404,7 @@ mod tests {
 
     fn get(r: &Reader, key: &[u8]) -> Result<Option<Vec<u8>>, CdbError> {
         let mut buf = [0u8; RECORD_MAX];
-        r.find(key, &mut buf).map(|v| v.map(|v| v.to_vec()))
+        r.find(key, &mut buf).map(|v| v.map(|r| buf[r].to_vec()))
     }
 
     #[test]

@@ -97,12 +97,6 @@ impl Env {
         self.push(name, value)
     }
 
-    /// Sets `NAME` to a decimal number.
-    pub fn set_num(&mut self, name: &[u8], n: u64) -> Result<(), Errno> {
-        let mut b = [0; crate::num::U64_DIGITS];
-        self.set(name, crate::num::fmt_u64(n, &mut b))
-    }
-
     /// Appends `NAME` as a decimal number, like [`Env::push`].
     pub fn push_num(&mut self, name: &[u8], n: u64) -> Result<(), Errno> {
         let mut b = [0; crate::num::U64_DIGITS];
@@ -147,7 +141,7 @@ mod tests {
         e.set(b"A", b"1").unwrap();
         e.set(b"B", b"2").unwrap();
         e.set(b"A", b"3").unwrap();
-        e.set_num(b"N", 25600).unwrap();
+        e.push_num(b"N", 25600).unwrap();
         assert_eq!(list(&mut e), vec!["B=2", "A=3", "N=25600"]);
         assert_eq!(e.get(b"A"), Some(&b"3"[..]));
         e.unset(b"B");

@@ -142,18 +142,6 @@ pub fn fatal_sys(err: Errno, pieces: &[&[u8]]) -> ! {
     crate::runtime::exit(EXIT_TEMP)
 }
 
-/// `NAME: warning: PIECES...`.
-pub fn warn(pieces: &[&[u8]]) {
-    if verbosity() >= 1 {
-        let mut l = Line::new();
-        l.str(b"warning: ");
-        for p in pieces {
-            l.str(p);
-        }
-        l.emit();
-    }
-}
-
 /// `NAME: warning: unable to PIECES...: REASON`.
 pub fn warn_sys(err: Errno, pieces: &[&[u8]]) {
     if verbosity() >= 1 {

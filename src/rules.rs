@@ -366,7 +366,7 @@ pub fn lookup(rules: &Reader, client: Client, suffix: &[u8], buf: &mut [u8]) -> 
         return Err(CdbError::TooBig);
     }
     for key in keys(client, suffix) {
-        if let Some(value) = rules.find_range(&key, buf)? {
+        if let Some(value) = rules.find(&key, buf)? {
             return Ok(Some(Found { key, value }));
         }
     }
