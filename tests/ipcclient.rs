@@ -2,23 +2,12 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
 use std::process::Command;
-use std::thread::JoinHandle;
 
 const USAGE: &str = "ipcclient: usage: ipcclient [ -qQv ] [ -p localpath ] [ -l localname ] path prog...\n";
 
 fn client() -> Command {
     cmd("ipcclient")
-}
-
-/// A listener on `path` that serves one connection with `serve`.
-fn serve_once(path: &Path, serve: impl FnOnce(UnixStream) + Send + 'static) -> JoinHandle<()> {
-    let l = UnixListener::bind(path).unwrap();
-    std::thread::spawn(move || {
-        let (c, _) = l.accept().unwrap();
-        serve(c);
-    })
 }
 
 /// Echoes one line back, then closes.

@@ -1,22 +1,10 @@
 mod common;
 use common::*;
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
 use std::process::Command;
-use std::thread::JoinHandle;
 
 fn connect() -> Command {
     cmd("ipcconnect")
-}
-
-/// A listener on `path` that serves one connection with `serve`.
-fn serve_once(path: &Path, serve: impl FnOnce(UnixStream) + Send + 'static) -> JoinHandle<()> {
-    let l = UnixListener::bind(path).unwrap();
-    std::thread::spawn(move || {
-        let (c, _) = l.accept().unwrap();
-        serve(c);
-    })
 }
 
 /// Every byte value, in a pseudo-random order, `len` bytes.

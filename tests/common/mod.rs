@@ -267,6 +267,19 @@ pub fn fetch(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// A listener on `path` that serves one connection with `serve`, in a
+/// thread: a peer for testing clients.
+pub fn serve_once(
+    path: &Path,
+    serve: impl FnOnce(std::os::unix::net::UnixStream) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (c, _) = l.accept().unwrap();
+        serve(c);
+    })
+}
+
 /// Parses `NAME=VALUE` lines (as printed by `env`) into pairs.
 pub fn env_lines(out: &[u8]) -> Vec<(String, String)> {
     String::from_utf8_lossy(out)
