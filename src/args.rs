@@ -136,10 +136,7 @@ mod tests {
         // SAFETY: leaked, null-terminated array of leaked C strings.
         let argv = unsafe { CStrArray::from_ptr(ptrs.as_ptr()) };
         let mut g = Getopt::new(argv, spec);
-        let opts = g
-            .by_ref()
-            .map(|o| (o.letter as char, o.arg.to_str().unwrap().to_string()))
-            .collect();
+        let opts = g.by_ref().map(|o| (o.letter as char, o.arg.to_str().unwrap().to_string())).collect();
         let rest = g.operands().iter().map(|c| c.to_str().unwrap().to_string()).collect();
         (opts, rest)
     }
@@ -149,8 +146,14 @@ mod tests {
         let (o, r) = run(&["p", "-Pp", "-c2", "-C", "3", "-Xxrules.cdb", "path", "-v"], b"PpXc:C:x:v");
         assert_eq!(
             o,
-            vec![('P', "".into()), ('p', "".into()), ('c', "2".into()), ('C', "3".into()),
-                 ('X', "".into()), ('x', "rules.cdb".into())]
+            vec![
+                ('P', "".into()),
+                ('p', "".into()),
+                ('c', "2".into()),
+                ('C', "3".into()),
+                ('X', "".into()),
+                ('x', "rules.cdb".into())
+            ]
         );
         assert_eq!(r, vec!["path", "-v"]);
     }

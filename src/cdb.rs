@@ -86,8 +86,7 @@ pub struct Reader {
 impl Reader {
     /// Opens `path` (close-on-exec) and reads its header.
     pub fn open(path: &CStr) -> Result<Reader, CdbError> {
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(CdbError::Open)?;
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(CdbError::Open)?;
         Reader::from_fd(fd)
     }
 
@@ -342,8 +341,8 @@ pub fn write_atomic<E>(
     fill: impl FnOnce(&mut Writer<'_>) -> Result<(), E>,
 ) -> Result<(), AtomicError<E>> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(tmp, flags, Mode::from_bits_truncate(0o644))
-        .map_err(|e| AtomicError::Sys(Step::Create, e))?;
+    let fd =
+        rustix::fs::open(tmp, flags, Mode::from_bits_truncate(0o644)).map_err(|e| AtomicError::Sys(Step::Create, e))?;
     let result = build(fd.as_fd(), target, tmp, fill);
     drop(fd);
     if result.is_err() {

@@ -55,7 +55,9 @@ impl Env {
     /// probes) at every start, which costs more than the program's work.
     /// A second call is an internal error (exit 111).
     pub fn take() -> &'static mut Env {
-        PROGRAM_ENV.take().unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: environment taken twice"]))
+        PROGRAM_ENV
+            .take()
+            .unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: environment taken twice"]))
     }
 
     /// Starts from an inherited envp.

@@ -56,8 +56,7 @@ impl<T: Copy> MappedVec<T> {
             // SAFETY: a fresh private anonymous mapping at an address the
             // kernel chooses touches no existing memory.
             unsafe {
-                mm::mmap_anonymous(core::ptr::null_mut(), want, ProtFlags::READ | ProtFlags::WRITE,
-                                   MapFlags::PRIVATE)?
+                mm::mmap_anonymous(core::ptr::null_mut(), want, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)?
             }
         } else {
             // SAFETY: `ptr`/`mapped` describe exactly our own mapping, and

@@ -453,7 +453,12 @@ pub enum CompileError {
 
 /// Reads rules in `syntax` from `input` through `lines` and adds one record
 /// per key to `out`.
-pub fn compile(input: BorrowedFd<'_>, syntax: Syntax, lines: &mut Lines, out: &mut cdb::Writer<'_>) -> Result<(), CompileError> {
+pub fn compile(
+    input: BorrowedFd<'_>,
+    syntax: Syntax,
+    lines: &mut Lines,
+    out: &mut cdb::Writer<'_>,
+) -> Result<(), CompileError> {
     let mut value = Value::new();
     loop {
         let range = match lines.next(input) {
@@ -517,16 +522,35 @@ mod tests {
         assert_eq!(parse("7-7:deny").unwrap().unwrap().0, vec![b"7".to_vec()]);
         let (keys, _) = parse("4294967294-4294967295:deny").unwrap().unwrap();
         assert_eq!(keys, vec![b"4294967294".to_vec(), b"4294967295".to_vec()]);
-        for bad in ["5-4:allow", "a-4:allow", "1-b:allow", "-4:allow", "4-:allow", "1-2.3:allow",
-                    "1.2-3:allow", "1-2-3:allow", "1-4294967296:allow"] {
+        for bad in [
+            "5-4:allow",
+            "a-4:allow",
+            "1-b:allow",
+            "-4:allow",
+            "4-:allow",
+            "1-2.3:allow",
+            "1.2-3:allow",
+            "1-2-3:allow",
+            "1-4294967296:allow",
+        ] {
             assert_eq!(parse(bad), Err(ParseError), "{bad}");
         }
     }
 
     #[test]
     fn bad_addresses() {
-        for bad in ["abc:allow", "1.:allow", ".:allow", "1.x:allow", "x.1:allow", "1.2.3:allow",
-                    " 1:allow", "+1:allow", "4294967296:allow", "1001.1010 :allow"] {
+        for bad in [
+            "abc:allow",
+            "1.:allow",
+            ".:allow",
+            "1.x:allow",
+            "x.1:allow",
+            "1.2.3:allow",
+            " 1:allow",
+            "+1:allow",
+            "4294967296:allow",
+            "1001.1010 :allow",
+        ] {
             assert_eq!(parse(bad), Err(ParseError), "{bad}");
         }
     }
@@ -555,10 +579,24 @@ mod tests {
 
     #[test]
     fn bad_lines() {
-        for bad in ["1001", "1001:", "1001:allo", "1001:allowed", "1001:Allow", "1001:deny,", "1001:allow,A",
-                    "1001:allow,A=", "1001:allow,A=\"x", "1001:allow,=\"x\"", "1001:allow,A=\"x\"y",
-                    "1001:allow A=\"x\"", "1001:allow,A,B=\"x\"", " # not a comment", "1:allow=\"/bin/sh\"",
-                    "1:allow\0"] {
+        for bad in [
+            "1001",
+            "1001:",
+            "1001:allo",
+            "1001:allowed",
+            "1001:Allow",
+            "1001:deny,",
+            "1001:allow,A",
+            "1001:allow,A=",
+            "1001:allow,A=\"x",
+            "1001:allow,=\"x\"",
+            "1001:allow,A=\"x\"y",
+            "1001:allow A=\"x\"",
+            "1001:allow,A,B=\"x\"",
+            " # not a comment",
+            "1:allow=\"/bin/sh\"",
+            "1:allow\0",
+        ] {
             assert_eq!(parse(bad), Err(ParseError), "{bad:?}");
         }
     }
@@ -573,9 +611,8 @@ mod tests {
 
     #[test]
     fn exec_syntax() {
-        let (keys, v) = parse_as(r#"1001.1010,0.echo:allow="/bin/echo",ACCESS="special""#, Syntax::Exec)
-            .unwrap()
-            .unwrap();
+        let (keys, v) =
+            parse_as(r#"1001.1010,0.echo:allow="/bin/echo",ACCESS="special""#, Syntax::Exec).unwrap().unwrap();
         assert_eq!(keys, vec![b"1001.1010,0.echo".to_vec()]);
         assert_eq!(v, b"=/bin/echo\0+ACCESS=special\0");
         let (keys, _) = parse_as("1-2,0.ls:allow", Syntax::Exec).unwrap().unwrap();
@@ -590,8 +627,15 @@ mod tests {
     #[test]
     fn decode_round_trip_and_malformed_values() {
         let all: Vec<_> = records(b"D\0+A=x=y\0+E=\0=/bin/sh\0").collect();
-        assert_eq!(all, vec![Ok(Record::Deny), Ok(Record::Set(b"A", b"x=y")), Ok(Record::Set(b"E", b"")),
-                             Ok(Record::Exec(b"/bin/sh"))]);
+        assert_eq!(
+            all,
+            vec![
+                Ok(Record::Deny),
+                Ok(Record::Set(b"A", b"x=y")),
+                Ok(Record::Set(b"E", b"")),
+                Ok(Record::Exec(b"/bin/sh"))
+            ]
+        );
         assert_eq!(records(b"").count(), 0);
         for bad in [&b"D"[..], b"+A=x", b"X\0", b"\0", b"Dx\0", b"+=x\0", b"+A\0", b"=\0"] {
             let got: Vec<_> = records(bad).collect();
@@ -647,8 +691,12 @@ mod tests {
     #[test]
     fn compiled_rules_follow_the_manual_example() {
         let d = tmp_dir("example");
-        let r = rules_file(&d, "1001.1010:allow,which=\"first\"\n1002:allow,which=/second/\n\
-                                :allow,which=+third+\n.1010:allow,which==fourth=\n1002:deny\n", Syntax::Access);
+        let r = rules_file(
+            &d,
+            "1001.1010:allow,which=\"first\"\n1002:allow,which=/second/\n\
+                                :allow,which=+third+\n.1010:allow,which==fourth=\n1002:deny\n",
+            Syntax::Access,
+        );
         let which = |u, g| check(&r, u, g).map(|(k, v)| (k, String::from_utf8(v).unwrap()));
         assert_eq!(which(Some(5), Some(10)), Some(("".into(), "+which=third\0".into())));
         assert_eq!(which(Some(1002), Some(10)), Some(("1002".into(), "+which=second\0".into())));

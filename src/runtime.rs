@@ -108,9 +108,7 @@ fn result(ret: usize) -> Result<usize, Errno> {
 pub fn execve(path: &CStr, argv: CStrArray, envp: CStrArray) -> Errno {
     // SAFETY: all three pointers are NUL/null-terminated as execve requires
     // (CStr and CStrArray invariants).
-    let ret = unsafe {
-        syscall3(arch::SYS_EXECVE, path.as_ptr() as usize, argv.0 as usize, envp.0 as usize)
-    };
+    let ret = unsafe { syscall3(arch::SYS_EXECVE, path.as_ptr() as usize, argv.0 as usize, envp.0 as usize) };
     match result(ret) {
         Err(e) => e,
         Ok(_) => Errno::INVAL,
@@ -133,10 +131,8 @@ const SIG_SETMASK: usize = 2;
 fn sigprocmask(how: usize, set: &SigSet) -> Result<SigSet, Errno> {
     let mut old = SigSet(0);
     // SAFETY: both pointers are to valid 8-byte sigsets; size is 8.
-    let ret = unsafe {
-        syscall4(arch::SYS_RT_SIGPROCMASK, how, set as *const _ as usize,
-                 &mut old as *mut _ as usize, 8)
-    };
+    let ret =
+        unsafe { syscall4(arch::SYS_RT_SIGPROCMASK, how, set as *const _ as usize, &mut old as *mut _ as usize, 8) };
     result(ret).map(|_| old)
 }
 
@@ -172,8 +168,7 @@ struct KernelSigaction {
 
 /// Sets the disposition of `sig` to `to` (Default or Ignore) and returns
 /// the previous one; `None` only queries.
-pub fn set_disposition(sig: rustix::process::Signal, to: Option<Disposition>)
-    -> Result<Disposition, Errno> {
+pub fn set_disposition(sig: rustix::process::Signal, to: Option<Disposition>) -> Result<Disposition, Errno> {
     let new = to.map(|d| KernelSigaction {
         handler: if d == Disposition::Ignore { 1 } else { 0 },
         flags: 0,
@@ -184,10 +179,7 @@ pub fn set_disposition(sig: rustix::process::Signal, to: Option<Disposition>)
     let newp = new.as_ref().map_or(0, |n| n as *const _ as usize);
     // SAFETY: both pointers are to valid kernel sigaction structs (or null
     // for "no change"); SIG_DFL/SIG_IGN need no restorer; size is 8.
-    let ret = unsafe {
-        syscall4(arch::SYS_RT_SIGACTION, sig.as_raw() as usize, newp,
-                 &mut old as *mut _ as usize, 8)
-    };
+    let ret = unsafe { syscall4(arch::SYS_RT_SIGACTION, sig.as_raw() as usize, newp, &mut old as *mut _ as usize, 8) };
     result(ret)?;
     Ok(match old.handler {
         0 => Disposition::Default,
@@ -201,10 +193,8 @@ pub fn signalfd(set: SigSet) -> Result<rustix::fd::OwnedFd, Errno> {
     const SFD_CLOEXEC: usize = 0o2000000;
     const SFD_NONBLOCK: usize = 0o4000;
     // SAFETY: -1 asks for a new descriptor; the set pointer is valid for 8 bytes.
-    let ret = unsafe {
-        syscall4(arch::SYS_SIGNALFD4, usize::MAX, &set as *const _ as usize, 8,
-                 SFD_CLOEXEC | SFD_NONBLOCK)
-    };
+    let ret =
+        unsafe { syscall4(arch::SYS_SIGNALFD4, usize::MAX, &set as *const _ as usize, 8, SFD_CLOEXEC | SFD_NONBLOCK) };
     // SAFETY: on success the kernel returned a new descriptor that we own.
     result(ret).map(|fd| unsafe { rustix::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
@@ -233,8 +223,12 @@ pub fn spawn(child: &mut dyn FnMut() -> Never) -> Result<rustix::process::Pid, E
     // child has exec'd or exited; `trampoline` never returns.
     let ret = unsafe {
         let top = (stack.as_mut_ptr() as *mut u8).add(16384);
-        arch::clone_on_stack(CLONE_VM | CLONE_VFORK | SIGCHLD, top, trampoline,
-                             &mut closure as *mut &mut dyn FnMut() -> Never as *mut u8)
+        arch::clone_on_stack(
+            CLONE_VM | CLONE_VFORK | SIGCHLD,
+            top,
+            trampoline,
+            &mut closure as *mut &mut dyn FnMut() -> Never as *mut u8,
+        )
     };
     let pid = result(ret)?;
     // SAFETY: a positive return is the child's pid.
@@ -283,7 +277,6 @@ impl<T> Table<T> {
 /// The symbols the compiler may call and a libc would define.
 pub mod mem {
     pub use super::arch::{memcmp, memcpy, memmove, memset, strlen};
-
 }
 
 /// Writes one line for a panic and exits 111, the suite's code for a

@@ -47,7 +47,9 @@ impl StrVec {
     /// [`crate::env::Env::take`], for the same reason). A second call is an
     /// internal error (exit 111).
     pub fn take() -> &'static mut StrVec {
-        PROGRAM_ARGV.take().unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: command line taken twice"]))
+        PROGRAM_ARGV
+            .take()
+            .unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: command line taken twice"]))
     }
 
     pub fn len(&self) -> usize {

@@ -175,10 +175,7 @@ mod tests {
         assert_eq!(Target::default().read_env(envp(&["UID=1"])), Err(&b"GID not set"[..]));
         assert_eq!(Target::default().read_env(envp(&["UID=x", "GID=1"])), Err(&b"invalid UID"[..]));
         assert_eq!(Target::default().read_env(envp(&["UID=1", "GID="])), Err(&b"invalid GID"[..]));
-        assert_eq!(
-            Target::default().read_env(envp(&["UID=1", "GID=1", "GIDLIST=1;2"])),
-            Err(&b"invalid GIDLIST"[..])
-        );
+        assert_eq!(Target::default().read_env(envp(&["UID=1", "GID=1", "GIDLIST=1;2"])), Err(&b"invalid GIDLIST"[..]));
     }
 
     #[test]

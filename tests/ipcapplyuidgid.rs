@@ -2,7 +2,8 @@ mod common;
 use common::*;
 use std::process::{Command, Output};
 
-const USAGE: &str = "ipcapplyuidgid: usage: ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...\n";
+const USAGE: &str =
+    "ipcapplyuidgid: usage: ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...\n";
 
 /// ipcapplyuidgid with a clean environment, so that only the variables a
 /// test sets are seen.
@@ -19,13 +20,7 @@ fn ids(c: &mut Command) -> (String, String, String) {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let status = stdout(&o);
     let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        status.lines().find_map(|l| l.strip_prefix(name)).unwrap().split_whitespace().collect::<Vec<_>>().join(" ")
     };
     (field("Uid:"), field("Gid:"), field("Groups:"))
 }
@@ -89,7 +84,13 @@ fn capital_u_needs_uid_and_gid() {
 #[test]
 fn z_removes_uid_gid_gidlist_only() {
     let o = run(
-        apply().env("UID", "0").env("GID", "0").env("GIDLIST", "").env("KEEP", "yes").env("UIDX", "1").args(["-z", "env"]),
+        apply()
+            .env("UID", "0")
+            .env("GID", "0")
+            .env("GIDLIST", "")
+            .env("KEEP", "yes")
+            .env("UIDX", "1")
+            .args(["-z", "env"]),
         10,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

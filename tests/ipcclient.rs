@@ -130,10 +130,8 @@ fn the_server_sees_the_local_path() {
     }
     let d = TempDir::new();
     let s = d.join("s");
-    let _server = Server::start(
-        Command::new("s6-ipcserver").arg(&s).args(["sh", "-c", "printf '%s\\n' \"$IPCREMOTEPATH\""]),
-        &s,
-    );
+    let _server =
+        Server::start(Command::new("s6-ipcserver").arg(&s).args(["sh", "-c", "printf '%s\\n' \"$IPCREMOTEPATH\""]), &s);
     let local = d.join("me");
     let o = run(client().arg("-p").arg(&local).arg(&s).args(["sh", "-c", "cat <&6"]), 10);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

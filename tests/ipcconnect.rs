@@ -31,7 +31,10 @@ fn usage_and_connect_errors() {
     let p = d.join("none");
     let o = run(connect().arg(&p), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcconnect: fatal: unable to connect to {}: no such file or directory\n", p.display()));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcconnect: fatal: unable to connect to {}: no such file or directory\n", p.display())
+    );
 }
 
 #[test]

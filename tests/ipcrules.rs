@@ -180,8 +180,11 @@ fn system_errors_are_111_with_messages() {
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(
         stderr(&o),
-        format!("ipcrules: fatal: unable to rename {} to {}: is a directory\n",
-                d.join("rules.tmp").display(), d.join("adir").display())
+        format!(
+            "ipcrules: fatal: unable to rename {} to {}: is a directory\n",
+            d.join("rules.tmp").display(),
+            d.join("adir").display()
+        )
     );
     assert!(!d.join("rules.tmp").exists());
 

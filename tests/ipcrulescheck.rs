@@ -41,8 +41,14 @@ fn the_manual_example() {
     let d = TempDir::new();
     let cdb = compile(&d, EXAMPLE);
     assert_eq!(says(&cdb, Some("5"), Some("10")), "rule :\nset environment variable which=third\nallow connection\n");
-    assert_eq!(says(&cdb, Some("1002"), Some("10")), "rule 1002:\nset environment variable which=second\nallow connection\n");
-    assert_eq!(says(&cdb, Some("5"), Some("1010")), "rule .1010:\nset environment variable which=fourth\nallow connection\n");
+    assert_eq!(
+        says(&cdb, Some("1002"), Some("10")),
+        "rule 1002:\nset environment variable which=second\nallow connection\n"
+    );
+    assert_eq!(
+        says(&cdb, Some("5"), Some("1010")),
+        "rule .1010:\nset environment variable which=fourth\nallow connection\n"
+    );
     assert_eq!(
         says(&cdb, Some("1001"), Some("1010")),
         "rule 1001.1010:\nset environment variable which=first\nallow connection\n"
@@ -56,7 +62,10 @@ fn unset_ids_skip_their_keys() {
     // Without the gid, 1001.1010 and .1010 cannot match.
     assert_eq!(says(&cdb, Some("1001"), None), "rule :\nset environment variable which=third\nallow connection\n");
     assert_eq!(says(&cdb, Some("1002"), None), "rule 1002:\nset environment variable which=second\nallow connection\n");
-    assert_eq!(says(&cdb, None, Some("1010")), "rule .1010:\nset environment variable which=fourth\nallow connection\n");
+    assert_eq!(
+        says(&cdb, None, Some("1010")),
+        "rule .1010:\nset environment variable which=fourth\nallow connection\n"
+    );
     assert_eq!(says(&cdb, None, None), "rule :\nset environment variable which=third\nallow connection\n");
 }
 
@@ -104,7 +113,10 @@ fn unreadable_and_corrupt_files() {
     let missing = d.join("none.cdb");
     let o = check(&missing, Some("1"), Some("1"));
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcrulescheck: fatal: unable to open {}: no such file or directory\n", missing.display()));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcrulescheck: fatal: unable to open {}: no such file or directory\n", missing.display())
+    );
     assert_eq!(stdout(&o), "");
 
     let o = check(d.path(), Some("1"), Some("1"));
@@ -135,7 +147,10 @@ fn files_from_tinycdb_are_honoured() {
     c.arg("-c").arg(&cdb);
     let o = run_input(&mut c, input.as_bytes(), 10);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(says(&cdb, Some("1000"), Some("5")), "rule 1000:\nset environment variable X=tinycdb\nallow connection\n");
+    assert_eq!(
+        says(&cdb, Some("1000"), Some("5")),
+        "rule 1000:\nset environment variable X=tinycdb\nallow connection\n"
+    );
     assert_eq!(says(&cdb, Some("1"), Some("5")), "rule .5:\ndeny connection\n");
     assert_eq!(says(&cdb, Some("1"), Some("1")), "rule :\nset environment variable WHO=nobody\nallow connection\n");
     // A value no rules compiler writes is an error, not a guess.

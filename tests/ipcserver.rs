@@ -105,12 +105,8 @@ fn finds_its_siblings_next_to_itself_not_in_path() {
 fn readiness_line_through_the_chain() {
     let d = TempDir::new();
     let sock = d.join("s");
-    let mut child = cmd("ipcserver")
-        .args(["-1", s(&sock), "true"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        cmd("ipcserver").args(["-1", s(&sock), "true"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
     let _srv = Server { child };
     let mut line = String::new();
@@ -148,16 +144,25 @@ fn bind_errors_are_clear() {
     // -D on a live socket.
     let o = run(cmd("ipcserver").args(["-D", s(&sock), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: address already in use\n", s(&sock)));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcserver-socketbinder: fatal: unable to bind {}: address already in use\n", s(&sock))
+    );
     // A missing directory.
     let missing = d.join("no/such/dir/s");
     let o = run(cmd("ipcserver").args([s(&missing), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: no such file or directory\n", s(&missing)));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcserver-socketbinder: fatal: unable to bind {}: no such file or directory\n", s(&missing))
+    );
     // A directory where the socket should be.
     let o = run(cmd("ipcserver").args([d.path().to_str().unwrap(), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: is a directory\n", d.path().display()));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcserver-socketbinder: fatal: unable to bind {}: is a directory\n", d.path().display())
+    );
 }
 
 /// A path of exactly `len` bytes inside `d`.
@@ -215,7 +220,8 @@ fn socket_permissions_with_a() {
 fn banner_and_localname() {
     let d = TempDir::new();
     let sock = d.join("s");
-    let _srv = start(&["-B", "220 ready\n", "-l", "name", s(&sock), "sh", "-c", "echo $IPCLOCALPATH"], &sock, &d.join("log"));
+    let _srv =
+        start(&["-B", "220 ready\n", "-l", "name", s(&sock), "sh", "-c", "echo $IPCLOCALPATH"], &sock, &d.join("log"));
     assert_eq!(fetch(&sock).unwrap(), b"220 ready\nname\n");
 }
 
@@ -301,8 +307,8 @@ fn rules_replaced_while_serving_never_fail_a_connection() {
         })
     };
     for i in 1..=20 {
-        let o = run_input(cmd("ipcrules").arg(&cdb).arg(d.join("rules.tmp")),
-                          format!(":allow,V=\"{i}\"\n").as_bytes(), 20);
+        let o =
+            run_input(cmd("ipcrules").arg(&cdb).arg(d.join("rules.tmp")), format!(":allow,V=\"{i}\"\n").as_bytes(), 20);
         assert!(o.status.success());
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -316,7 +322,8 @@ fn rules_replaced_while_serving_never_fail_a_connection() {
 
 fn ids() -> (u32, u32) {
     let st = std::fs::read_to_string("/proc/self/status").unwrap();
-    let f = |n: &str| st.lines().find(|l| l.starts_with(n)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap();
+    let f =
+        |n: &str| st.lines().find(|l| l.starts_with(n)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap();
     (f("Uid:"), f("Gid:"))
 }
 
@@ -324,7 +331,9 @@ fn ids() -> (u32, u32) {
 fn identity(out: &[u8]) -> (String, String, String) {
     let st = String::from_utf8_lossy(out).into_owned();
     let field = |n: &str| {
-        st.lines().find(|l| l.starts_with(n)).map(|l| l[n.len()..].split_whitespace().collect::<Vec<_>>().join(" "))
+        st.lines()
+            .find(|l| l.starts_with(n))
+            .map(|l| l[n.len()..].split_whitespace().collect::<Vec<_>>().join(" "))
             .unwrap_or_default()
     };
     (field("Uid:"), field("Gid:"), field("Groups:"))
@@ -344,7 +353,11 @@ fn drops_privileges_with_u_g_and_capital_g() {
     assert_eq!(groups, "65533", "a dropped server never keeps root's groups");
 
     let sock = d.join("t");
-    let _srv2 = start(&["-u", "65534", "-g", "65533", "-G", "100,200", s(&sock), "cat", "/proc/self/status"], &sock, &d.join("log"));
+    let _srv2 = start(
+        &["-u", "65534", "-g", "65533", "-G", "100,200", s(&sock), "cat", "/proc/self/status"],
+        &sock,
+        &d.join("log"),
+    );
     let (_, _, groups) = identity(&fetch(&sock).unwrap());
     assert_eq!(groups, "100 200");
 }
@@ -357,8 +370,11 @@ fn drops_privileges_from_the_environment_with_capital_u() {
     let d = TempDir::new();
     let sock = d.join("s");
     let mut c = cmd("ipcserver");
-    c.env("UID", "65534").env("GID", "65532").env("GIDLIST", "7,8")
-        .args(["-U", s(&sock), "cat", "/proc/self/status"]).stderr(Stdio::null());
+    c.env("UID", "65534")
+        .env("GID", "65532")
+        .env("GIDLIST", "7,8")
+        .args(["-U", s(&sock), "cat", "/proc/self/status"])
+        .stderr(Stdio::null());
     let _srv = Server::start(&mut c, &sock);
     let (u, g, groups) = identity(&fetch(&sock).unwrap());
     assert_eq!(u, "65534 65534 65534 65534");
@@ -402,7 +418,11 @@ fn local_limit_per_uid_with_two_users() {
     let d = TempDir::new();
     let sock = d.join("s");
     let log = d.join("log");
-    let _srv = start(&["-c", "10", "-C", "2", s(&sock), "sh", "-c", "echo $IPCREMOTEEUID:$IPCCONNNUM; exec cat >/dev/null"], &sock, &log);
+    let _srv = start(
+        &["-c", "10", "-C", "2", s(&sock), "sh", "-c", "echo $IPCREMOTEEUID:$IPCCONNNUM; exec cat >/dev/null"],
+        &sock,
+        &log,
+    );
     let (mut a, la) = client_as(65534, &sock);
     let (mut b, lb) = client_as(65534, &sock);
     assert_eq!((la.as_str(), lb.as_str()), ("65534:0\n", "65534:1\n"));

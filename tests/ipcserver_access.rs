@@ -92,8 +92,17 @@ fn allow_sets_the_rule_variables_exactly() {
     assert_eq!(stderr(&o), "");
     assert_eq!(
         env_set(&o.stdout),
-        set(&["PATH=/usr/bin:/bin", "PROTO=IPC", "IPCLOCALPATH=/srv/sock", "IPCREMOTEPATH=", "IPCREMOTEEUID=1001",
-              "IPCREMOTEEGID=1010", "IPCCONNNUM=0", "which=first", "SECOND=2"])
+        set(&[
+            "PATH=/usr/bin:/bin",
+            "PROTO=IPC",
+            "IPCLOCALPATH=/srv/sock",
+            "IPCREMOTEPATH=",
+            "IPCREMOTEEUID=1001",
+            "IPCREMOTEEGID=1010",
+            "IPCCONNNUM=0",
+            "which=first",
+            "SECOND=2"
+        ])
     );
     // Lookup order: .G before the empty key.
     let mut vars = CLIENT.to_vec();
@@ -194,7 +203,10 @@ fn corrupt_rules_drop_the_connection() {
         std::fs::write(&bad, &whole[..len]).unwrap();
         let o = run(&mut access(&["-X", "-x", bad.to_str().unwrap(), "sh", "-c", &script], CLIENT), 10);
         assert_eq!(o.status.code(), Some(111), "cut at {len}");
-        assert_eq!(stderr(&o), format!("ipcserver-access: fatal: unable to read {}: corrupt cdb file\n", bad.display()));
+        assert_eq!(
+            stderr(&o),
+            format!("ipcserver-access: fatal: unable to read {}: corrupt cdb file\n", bad.display())
+        );
         assert!(!marker.exists());
     }
     // A value that no compiler writes.
@@ -258,7 +270,10 @@ fn local_path_from_option_inheritance_or_the_socket() {
     // Descriptor 0 that is no socket, and nothing to say otherwise.
     let o = run(&mut access(&["/usr/bin/env"], &vars), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), "ipcserver-access: fatal: unable to get local socket path: socket operation on non-socket\n");
+    assert_eq!(
+        stderr(&o),
+        "ipcserver-access: fatal: unable to get local socket path: socket operation on non-socket\n"
+    );
     assert_eq!(stdout(&o), "");
 }
 

@@ -181,7 +181,10 @@ fn exec_failure() {
     let d = TempDir::new();
     let o = run(binder().arg(d.join("s")).arg("/nonexistent/prog"), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), "ipcserver-socketbinder: fatal: unable to run /nonexistent/prog: no such file or directory\n");
+    assert_eq!(
+        stderr(&o),
+        "ipcserver-socketbinder: fatal: unable to run /nonexistent/prog: no such file or directory\n"
+    );
 }
 
 /// The listen backlog as `ss` reports it (Send-Q of a listening socket).

@@ -35,8 +35,10 @@ impl Daemon {
         let log = dir.join("log");
         // The socket listens once bound: no need to probe it (a probe would
         // be a connection of its own).
-        let server = spawn_on(&sock, cmd("ipcserverd").args(args).stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap()));
+        let server = spawn_on(
+            &sock,
+            cmd("ipcserverd").args(args).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()),
+        );
         Daemon { server, sock, log, _dir: dir }
     }
 
@@ -55,8 +57,15 @@ impl Daemon {
 
 #[test]
 fn usage_errors() {
-    for args in [&[][..], &["-c", "0", "true"], &["-c", "x", "true"], &["-C", "0", "true"], &["-z", "true"],
-                 &["-c", "16385", "true"], &["-c"]] {
+    for args in [
+        &[][..],
+        &["-c", "0", "true"],
+        &["-c", "x", "true"],
+        &["-C", "0", "true"],
+        &["-z", "true"],
+        &["-c", "16385", "true"],
+        &["-c"],
+    ] {
         let o = run(cmd("ipcserverd").args(args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
         assert_eq!(stderr(&o), USAGE, "{args:?}");
@@ -72,8 +81,13 @@ fn stdin_must_be_a_listening_socket() {
     // A connected (not listening) Unix socket is refused too.
     let (a, _b) = UnixStream::pair().unwrap();
     let o = wait_output(
-        cmd("ipcserverd").arg("true").stdin(Stdio::from(std::os::fd::OwnedFd::from(a)))
-            .stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+        cmd("ipcserverd")
+            .arg("true")
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(a)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
         10,
     );
     assert_eq!(o.status.code(), Some(100));
@@ -128,13 +142,16 @@ fn unsafe_ids() -> (u32, u32) {
 fn no_credentials_with_capital_p_and_inherited_values_are_dropped() {
     let dir = TempDir::new();
     let sock = dir.join("s");
-    let _server = spawn_on(&sock, cmd("ipcserverd")
-        .args(["-P", "env"])
-        .env("IPCREMOTEEUID", "4242")
-        .env("IPCREMOTEEGID", "4242")
-        .env("IPCCONNNUM", "99")
-        .env("PROTO", "TCP")
-        .stdout(Stdio::null()));
+    let _server = spawn_on(
+        &sock,
+        cmd("ipcserverd")
+            .args(["-P", "env"])
+            .env("IPCREMOTEEUID", "4242")
+            .env("IPCREMOTEEGID", "4242")
+            .env("IPCCONNNUM", "99")
+            .env("PROTO", "TCP")
+            .stdout(Stdio::null()),
+    );
     let out = fetch(&sock).unwrap();
     assert_eq!(env_value(&out, "IPCREMOTEEUID"), None);
     assert_eq!(env_value(&out, "IPCREMOTEEGID"), None);
@@ -168,7 +185,8 @@ fn handler_gets_only_0_1_2_default_sigpipe_and_no_blocked_signals() {
 fn readiness_line_on_stdout_then_closed() {
     let dir = TempDir::new();
     let sock = dir.join("s");
-    let mut server = spawn_on(&sock, cmd("ipcserverd").args(["-1", "true"]).stdout(Stdio::piped()).stderr(Stdio::null()));
+    let mut server =
+        spawn_on(&sock, cmd("ipcserverd").args(["-1", "true"]).stdout(Stdio::piped()).stderr(Stdio::null()));
     let mut out = server.child.stdout.take().unwrap();
     // read_to_string returns only when the daemon closed its stdout, while
     // it keeps running.
@@ -229,8 +247,10 @@ fn missing_program_is_reported_by_the_child_and_the_server_goes_on() {
     let d = Daemon::start(&["/nonexistent/prog"]);
     assert_eq!(d.fetch(), "");
     assert!(wait_until(10, || d.log().contains("unable to run")));
-    assert_eq!(d.log().lines().next().unwrap(),
-               "ipcserverd: fatal: unable to run /nonexistent/prog: no such file or directory");
+    assert_eq!(
+        d.log().lines().next().unwrap(),
+        "ipcserverd: fatal: unable to run /nonexistent/prog: no such file or directory"
+    );
     assert_eq!(d.fetch(), "");
     assert!(d.server.child.id() > 0 && alive(d.server.pid()));
 }
@@ -249,7 +269,13 @@ fn never_more_than_maxconn_children_under_a_burst_and_all_served() {
     // Each handler appends "+" when it starts and "-" before it ends
     // (O_APPEND writes of one line are atomic), so at every point of the
     // file the running sum counts handlers that were all alive at once.
-    let d = Daemon::start(&["-c", "5", "sh", "-c", "echo + >>\"$IPCLOCALPATH.live\"; echo ok; echo - >>\"$IPCLOCALPATH.live\""]);
+    let d = Daemon::start(&[
+        "-c",
+        "5",
+        "sh",
+        "-c",
+        "echo + >>\"$IPCLOCALPATH.live\"; echo ok; echo - >>\"$IPCLOCALPATH.live\"",
+    ]);
     let sock = d.sock.clone();
     let clients: Vec<_> = (0..20)
         .map(|_| {
@@ -383,9 +409,9 @@ fn sigabrt_kills_children_then_exits() {
         assert!(wait_until(10, || !alive(*pid)), "child {pid} still alive after ABRT");
     }
     // SIGKILL leaves no chance to run the TERM trap.
-    let traps = std::fs::read_dir(d.dir()).unwrap().filter(|e| {
-        e.as_ref().unwrap().file_name().to_string_lossy().starts_with("s.term.")
-    });
+    let traps = std::fs::read_dir(d.dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("s.term."));
     assert_eq!(traps.count(), 0);
 }
 

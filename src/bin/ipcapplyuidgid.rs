@@ -6,10 +6,10 @@
 #![no_std]
 #![no_main]
 
+use rustix::process::{Gid, Uid};
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::uidgid::{self, Target};
 use ucspi_ipc::{args::Getopt, env::Env, exec, log};
-use rustix::process::{Gid, Uid};
 
 ucspi_ipc::program!(main);
 

@@ -38,8 +38,6 @@ fn compile(target: &CStr, tmp: &CStr) -> ! {
         }
         Err(AtomicError::Sys(Step::Create, e)) => log::fatal_sys(e, &[b"create ", tmp]),
         Err(AtomicError::Sys(Step::Sync, e)) => log::fatal_sys(e, &[b"sync ", tmp]),
-        Err(AtomicError::Sys(Step::Rename, e)) => {
-            log::fatal_sys(e, &[b"rename ", tmp, b" to ", target.to_bytes()])
-        }
+        Err(AtomicError::Sys(Step::Rename, e)) => log::fatal_sys(e, &[b"rename ", tmp, b" to ", target.to_bytes()]),
     }
 }

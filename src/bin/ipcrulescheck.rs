@@ -51,9 +51,7 @@ fn main(start: Start) -> ! {
                         verdict = b"deny connection\n";
                         break;
                     }
-                    Ok(Record::Set(name, value)) => {
-                        put(out, &[b"set environment variable ", name, b"=", value, b"\n"])
-                    }
+                    Ok(Record::Set(name, value)) => put(out, &[b"set environment variable ", name, b"=", value, b"\n"]),
                     // Not for connections: ipcexec's business.
                     Ok(Record::Exec(_)) => {}
                     Err(_) => unable(b"read", rules::MALFORMED),

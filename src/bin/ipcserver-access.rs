@@ -34,7 +34,8 @@ struct Options {
 }
 
 fn options(opts: &mut Getopt) -> Options {
-    let mut o = Options { verbosity: 1, strip: false, localname: None, banner: None, rules: None, rules_optional: false };
+    let mut o =
+        Options { verbosity: 1, strip: false, localname: None, banner: None, rules: None, rules_optional: false };
     for opt in opts.by_ref() {
         match opt.letter {
             b'v' => {
@@ -148,8 +149,8 @@ fn main(start: Start) -> ! {
         (None, Some(l)) => l,
         (None, None) if o.strip && !logging => b"",
         (None, None) => {
-            looked_up = socket::local_path(io::fd(0))
-                .unwrap_or_else(|e| log::fatal_sys(e, &[b"get local socket path"]));
+            looked_up =
+                socket::local_path(io::fd(0)).unwrap_or_else(|e| log::fatal_sys(e, &[b"get local socket path"]));
             &looked_up
         }
     };

@@ -27,12 +27,14 @@ fn main(start: Start) -> ! {
         match opt.letter {
             b'd' => o.remove_existing = true,
             b'D' => o.remove_existing = false,
-            b'b' => o.backlog = num::parse_u32(opt.arg_bytes())
-                .and_then(|n| i32::try_from(n).ok())
-                .unwrap_or_else(|| log::usage(USAGE)),
-            b'a' => o.perms = num::parse_octal(opt.arg_bytes())
-                .filter(|&p| p <= 0o777)
-                .unwrap_or_else(|| log::usage(USAGE)),
+            b'b' => {
+                o.backlog = num::parse_u32(opt.arg_bytes())
+                    .and_then(|n| i32::try_from(n).ok())
+                    .unwrap_or_else(|| log::usage(USAGE))
+            }
+            b'a' => {
+                o.perms = num::parse_octal(opt.arg_bytes()).filter(|&p| p <= 0o777).unwrap_or_else(|| log::usage(USAGE))
+            }
             b'B' => o.nonblocking = false,
             _ => log::usage(USAGE),
         }
@@ -42,8 +44,8 @@ fn main(start: Start) -> ! {
     }
     let mut operands = opts.operands().iter();
     let Some(path) = operands.next() else { log::usage(USAGE) };
-    let sock = socket::listen(path, &o)
-        .unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
+    let sock =
+        socket::listen(path, &o).unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
     let raw = sock.into_raw_fd();
     if let Err(e) = io::dup_to(io::fd(raw), 0) {
         log::fatal_sys(e, &[b"move the socket to descriptor 0"]);

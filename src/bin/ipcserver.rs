@@ -124,8 +124,12 @@ fn own_directory(start: Start, dir: &mut ArrayVec<u8, 4096>) {
     }
 }
 
-fn build_chain(o: &Options, dir: &[u8], operands: ucspi_ipc::runtime::CStrArray, argv: &mut StrVec)
-    -> Result<(), rustix::io::Errno> {
+fn build_chain(
+    o: &Options,
+    dir: &[u8],
+    operands: ucspi_ipc::runtime::CStrArray,
+    argv: &mut StrVec,
+) -> Result<(), rustix::io::Errno> {
     let verbosity: &'static CStr = match o.verbosity {
         0 => c"-v0",
         1 => c"-v1",

@@ -86,8 +86,8 @@ fn main(start: Start) -> ! {
     let nonblocking = rustix::fs::fcntl_getfl(listener)
         .map(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
         .unwrap_or_else(|e| log::fatal_sys(e, &[b"read the flags of standard input"]));
-    let local = socket::local_path(listener)
-        .unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
+    let local =
+        socket::local_path(listener).unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
 
     let env = Env::take();
     let Some(children) = CHILDREN.take() else { runtime::exit(log::EXIT_TEMP) };
@@ -211,9 +211,10 @@ impl Server {
             .env
             .push(b"IPCREMOTEPATH", remote)
             .and_then(|()| match ids {
-                Some((u, g)) => {
-                    self.env.push_num(b"IPCREMOTEEUID", u as u64).and_then(|()| self.env.push_num(b"IPCREMOTEEGID", g as u64))
-                }
+                Some((u, g)) => self
+                    .env
+                    .push_num(b"IPCREMOTEEUID", u as u64)
+                    .and_then(|()| self.env.push_num(b"IPCREMOTEEGID", g as u64)),
                 None => Ok(()),
             })
             .and_then(|()| self.env.push_num(b"IPCCONNNUM", same_uid as u64));
@@ -244,7 +245,12 @@ impl Server {
                 let _ = self.children.try_push(Child { pid, uid });
                 if log::verbosity() >= 2 {
                     self.status();
-                    Line::new().str(b"pid ").num(pid.as_raw_nonzero().get() as u64).str(b" from ").sanitised(remote).emit();
+                    Line::new()
+                        .str(b"pid ")
+                        .num(pid.as_raw_nonzero().get() as u64)
+                        .str(b" from ")
+                        .sanitised(remote)
+                        .emit();
                 }
             }
             Err(e) => log::warn_sys(e, &[b"fork"]),

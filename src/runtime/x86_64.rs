@@ -90,8 +90,7 @@ global_asm!(
 );
 
 extern "C" {
-    fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8,
-                              entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
+    fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
 }
 
 /// clone(flags) with the child on `stack`, running `entry(arg)`.
@@ -99,8 +98,7 @@ extern "C" {
 /// # Safety
 /// `stack` must be the top of memory the child may use as its stack for as
 /// long as it runs in our address space; `entry` must never return.
-pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8,
-                             entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize {
+pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize {
     // SAFETY: forwarded contract.
     unsafe { __ucspi_clone_on_stack(flags, stack, entry, arg) }
 }

@@ -230,9 +230,8 @@ pub fn is_root() -> bool {
 
 /// Whether an external program is installed; prints a skip notice if not.
 pub fn have(program: &str, test: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false);
     if !found {
         eprintln!("SKIPPED {test}: {program} is not installed");
     }
