@@ -2,64 +2,108 @@
 //! (`-Pp`), attached or separate option arguments (`-c2`, `-c 2`), `--`
 //! ends the options, so does the first non-option (a lone `-` is one).
 //!
-//! It only splits the command line; what an option means, and whether a
-//! later one overrides an earlier one, is up to the program.
+//! Errors are reported as getopt and the original ucspi-ipc report them,
+//! then the usage line, exit 100: `NAME: illegal option -- X`, `NAME:
+//! option requires an argument -- X`, and for a value that does not parse
+//! `NAME: illegal value for option -X: VALUE (what was expected)`.
+//!
+//! It only splits the command line and checks values; what an option
+//! means, and whether a later one overrides an earlier one, is up to the
+//! program.
 
+use crate::log;
+use crate::num;
 use crate::runtime::CStrArray;
-use core::ffi::{c_char, CStr};
+use core::ffi::CStr;
 
 /// One parsed option.
-pub struct Opt {
-    /// The option letter; `b'?'` for an unknown option or a missing argument.
+pub struct Opt<'a> {
+    /// The option letter.
     pub letter: u8,
     /// The option's argument; empty for flags.
-    pub arg: &'static CStr,
+    pub arg: &'a CStr,
 }
 
-impl Opt {
-    pub fn arg_bytes(&self) -> &'static [u8] {
+impl<'a> Opt<'a> {
+    /// The argument's bytes.
+    pub fn arg_bytes(&self) -> &'a [u8] {
         self.arg.to_bytes()
+    }
+
+    /// The argument as `parse` reads it; if it cannot, an option error
+    /// saying what was `expected`.
+    pub fn value<T>(&self, parse: impl Fn(&[u8]) -> Option<T>, expected: &[u8]) -> T {
+        parse(self.arg_bytes()).unwrap_or_else(|| {
+            log::option_error(&[
+                b"illegal value for option -",
+                &[self.letter],
+                b": ",
+                self.arg_bytes(),
+                b" (",
+                expected,
+                b")",
+            ])
+        })
+    }
+
+    /// The argument as a decimal number from `min` to `max`, or an option
+    /// error naming the range.
+    pub fn number(&self, min: u32, max: u32) -> u32 {
+        match num::parse_u32(self.arg_bytes()).filter(|n| (min..=max).contains(n)) {
+            Some(n) => n,
+            None => {
+                let (mut lo, mut hi) = ([0; num::U64_DIGITS], [0; num::U64_DIGITS]);
+                let lo = num::fmt_u64(min as u64, &mut lo);
+                let hi = num::fmt_u64(max as u64, &mut hi);
+                let mut expected = arrayvec::ArrayVec::<u8, 64>::new();
+                for piece in [&b"a number from "[..], lo, b" to ", hi] {
+                    let _ = expected.try_extend_from_slice(piece);
+                }
+                self.value(|_| None::<u32>, &expected)
+            }
+        }
     }
 }
 
-/// Iterates over the options of argv (argv[0] is skipped).
-pub struct Getopt {
-    argv: CStrArray,
-    args: &'static [*const c_char],
+/// Iterates over the options of argv (argv[0] is skipped). An unknown
+/// option or a missing argument is reported and ends the program (100).
+pub struct Getopt<'a> {
+    argv: CStrArray<'a>,
+    count: usize,
     spec: &'static [u8],
     index: usize,
     pos: usize,
 }
 
-impl Getopt {
+impl<'a> Getopt<'a> {
     /// `spec` lists the option letters; a letter followed by `:` takes an
     /// argument.
-    pub fn new(argv: CStrArray, spec: &'static [u8]) -> Getopt {
-        Getopt { argv, args: argv.as_slice(), spec, index: 1, pos: 0 }
+    pub fn new(argv: CStrArray<'a>, spec: &'static [u8]) -> Getopt<'a> {
+        Getopt { argv, count: argv.len(), spec, index: 1, pos: 0 }
     }
 
-    fn arg(&self, i: usize) -> &'static CStr {
-        // SAFETY: argv elements are NUL-terminated strings for the whole run.
-        unsafe { CStr::from_ptr(self.args[i]) }
+    fn arg(&self, i: usize) -> &'a CStr {
+        // In bounds: callers check against `count`.
+        self.argv.iter().nth(i).unwrap_or(c"")
     }
 
     /// The operands: everything after the options.
-    pub fn operands(&self) -> CStrArray {
-        self.argv.skip(self.index.min(self.args.len()))
+    pub fn operands(&self) -> CStrArray<'a> {
+        self.argv.skip(self.index.min(self.count))
     }
 
     /// How many operands there are.
     pub fn operand_count(&self) -> usize {
-        self.args.len().saturating_sub(self.index)
+        self.count.saturating_sub(self.index)
     }
 }
 
-impl Iterator for Getopt {
-    type Item = Opt;
+impl<'a> Iterator for Getopt<'a> {
+    type Item = Opt<'a>;
 
-    fn next(&mut self) -> Option<Opt> {
+    fn next(&mut self) -> Option<Opt<'a>> {
         if self.pos == 0 {
-            if self.index >= self.args.len() {
+            if self.index >= self.count {
                 return None;
             }
             let a = self.arg(self.index).to_bytes();
@@ -77,13 +121,8 @@ impl Iterator for Getopt {
         let letter = bytes[self.pos];
         self.pos += 1;
         let at_end = self.pos >= bytes.len();
-        let bad = Opt { letter: b'?', arg: c"" };
         let Some(i) = self.spec.iter().position(|&c| c == letter && c != b':') else {
-            if at_end {
-                self.index += 1;
-                self.pos = 0;
-            }
-            return Some(bad);
+            log::option_error(&[b"illegal option -- ", &[letter]])
         };
         if self.spec.get(i + 1) != Some(&b':') {
             if at_end {
@@ -97,12 +136,11 @@ impl Iterator for Getopt {
         self.index += 1;
         self.pos = 0;
         if !at_end {
-            // SAFETY: a suffix of a NUL-terminated string is NUL-terminated.
-            let rest = unsafe { CStr::from_ptr(word.as_ptr().add(start)) };
+            let rest = CStr::from_bytes_with_nul(&word.to_bytes_with_nul()[start..]).unwrap_or(c"");
             return Some(Opt { letter, arg: rest });
         }
-        if self.index >= self.args.len() {
-            return Some(bad);
+        if self.index >= self.count {
+            log::option_error(&[b"option requires an argument -- ", &[letter]])
         }
         let arg = self.arg(self.index);
         self.index += 1;
@@ -112,10 +150,10 @@ impl Iterator for Getopt {
 
 /// The operands of a program that takes no options and exactly `N`
 /// operands (`--` is allowed first); anything else is a usage error.
-pub fn exact_operands<const N: usize>(argv: CStrArray, usage: &[u8]) -> [&'static CStr; N] {
+pub fn exact_operands<const N: usize>(argv: CStrArray<'_>) -> [&CStr; N] {
     let mut opts = Getopt::new(argv, b"");
     if opts.next().is_some() || opts.operand_count() != N {
-        crate::log::usage(usage);
+        log::usage();
     }
     let mut it = opts.operands().iter();
     core::array::from_fn(|_| it.next().unwrap_or(c""))
@@ -126,16 +164,21 @@ mod tests {
     use super::*;
     use std::ffi::CString;
 
-    fn run(words: &[&str], spec: &'static [u8]) -> (Vec<(char, String)>, Vec<String>) {
+    fn argv(words: &[&str]) -> CStrArray<'static> {
         let owned: Vec<CString> = words.iter().map(|w| CString::new(*w).unwrap()).collect();
-        let mut ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        let mut ptrs: Vec<*const core::ffi::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(core::ptr::null());
-        let owned = Box::leak(Box::new(owned));
+        Box::leak(Box::new(owned));
         let ptrs = Box::leak(ptrs.into_boxed_slice());
-        let _ = owned;
         // SAFETY: leaked, null-terminated array of leaked C strings.
-        let argv = unsafe { CStrArray::from_ptr(ptrs.as_ptr()) };
-        let mut g = Getopt::new(argv, spec);
+        #[allow(unsafe_code)]
+        unsafe {
+            CStrArray::from_ptr(core::ptr::NonNull::new(ptrs.as_mut_ptr()).unwrap())
+        }
+    }
+
+    fn run(words: &[&str], spec: &'static [u8]) -> (Vec<(char, String)>, Vec<String>) {
+        let mut g = Getopt::new(argv(words), spec);
         let opts = g.by_ref().map(|o| (o.letter as char, o.arg.to_str().unwrap().to_string())).collect();
         let rest = g.operands().iter().map(|c| c.to_str().unwrap().to_string()).collect();
         (opts, rest)
@@ -166,16 +209,7 @@ mod tests {
         let (o, r) = run(&["p", "-", "x"], b"v");
         assert!(o.is_empty());
         assert_eq!(r, vec!["-", "x"]);
-    }
-
-    #[test]
-    fn unknown_option_and_missing_argument() {
-        let (o, _) = run(&["p", "-z"], b"v");
-        assert_eq!(o[0].0, '?');
-        let (o, r) = run(&["p", "-c"], b"c:");
-        assert_eq!(o[0].0, '?');
-        assert!(r.is_empty());
-        let (o, _) = run(&["p", "-:"], b"c:");
-        assert_eq!(o[0].0, '?');
+        let (o, r) = run(&["p"], b"v");
+        assert!(o.is_empty() && r.is_empty());
     }
 }

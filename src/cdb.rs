@@ -24,17 +24,16 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-/// Largest value a rules lookup accepts (ipcrules refuses bigger ones).
-pub const VALUE_MAX: usize = 4096;
-/// Largest key a rules lookup builds or a rules file holds.
-pub const KEY_MAX: usize = 4096;
-/// A buffer that holds any record of a rules file: its 8-byte header, the
-/// key and the value.
-pub const RECORD_MAX: usize = 8 + KEY_MAX + VALUE_MAX;
-
 const HEADER: usize = 2048;
 /// Slots read per `pread` while probing a hash table.
 const SLOTS_PER_READ: usize = 32;
+/// Bytes read at first for a record: its header, key and value in one
+/// `pread` for all but big records, which take a second one.
+const RECORD_FIRST_READ: usize = 512;
+/// Table space a record costs: two 8-byte slots.
+const SLOTS_PER_RECORD_BYTES: u64 = 16;
+/// Largest cdb file: every position is a u32.
+const FILE_MAX: u64 = u32::MAX as u64;
 
 /// Why a lookup failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +107,9 @@ impl Reader {
     }
 
     /// The first record for `key`: where its value is in `buf`. `buf`
-    /// must hold the record's 8-byte header, the key and the value (see
-    /// [`RECORD_MAX`]); a bigger record is [`CdbError::TooBig`].
+    /// must hold the record's 8-byte header, the key and the value; a
+    /// bigger record is [`CdbError::TooBig`]. Only the record's bytes are
+    /// read, whatever the size of `buf`.
     pub fn find(&self, key: &[u8], buf: &mut [u8]) -> Result<Option<Range<usize>>, CdbError> {
         if key.len() + 8 > buf.len() {
             return Err(CdbError::TooBig);
@@ -150,9 +150,11 @@ impl Reader {
     }
 
     /// Reads the record at `pos`; the value's place in `buf` if its key is
-    /// `key`.
+    /// `key` (which, with the 8-byte header, fits `buf`: checked by
+    /// `find`).
     fn record(&self, pos: u64, key: &[u8], buf: &mut [u8]) -> Result<Option<Range<usize>>, CdbError> {
-        let got = self.read_at(buf, pos)?;
+        let first = buf.len().min(RECORD_FIRST_READ);
+        let got = self.read_at(&mut buf[..first], pos)?;
         if got < 8 {
             return Err(CdbError::Corrupt);
         }
@@ -161,17 +163,23 @@ impl Reader {
         if klen != key.len() {
             return Ok(None);
         }
-        let end = 8 + klen + dlen;
-        if end > got && got == buf.len() {
-            // The file goes on past the buffer: the record may be whole
-            // but cannot be read here. Compare the key (it fits: checked
-            // by the caller) before calling it too big.
-            return if &buf[8..8 + klen] == key { Err(CdbError::TooBig) } else { Ok(None) };
+        // At most 8 + 2 * u32::MAX: no overflow in usize on 64 bits, and
+        // on 32 bits a record that large cannot fit `buf` anyway.
+        let end = 8usize.saturating_add(klen).saturating_add(dlen);
+        let want = end.min(buf.len());
+        if want > got {
+            let more = self.read_at(&mut buf[got..want], pos + got as u64)?;
+            if got + more < want {
+                return Err(CdbError::Corrupt);
+            }
         }
-        if end > got {
-            return Err(CdbError::Corrupt);
+        if &buf[8..8 + klen] != key {
+            return Ok(None);
         }
-        Ok((&buf[8..8 + klen] == key).then_some(8 + klen..end))
+        if end > buf.len() {
+            return Err(CdbError::TooBig);
+        }
+        Ok(Some(8 + klen..end))
     }
 }
 
@@ -184,6 +192,10 @@ struct Slot {
     hash: u32,
     pos: u32,
 }
+
+// SAFETY: two integers: all-zero bytes are a valid (empty) slot.
+#[allow(unsafe_code)]
+unsafe impl crate::mapped_vec::Zeroable for Slot {}
 
 /// Writes a cdb to a new, empty file: records with [`Writer::add`], then
 /// the tables and header with [`Writer::finish`].
@@ -200,7 +212,7 @@ pub struct Writer<'f> {
 /// the format's 4 GiB.
 fn advance(pos: u64, n: usize) -> Result<u64, Errno> {
     let end = pos.checked_add(n as u64).ok_or(Errno::FBIG)?;
-    if end > u32::MAX as u64 {
+    if end > FILE_MAX {
         return Err(Errno::FBIG);
     }
     Ok(end)
@@ -245,10 +257,29 @@ impl<'f> Writer<'f> {
         Ok(())
     }
 
+    /// How many more bytes of records (each with its 8-byte header) fit,
+    /// counting the hash table space every record will need: a caller
+    /// about to add `n` records of `len` bytes each can check `n * (len +
+    /// 16)` against it and refuse up front instead of failing gigabytes
+    /// later.
+    pub fn room(&self) -> u64 {
+        let tables = (self.slots.len() as u64) * SLOTS_PER_RECORD_BYTES;
+        FILE_MAX.saturating_sub(self.pos).saturating_sub(tables)
+    }
+
+    /// What a record with a key of `klen` bytes and `dlen` bytes of data
+    /// takes of [`Writer::room`].
+    pub const fn record_cost(klen: usize, dlen: usize) -> u64 {
+        8 + klen as u64 + dlen as u64 + SLOTS_PER_RECORD_BYTES
+    }
+
     /// Adds a record. Keys may repeat: readers find the first one.
     pub fn add(&mut self, key: &[u8], data: &[u8]) -> Result<(), Errno> {
         let klen = u32::try_from(key.len()).map_err(|_| Errno::FBIG)?;
         let dlen = u32::try_from(data.len()).map_err(|_| Errno::FBIG)?;
+        if Self::record_cost(key.len(), data.len()) > self.room() {
+            return Err(Errno::FBIG);
+        }
         let end = advance(self.pos, 8 + key.len() + data.len())?;
         self.slots.push(Slot { hash: hash(key), pos: self.pos as u32 })?;
         self.put8(klen, dlen)?;
@@ -317,9 +348,13 @@ impl<'f> Writer<'f> {
 /// What [`write_atomic`] was doing when it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Creating the temporary file.
     Create,
+    /// Writing it.
     Write,
+    /// fsync.
     Sync,
+    /// Renaming it over the target.
     Rename,
 }
 
@@ -401,8 +436,11 @@ mod tests {
         target
     }
 
+    /// A buffer like a rules reader's: 8 KiB.
+    const BUF: usize = 8192;
+
     fn get(r: &Reader, key: &[u8]) -> Result<Option<Vec<u8>>, CdbError> {
-        let mut buf = [0u8; RECORD_MAX];
+        let mut buf = vec![0u8; BUF];
         r.find(key, &mut buf).map(|v| v.map(|r| buf[r].to_vec()))
     }
 
@@ -497,11 +535,14 @@ mod tests {
         assert_eq!(patch(t + 4, u32::MAX), Err(CdbError::Corrupt));
         // The record claims a value longer than the file.
         assert_eq!(patch(2048 + 4, 100), Err(CdbError::Corrupt));
-        // A value longer than the buffer, in a file that has it.
-        let big = vec![b'x'; RECORD_MAX];
-        let p2 = make(&d, "big.cdb", &[(b"k", &big)]);
+        // A value longer than the buffer, in a file that has it; values that
+        // need a second read.
+        let big = vec![b'x'; BUF];
+        let fits = vec![b'y'; BUF - 8 - 1];
+        let p2 = make(&d, "big.cdb", &[(b"k", &big), (b"f", &fits)]);
         assert_eq!(get(&Reader::open(&p2).unwrap(), b"k"), Err(CdbError::TooBig));
-        let long_key = vec![b'k'; RECORD_MAX];
+        assert_eq!(get(&Reader::open(&p2).unwrap(), b"f"), Ok(Some(fits)));
+        let long_key = vec![b'k'; BUF];
         assert_eq!(get(&Reader::open(&p2).unwrap(), &long_key), Err(CdbError::TooBig));
     }
 
@@ -536,6 +577,17 @@ mod tests {
         assert_eq!(get(&Reader::open(&p).unwrap(), b"old").unwrap(), Some(b"1".to_vec()));
         let r = write_atomic::<()>(&p, &d.c("nodir/tmp"), |_| Ok(()));
         assert_eq!(r, Err(AtomicError::Sys(Step::Create, Errno::NOENT)));
+    }
+
+    #[test]
+    fn room_counts_records_and_tables() {
+        let d = Dir::new("room");
+        let f = std::fs::File::create(d.0.join("r")).unwrap();
+        let mut w = Writer::new(crate::io::borrow_std(&f));
+        let start = w.room();
+        assert_eq!(start, FILE_MAX - 2048);
+        w.add(b"key", b"value").unwrap();
+        assert_eq!(w.room(), start - Writer::record_cost(3, 5));
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The environment handed to the next program, built without allocation
-//! on a [`StrVec`]: inherited `envp` strings are kept as they are, new
-//! `NAME=VALUE` strings are copied, and [`Env::finish`] lays out the
-//! pointer array that `execve` wants. A later assignment replaces an
-//! earlier one.
+//! on a [`StrVec`]: inherited `envp` strings and `NAME=VALUE` strings that
+//! outlive the environment (`'a`) are borrowed as they are, new ones are
+//! copied, and [`Env::finish`] lays out the pointer array that `execve`
+//! wants. A later assignment replaces an earlier one.
 //!
 //! It does not touch the process's own environment (there is no global
 //! `environ` here); reading a variable is [`get`] on an envp.
 
 use crate::runtime::CStrArray;
 use crate::strvec::{self, StrVec};
+use core::ffi::CStr;
 use rustix::io::Errno;
 
 /// Most variables an environment may hold.
@@ -16,16 +17,16 @@ pub const VARS_MAX: usize = strvec::ITEMS_MAX;
 /// Most bytes of new `NAME=VALUE\0` strings per program.
 pub const STRINGS_MAX: usize = strvec::BYTES_MAX;
 
-/// An environment under construction.
-pub struct Env(StrVec);
+/// An environment under construction, borrowing strings for `'a`.
+pub struct Env<'a>(StrVec<'a>);
 
 /// The program's environment; see [`Env::take`].
-static PROGRAM_ENV: crate::runtime::Table<Env> = crate::runtime::Table::new(Env::new());
+static PROGRAM_ENV: crate::runtime::Table<Env<'static>> = crate::runtime::Table::new(Env::new());
 
 pub use strvec::Mark;
 
 /// Reads variable `name` from an envp.
-pub fn get(envp: CStrArray, name: &[u8]) -> Option<&'static [u8]> {
+pub fn get<'a>(envp: CStrArray<'a>, name: &[u8]) -> Option<&'a [u8]> {
     envp.iter().find_map(|s| value_of(s.to_bytes(), name))
 }
 
@@ -44,9 +45,9 @@ fn name_of(entry: &[u8]) -> &[u8] {
     }
 }
 
-impl Env {
+impl<'a> Env<'a> {
     /// An empty environment.
-    pub const fn new() -> Env {
+    pub const fn new() -> Env<'a> {
         Env(StrVec::new())
     }
 
@@ -54,14 +55,14 @@ impl Env {
     /// stack its fixed capacity would be faulted in page by page (stack
     /// probes) at every start, which costs more than the program's work.
     /// A second call is an internal error (exit 111).
-    pub fn take() -> &'static mut Env {
+    pub fn take() -> &'static mut Env<'static> {
         PROGRAM_ENV
             .take()
             .unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: environment taken twice"]))
     }
 
     /// Starts from an inherited envp.
-    pub fn inherit(&mut self, envp: CStrArray) -> Result<(), Errno> {
+    pub fn inherit(&mut self, envp: CStrArray<'a>) -> Result<(), Errno> {
         self.0.push_all(envp)
     }
 
@@ -99,6 +100,14 @@ impl Env {
         self.push(name, value)
     }
 
+    /// Sets `entry`, a `NAME=VALUE` string that outlives the environment,
+    /// replacing any earlier value of NAME; it is borrowed, not copied (so
+    /// values too large for the copy buffer still fit).
+    pub fn set_entry(&mut self, entry: &'a CStr) -> Result<(), Errno> {
+        self.unset(name_of(entry.to_bytes()));
+        self.0.push_borrowed(entry)
+    }
+
     /// Appends `NAME` as a decimal number, like [`Env::push`].
     pub fn push_num(&mut self, name: &[u8], n: u64) -> Result<(), Errno> {
         let mut b = [0; crate::num::U64_DIGITS];
@@ -116,14 +125,14 @@ impl Env {
         self.0.truncate(m)
     }
 
-    /// The null-terminated pointer array for `execve`. Valid until `self`
-    /// is changed or moved.
-    pub fn finish(&mut self) -> CStrArray {
+    /// The null-terminated pointer array for `execve`, for as long as the
+    /// environment is borrowed.
+    pub fn finish(&mut self) -> CStrArray<'_> {
         self.0.finish()
     }
 }
 
-impl Default for Env {
+impl Default for Env<'_> {
     fn default() -> Self {
         Env::new()
     }
@@ -170,6 +179,17 @@ mod tests {
         assert_eq!(e.get(b"E"), Some(&b""[..]));
         assert_eq!(e.get(b"F"), Some(&b"a=b"[..]));
         assert_eq!(e.get(b"FF"), None);
+    }
+
+    #[test]
+    fn entries_are_borrowed_and_replace() {
+        let big = std::ffi::CString::new(format!("BIG={}", "v".repeat(STRINGS_MAX * 2))).unwrap();
+        let mut e = Env::new();
+        e.set(b"BIG", b"small").unwrap();
+        e.set_entry(&big).unwrap();
+        e.set_entry(c"=nameless").unwrap();
+        assert_eq!(e.get(b"BIG").map(|v| v.len()), Some(STRINGS_MAX * 2));
+        assert_eq!(list(&mut e).len(), 2);
     }
 
     #[test]

@@ -18,8 +18,8 @@ const PATH_MAX: usize = 4096;
 /// Executes `argv[0]` with arguments `argv` and environment `envp`,
 /// searching `search_path` (a `$PATH` value; `None` means the default).
 /// Returns only on failure, with the most telling error.
-pub fn exec_search(argv: CStrArray, envp: CStrArray, search_path: Option<&[u8]>) -> Errno {
-    let Some(prog) = argv.iter().next() else { return Errno::INVAL };
+pub fn exec_search(argv: CStrArray<'_>, envp: CStrArray<'_>, search_path: Option<&[u8]>) -> Errno {
+    let Some(prog) = argv.first() else { return Errno::INVAL };
     let name = prog.to_bytes();
     if name.is_empty() {
         return Errno::NOENT;
@@ -53,9 +53,20 @@ pub fn exec_search(argv: CStrArray, envp: CStrArray, search_path: Option<&[u8]>)
 }
 
 /// Executes into `argv` with `envp`, the PATH coming from `envp`; on
-/// failure prints `unable to run PROG: REASON` and exits 111.
-pub fn exec_or_die(argv: CStrArray, envp: CStrArray) -> ! {
+/// failure prints `fatal: unable to run PROG: REASON` and exits 111.
+pub fn exec_or_die(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
     let err = exec_search(argv, envp, crate::env::get(envp, b"PATH"));
-    let prog = argv.iter().next().map(|p| p.to_bytes()).unwrap_or(b"");
-    log::fatal_sys(err, &[b"run ", prog])
+    log::fatal_sys(err, &[b"run ", program_name(argv)])
+}
+
+/// As [`exec_or_die`], for a program run once per connection: the message
+/// is the original server's `warning: dropping connection, unable to run
+/// PROG: REASON` (exit 111).
+pub fn exec_or_drop(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
+    let err = exec_search(argv, envp, crate::env::get(envp, b"PATH"));
+    log::drop_connection(&[b"run ", program_name(argv), b": ", log::errno_text(err)])
+}
+
+fn program_name(argv: CStrArray<'_>) -> &[u8] {
+    argv.first().map_or(&b""[..], |p| p.to_bytes())
 }

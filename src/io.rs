@@ -1,22 +1,98 @@
-//! Descriptors and whole-buffer I/O: borrowing a descriptor number, writing
-//! a buffer completely, reading with EINTR handled, copying one descriptor
-//! to another.
+//! Descriptors and whole-buffer I/O: the standard descriptors, keeping new
+//! descriptors off them, putting a descriptor where a successor expects it,
+//! writing a buffer completely, reading with EINTR handled, copying one
+//! descriptor to another.
+//!
+//! Descriptors 0, 1 and 2 belong to the process as a whole: [`stdin`],
+//! [`stdout`] and [`stderr`] borrow them freely, and nothing in this
+//! library closes or replaces them except the `unsafe` functions here,
+//! whose callers promise that no borrow of the replaced descriptor is used
+//! afterwards as if it were the old file. Every descriptor the library
+//! opens goes to 3 or above ([`above_stdio`]), so that a program started
+//! with 0, 1 or 2 closed never reads from or writes to a socket or file of
+//! its own by accident (a client with stdout closed must not send the
+//! server's data back to the server).
 //!
 //! It does no buffering (programs write whole lines or blocks themselves)
 //! and never allocates.
+#![allow(unsafe_code)]
 
-use rustix::fd::BorrowedFd;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
 
-/// Borrows descriptor `n` for the life of the process.
+/// Standard input (descriptor 0).
+pub fn stdin() -> BorrowedFd<'static> {
+    // SAFETY: descriptor 0 belongs to the process; the library never closes
+    // or replaces it except through this module's unsafe functions (see
+    // the module documentation). If it is closed, using it fails with EBADF.
+    unsafe { BorrowedFd::borrow_raw(0) }
+}
+
+/// Standard output (descriptor 1).
+pub fn stdout() -> BorrowedFd<'static> {
+    // SAFETY: as for `stdin`.
+    unsafe { BorrowedFd::borrow_raw(1) }
+}
+
+/// Standard error (descriptor 2).
+pub fn stderr() -> BorrowedFd<'static> {
+    // SAFETY: as for `stdin`.
+    unsafe { BorrowedFd::borrow_raw(2) }
+}
+
+/// Moves `fd` to descriptor 3 or above if it landed on 0, 1 or 2 (which
+/// happens only when the program started with one of them closed); costs
+/// nothing otherwise. The new descriptor is close-on-exec.
+pub fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    rustix::io::fcntl_dupfd_cloexec(&fd, 3)
+}
+
+/// Makes descriptor `n` a copy of `from` (dup2), not close-on-exec.
 ///
-/// Our programs are single-threaded and close descriptors only where they
-/// say so, so a descriptor number given by the caller (0, 1, 2, 6, 7 by
-/// convention) stays valid for as long as it is used.
-pub fn fd(n: i32) -> BorrowedFd<'static> {
-    // SAFETY: see above; an invalid number only makes the syscalls using it
-    // fail with EBADF, which every caller handles.
-    unsafe { BorrowedFd::borrow_raw(n) }
+/// # Safety
+/// Whatever descriptor `n` was is closed: nothing in the program may own
+/// it or use a borrow of it afterwards (by convention, `n` is a standard or
+/// protocol descriptor the program means to replace for its successor).
+pub unsafe fn dup_to(from: BorrowedFd<'_>, n: RawFd) -> Result<(), Errno> {
+    if from.as_raw_fd() == n {
+        // dup2 onto itself keeps close-on-exec: clear it explicitly.
+        return rustix::io::fcntl_setfd(from, rustix::io::FdFlags::empty());
+    }
+    // SAFETY: the OwnedFd for `n` is only a dup2 target and is never
+    // dropped (ManuallyDrop); the caller gave up descriptor `n`.
+    let mut target = core::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(n) });
+    rustix::io::dup2(from, &mut target)
+}
+
+/// Puts `fd` on each descriptor of `at` (not close-on-exec, for the
+/// program we execute next), then closes it unless it is one of them.
+///
+/// # Safety
+/// As [`dup_to`], for every descriptor of `at`.
+pub unsafe fn install(fd: OwnedFd, at: &[RawFd]) -> Result<(), Errno> {
+    for &n in at {
+        // SAFETY: forwarded contract.
+        unsafe { dup_to(fd.as_fd(), n)? };
+    }
+    if at.contains(&fd.as_raw_fd()) {
+        // It is now one of the installed descriptors: do not close it.
+        core::mem::forget(fd);
+    }
+    Ok(())
+}
+
+/// Closes descriptor `n` (errors ignored: it may not be open).
+///
+/// # Safety
+/// Nothing in the program may own descriptor `n` or use a borrow of it
+/// afterwards.
+pub unsafe fn close(n: RawFd) {
+    // SAFETY: the caller gave up descriptor `n`; dropping the OwnedFd
+    // closes it once.
+    drop(unsafe { OwnedFd::from_raw_fd(n) });
 }
 
 /// Writes all of `buf`, retrying on EINTR and short writes.
@@ -42,10 +118,50 @@ pub fn read(from: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     }
 }
 
+/// Output gathered in a caller's buffer and written in as few `write`s
+/// as it takes: for reports of many small pieces.
+pub struct Buffered<'b> {
+    to: BorrowedFd<'b>,
+    buf: &'b mut [u8],
+    used: usize,
+}
+
+impl<'b> Buffered<'b> {
+    /// Output to `to` through `buf`.
+    pub fn new(to: BorrowedFd<'b>, buf: &'b mut [u8]) -> Buffered<'b> {
+        Buffered { to, buf, used: 0 }
+    }
+
+    /// Appends `pieces`, writing out the buffer whenever it fills.
+    pub fn put(&mut self, pieces: &[&[u8]]) -> Result<(), Errno> {
+        for mut p in pieces.iter().copied() {
+            while !p.is_empty() {
+                if self.used == self.buf.len() {
+                    self.flush()?;
+                }
+                let n = p.len().min(self.buf.len() - self.used);
+                self.buf[self.used..self.used + n].copy_from_slice(&p[..n]);
+                self.used += n;
+                p = &p[n..];
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) -> Result<(), Errno> {
+        write_all(self.to, &self.buf[..self.used])?;
+        self.used = 0;
+        Ok(())
+    }
+}
+
 /// Which side of a copy failed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CopyError {
+    /// Reading the source failed.
     Read(Errno),
+    /// Writing the destination failed.
     Write(Errno),
 }
 
@@ -63,23 +179,40 @@ pub fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<u64, CopyError> 
     }
 }
 
-/// Makes descriptor `n` a copy of `from` (dup2), not close-on-exec.
-pub fn dup_to(from: BorrowedFd<'_>, n: i32) -> Result<(), Errno> {
-    use rustix::fd::FromRawFd;
-    // SAFETY: the OwnedFd for `n` is only a dup2 target and is never
-    // dropped (ManuallyDrop), so nothing closes a descriptor we do not own.
-    let mut target = core::mem::ManuallyDrop::new(unsafe { rustix::fd::OwnedFd::from_raw_fd(n) });
-    if rustix::fd::AsRawFd::as_raw_fd(&from) == n {
-        // dup2 onto itself keeps close-on-exec: clear it explicitly.
-        return rustix::io::fcntl_setfd(from, rustix::io::FdFlags::empty());
-    }
-    rustix::io::dup2(from, &mut target)
+/// For unit tests: a std descriptor as one of rustix's (without its `std`
+/// feature, rustix has descriptor types of its own).
+#[cfg(test)]
+pub fn borrow_std<F: std::os::fd::AsRawFd>(f: &F) -> BorrowedFd<'_> {
+    // SAFETY: `f` owns the descriptor for the borrow's lifetime.
+    unsafe { BorrowedFd::borrow_raw(f.as_raw_fd()) }
 }
 
-/// Closes descriptor `n` (errors ignored: it may not be open).
-pub fn close(n: i32) {
-    use rustix::fd::FromRawFd;
-    // SAFETY: closing a descriptor number the program decided to give up;
-    // dropping the OwnedFd closes it once.
-    drop(unsafe { rustix::fd::OwnedFd::from_raw_fd(n) });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffered_output_keeps_everything_in_order() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let mut buf = [0u8; 4];
+        let mut out = Buffered::new(w.as_fd(), &mut buf);
+        out.put(&[b"ab", b"cdefg", b"", b"h"]).unwrap();
+        out.put(&[b"ij"]).unwrap();
+        out.flush().unwrap();
+        drop(w);
+        let mut got = [0u8; 16];
+        let n = read(r.as_fd(), &mut got).unwrap();
+        assert_eq!(&got[..n], b"abcdefghij");
+    }
+
+    #[test]
+    fn new_descriptors_are_moved_off_stdio() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let r = above_stdio(r).unwrap();
+        assert!(r.as_raw_fd() > 2);
+        drop(w);
+        // A descriptor already above 2 is kept as it is.
+        let raw = r.as_raw_fd();
+        assert_eq!(above_stdio(r).unwrap().as_raw_fd(), raw);
+    }
 }

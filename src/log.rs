@@ -2,20 +2,29 @@
 //! with the program's name (`NAME: fatal: unable to VERB OBJECT: REASON`,
 //! `NAME: warning: ...`, `NAME: usage: ...`); errno as short human text;
 //! the sanitising of strings that come from clients; the verbosity level
-//! (`-q` 0, `-Q` 1, `-v` 2).
+//! (`-q` 0, `-Q` 1, `-v` 2 and more).
+//!
+//! The name is fixed per program; the links of the server chain take
+//! another with `-N name` ([`set_name`]), which is how `ipcserver` makes
+//! every line of its chain read `ipcserver: ...` as the original's does.
 //!
 //! It has no format strings: a [`Line`] is built from byte pieces and
 //! numbers into a fixed buffer, cut (never overflowing) if too long. It
 //! does not buffer across lines.
 
+#![allow(unsafe_code)]
 use crate::io;
 use crate::num;
 use arrayvec::ArrayVec;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use core::ffi::{c_char, CStr};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use rustix::io::Errno;
 
-static NAME_PTR: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
-static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
+/// The program's name and the arguments part of its usage line, as C
+/// strings: one pointer each, so that they can be replaced at any time
+/// without a lock.
+static NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
+static USAGE: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static VERBOSITY: AtomicU8 = AtomicU8::new(1);
 
 /// Exit code for usage errors and permanent refusals.
@@ -23,27 +32,41 @@ pub const EXIT_USAGE: i32 = 100;
 /// Exit code for temporary and system errors.
 pub const EXIT_TEMP: i32 = 111;
 
-/// Sets the program name that starts every line.
-pub fn set_name(name: &'static [u8]) {
-    NAME_LEN.store(name.len(), Ordering::Relaxed);
-    NAME_PTR.store(name.as_ptr() as *mut u8, Ordering::Relaxed);
-}
-
-/// The program name given to [`set_name`].
-pub fn name() -> &'static [u8] {
-    let p = NAME_PTR.load(Ordering::Relaxed);
+fn load(p: &AtomicPtr<c_char>, default: &'static [u8]) -> &'static [u8] {
+    let p = p.load(Ordering::Acquire);
     if p.is_null() {
-        return b"ucspi-ipc";
+        return default;
     }
-    // SAFETY: set_name stored a pointer and length of a 'static slice.
-    unsafe { core::slice::from_raw_parts(p, NAME_LEN.load(Ordering::Relaxed)) }
+    // SAFETY: only `&'static CStr` pointers are ever stored.
+    unsafe { CStr::from_ptr(p) }.to_bytes()
 }
 
-/// 0: nothing, 1: errors and warnings (default), 2: also status lines.
+/// Sets the program name that starts every line, and the arguments part
+/// of its usage line (`NAME: usage: NAME ARGS`).
+pub fn init(name: &'static CStr, usage: &'static CStr) {
+    set_name(name);
+    USAGE.store(usage.as_ptr() as *mut c_char, Ordering::Release);
+}
+
+/// Replaces the name lines start with (the server chain's links take
+/// `-N name` for this: run by `ipcserver`, every line of the chain reads
+/// `ipcserver: ...`, as the original's).
+pub fn set_name(name: &'static CStr) {
+    NAME.store(name.as_ptr() as *mut c_char, Ordering::Release);
+}
+
+/// The program name given to [`init`] or [`set_name`].
+pub fn name() -> &'static [u8] {
+    load(&NAME, b"ucspi-ipc")
+}
+
+/// 0: nothing, 1: errors and warnings (default), 2: also status lines
+/// (and 3, for ipcserverd, also one access line per connection).
 pub fn set_verbosity(v: u8) {
     VERBOSITY.store(v, Ordering::Relaxed);
 }
 
+/// The verbosity given to [`set_verbosity`].
 pub fn verbosity() -> u8 {
     VERBOSITY.load(Ordering::Relaxed)
 }
@@ -103,7 +126,7 @@ impl Line {
     /// Writes the line and a newline to stderr in one write.
     pub fn emit(&mut self) {
         let _ = self.0.try_push(b'\n');
-        let _ = io::write_all(io::fd(2), &self.0);
+        let _ = io::write_all(io::stderr(), &self.0);
     }
 }
 
@@ -113,11 +136,27 @@ impl Default for Line {
     }
 }
 
+fn usage_line() {
+    Line::new().str(b"usage: ").str(name()).str(b" ").str(load(&USAGE, b"")).emit();
+}
+
 /// `NAME: usage: NAME ARGS`, exit 100 (printed unless verbosity is 0).
-pub fn usage(args: &[u8]) -> ! {
+pub fn usage() -> ! {
     if verbosity() >= 1 {
-        Line::new().str(b"usage: ").str(name()).str(b" ").str(args).emit();
+        usage_line();
     }
+    crate::runtime::exit(EXIT_USAGE)
+}
+
+/// `NAME: PIECES...` then the usage line, exit 100, whatever the
+/// verbosity (as getopt's `illegal option -- X` is always printed).
+pub fn option_error(pieces: &[&[u8]]) -> ! {
+    let mut l = Line::new();
+    for p in pieces {
+        l.str(p);
+    }
+    l.emit();
+    usage_line();
     crate::runtime::exit(EXIT_USAGE)
 }
 
@@ -142,11 +181,35 @@ pub fn fatal_sys(err: Errno, pieces: &[&[u8]]) -> ! {
     crate::runtime::exit(EXIT_TEMP)
 }
 
+/// `NAME: unable to PIECES...: REASON`, exit 111: the original ipcclient's
+/// form for a failed connection, without `fatal:`.
+pub fn unable_to(err: Errno, pieces: &[&[u8]]) -> ! {
+    if verbosity() >= 1 {
+        unable(b"", err, pieces).emit();
+    }
+    crate::runtime::exit(EXIT_TEMP)
+}
+
 /// `NAME: warning: unable to PIECES...: REASON`.
 pub fn warn_sys(err: Errno, pieces: &[&[u8]]) {
     if verbosity() >= 1 {
         unable(b"warning: ", err, pieces).emit();
     }
+}
+
+/// `NAME: warning: dropping connection, unable to PIECES...`, exit 111:
+/// how a per-connection link (ipcserverd's child, ipcserver-access) gives
+/// up on one connection, in the original's words.
+pub fn drop_connection(pieces: &[&[u8]]) -> ! {
+    if verbosity() >= 1 {
+        let mut l = Line::new();
+        l.str(b"warning: dropping connection, unable to ");
+        for p in pieces {
+            l.str(p);
+        }
+        l.emit();
+    }
+    crate::runtime::exit(EXIT_TEMP)
 }
 
 fn unable(kind: &[u8], err: Errno, pieces: &[&[u8]]) -> Line {
@@ -157,6 +220,16 @@ fn unable(kind: &[u8], err: Errno, pieces: &[&[u8]]) -> Line {
     }
     l.str(b": ").errno(err);
     l
+}
+
+/// The access line of a connection: `ok|deny PID LOCALPATH
+/// REMOTEPATH:EUID,EGID` (paths sanitised), as the original server logs it.
+pub fn access(allowed: bool, pid: u32, local: &[u8], remote: &[u8], (euid, egid): (u32, u32)) {
+    let mut l = Line::new();
+    l.str(if allowed { b"ok " } else { b"deny " }).num(pid as u64).str(b" ");
+    l.sanitised(local).str(b" ").sanitised(remote).str(b":");
+    l.num(euid as u64).str(b",").num(egid as u64);
+    l.emit();
 }
 
 /// Short human text for an errno, as strerror would say it (lower case).

@@ -4,10 +4,11 @@
 //! allocator. It starts empty (no mapping), maps pages on the first push
 //! and doubles with `mremap`, which can move the pages instead of copying.
 //!
-//! It is only for `Copy` values whose all-zero bytes are a valid value
-//! (fresh anonymous pages are zero): integers and structs of integers. It
-//! does not shrink, and it is not for small or short-lived arrays (every
-//! growth is a system call).
+//! It is only for values whose all-zero bytes are a valid value (fresh
+//! anonymous pages are zero), which their type says by implementing
+//! [`Zeroable`]. It does not shrink, and it is not for small or short-lived
+//! arrays (every growth is a system call).
+#![allow(unsafe_code)]
 
 use core::ffi::c_void;
 use core::marker::PhantomData;
@@ -17,8 +18,27 @@ use rustix::mm::{self, MapFlags, MremapFlags, ProtFlags};
 /// First mapping size, and the granularity of every size.
 const PAGE: usize = 4096;
 
+/// Plain values for which all-zero bytes are a valid value, so that they
+/// can be read from fresh anonymous memory.
+///
+/// # Safety
+/// An all-zero bit pattern must be a valid `Self` (no references, no
+/// `NonZero`, no enum without a zero discriminant...).
+pub unsafe trait Zeroable: Copy {}
+
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroable for u8 {}
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroable for u32 {}
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroable for u64 {}
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroable for usize {}
+// SAFETY: a pair of zeroable values is zeroable.
+unsafe impl<A: Zeroable, B: Zeroable> Zeroable for (A, B) {}
+
 /// A growable array in anonymous memory.
-pub struct MappedVec<T: Copy> {
+pub struct MappedVec<T: Zeroable> {
     ptr: *mut T,
     len: usize,
     /// Bytes mapped (a multiple of `PAGE`; 0 when nothing is mapped).
@@ -26,16 +46,18 @@ pub struct MappedVec<T: Copy> {
     _values: PhantomData<T>,
 }
 
-impl<T: Copy> MappedVec<T> {
+impl<T: Zeroable> MappedVec<T> {
     /// An empty array; maps nothing yet.
     pub const fn new() -> MappedVec<T> {
         MappedVec { ptr: core::ptr::null_mut(), len: 0, mapped: 0, _values: PhantomData }
     }
 
+    /// How many values there are.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -85,15 +107,17 @@ impl<T: Copy> MappedVec<T> {
         Ok(())
     }
 
+    /// The values.
     pub fn as_slice(&self) -> &[T] {
         if self.mapped == 0 {
             return &[];
         }
         // SAFETY: the first `len` values are inside the mapping and were
-        // written (or are zero pages, valid for the types this is for).
+        // written, or are zero bytes, a valid T (`Zeroable`).
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 
+    /// The values, to change them.
     pub fn as_mut_slice(&mut self) -> &mut [T] {
         if self.mapped == 0 {
             return &mut [];
@@ -103,13 +127,13 @@ impl<T: Copy> MappedVec<T> {
     }
 }
 
-impl<T: Copy> Default for MappedVec<T> {
+impl<T: Zeroable> Default for MappedVec<T> {
     fn default() -> Self {
         MappedVec::new()
     }
 }
 
-impl<T: Copy> Drop for MappedVec<T> {
+impl<T: Zeroable> Drop for MappedVec<T> {
     fn drop(&mut self) {
         if self.mapped != 0 {
             // SAFETY: our own mapping; no reference into it outlives `self`.

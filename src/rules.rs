@@ -1,39 +1,65 @@
-//! Access rules (behaviour.md §3): the text format that `ipcrules` (and
-//! `ipcexecrules`) compile, the cdb value encoding, and the lookup a
-//! server makes for a client.
+//! Access and exec rules (behaviour.md §3, §4): the text format that
+//! `ipcrules` and `ipcexecrules` compile, the cdb value encoding, and the
+//! lookup a server makes for a client.
 //!
-//! A rule line is `PATTERN:INSTRUCTIONS`. For access rules the pattern is
-//! an ADDRESS: `EUID.EGID`, `EUID`, `.EGID`, empty, or a range `A-B` of
-//! euids. For exec rules ([`Syntax::Exec`]) it is `ADDRESS,UID.CMD` (or
-//! empty), and `allow="path"` may name a program to run instead of CMD.
-//! The value stored under each key is a sequence of NUL-terminated
-//! records: `D` (deny), `+NAME=VALUE` (set a variable), `=PATH` (exec
-//! override); an empty value is a plain allow.
+//! A rule line is `PATTERN:INSTRUCTIONS`. The pattern is an ADDRESS
+//! (`EUID.EGID`, `EUID`, `.EGID`, empty, or a range `A-B` of euids),
+//! optionally followed by a command part `,UID.CMD` (ipcexec's keys; both
+//! compilers accept both forms, as the original's do). Numbers are stored in
+//! canonical decimal, so `01001` is the key `1001` (the original stores the
+//! text, which can never match). INSTRUCTIONS are `allow` or `deny`, then
+//! any number of `,NAME=XvalueX` assignments (X any byte, the quote); for
+//! exec rules ([`Syntax::Exec`]) `allow=XpathX` names a program to run
+//! instead of CMD. The value stored under each key is a sequence of
+//! NUL-terminated records: `D` (deny), `+NAME=VALUE` (set a variable),
+//! `=PATH` (exec override); an empty value is a plain allow.
+//!
+//! Limits, so that everything a compiler accepts a reader honours: an
+//! assignment `NAME=VALUE` is at most [`ASSIGNMENT_MAX`] bytes (the most
+//! `execve` accepts in one string), a rule's value at most [`VALUE_MAX`],
+//! a key at most [`KEY_MAX`]. A range whose records would not fit in a cdb
+//! file is refused before anything is written.
 //!
 //! Lookup tries the keys `U.G`, `U`, `.G` then the empty key, each followed
-//! by an optional suffix (`,UID.CMD` for ipcexec, which then also tries
-//! `,UID.CMD` alone before the empty key). Keys that need an id the client
-//! does not have are skipped.
+//! by an optional suffix (`,UID.CMD` for ipcexec, which then also tries the
+//! bare empty key last). Keys that need an id the client does not have are
+//! skipped.
 //!
 //! This module does not apply rules (setting variables, refusing a
-//! connection, running a program is the caller's business) and does not
-//! handle files beyond reading lines and handing records to a
+//! connection, running a program is the caller's business) and handles
+//! files only as far as reading lines and handing records to a
 //! [`cdb::Writer`].
 
-use crate::cdb::{self, CdbError, Reader, KEY_MAX, VALUE_MAX};
+use crate::cdb::{self, CdbError, Reader};
+use crate::lines::{LineError, Lines};
+use crate::num;
 use crate::runtime::CStrArray;
-use crate::{io, num};
 use arrayvec::ArrayVec;
+use core::ffi::CStr;
 use core::ops::Range;
 use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 
+/// Longest key a rules file holds or a lookup builds.
+pub const KEY_MAX: usize = 4096;
+/// Longest `NAME=VALUE` of an assignment: `execve`'s limit for one string
+/// (MAX_ARG_STRLEN, 131072 bytes) without the NUL.
+pub const ASSIGNMENT_MAX: usize = 131071;
+/// Longest encoded rule.
+pub const VALUE_MAX: usize = 1 << 20;
+/// A buffer that holds any record of a rules file: its 8-byte header, the
+/// key and the value.
+pub const RECORD_MAX: usize = 8 + KEY_MAX + VALUE_MAX;
+/// Longest rule line: a key, its colon, and instructions, whose text is at
+/// most twice the encoded value. Comments may be longer.
+pub const LINE_MAX: usize = KEY_MAX + 1 + 2 * VALUE_MAX;
+
 /// Which rules language a line is in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Syntax {
-    /// ipcrules: `ADDRESS:allow|deny[,NAME=XvalueX]...`
+    /// ipcrules: `PATTERN:allow|deny[,NAME=XvalueX]...`
     Access,
-    /// ipcexecrules: `ADDRESS,UID.CMD:allow[=XpathX]|deny[,NAME=XvalueX]...`
+    /// ipcexecrules: the same, and `allow=XpathX`.
     Exec,
 }
 
@@ -42,48 +68,128 @@ pub type Key = ArrayVec<u8, KEY_MAX>;
 /// An encoded rule.
 pub type Value = ArrayVec<u8, VALUE_MAX>;
 
-/// A line that is not a rule.
+/// Why a line is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParseError;
+pub enum ParseError {
+    /// Not a rule (the original's `unable to parse this line`).
+    Syntax,
+    /// An assignment longer than [`ASSIGNMENT_MAX`].
+    AssignmentTooLong,
+    /// An encoded rule longer than [`VALUE_MAX`].
+    RuleTooLong,
+    /// A line longer than [`LINE_MAX`] that is not a comment.
+    LineTooLong,
+    /// A range whose records would make the cdb file larger than 4 GiB.
+    RangeTooLarge,
+}
+
+impl ParseError {
+    /// What the compiler says before the line: `unable to parse this
+    /// line: `, or why it is too big.
+    pub fn message(self) -> &'static [u8] {
+        match self {
+            ParseError::Syntax => b"unable to parse this line: ",
+            ParseError::AssignmentTooLong => b"assignment longer than 131071 bytes in this line: ",
+            ParseError::RuleTooLong => b"rule longer than 1048576 bytes in this line: ",
+            ParseError::LineTooLong => b"line longer than 2101249 bytes: ",
+            ParseError::RangeTooLarge => b"range too large for a cdb file (4 GiB) in this line: ",
+        }
+    }
+}
 
 /// The addresses a rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Address<'l> {
-    /// `EUID.EGID`, `EUID`, `.EGID` or empty, as written.
-    One(&'l [u8]),
-    /// Every euid from the first to the second, inclusive.
+pub enum Address {
+    /// The empty address: everyone.
+    Anyone,
+    /// `EUID`.
+    Uid(u32),
+    /// `.EGID`.
+    Gid(u32),
+    /// `EUID.EGID`.
+    UidGid(u32, u32),
+    /// `A-B`: every euid from the first to the second, inclusive.
     Range(u32, u32),
+}
+
+impl Address {
+    /// How many keys the address stands for.
+    pub fn count(self) -> u64 {
+        match self {
+            Address::Range(first, last) => u64::from(last - first) + 1,
+            _ => 1,
+        }
+    }
+}
+
+/// The command part of a pattern: `,UID.CMD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Command<'l> {
+    /// The target uid.
+    pub uid: u32,
+    /// The program name, as the client asks for it.
+    pub cmd: &'l [u8],
 }
 
 /// The left side of a rule line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pattern<'l> {
-    pub address: Address<'l>,
-    /// What follows the address in every key (`,UID.CMD`; empty for
-    /// access rules).
-    pub suffix: &'l [u8],
+    /// Who.
+    pub address: Address,
+    /// For exec rules: what.
+    pub command: Option<Command<'l>>,
 }
 
+fn push_num(k: &mut Key, n: u32) {
+    let mut digits = [0; num::U64_DIGITS];
+    // Cannot fail: callers check the key's length first.
+    let _ = k.try_extend_from_slice(num::fmt_u64(n as u64, &mut digits));
+}
+
+/// Appends the ids part of a key (`U.G`, `U`, `.G` or nothing).
+fn push_ids(k: &mut Key, uid: Option<u32>, gid: Option<u32>) {
+    if let Some(u) = uid {
+        push_num(k, u);
+    }
+    if let Some(g) = gid {
+        let _ = k.try_push(b'.');
+        push_num(k, g);
+    }
+}
+
+/// Longest `EUID.EGID`.
+const IDS_MAX: usize = 21;
+/// Longest `,UID.` of a command part.
+const COMMAND_PREFIX_MAX: usize = 12;
+
 impl Pattern<'_> {
+    /// The longest key the pattern makes.
+    fn key_len_max(&self) -> usize {
+        IDS_MAX + self.command.map_or(0, |c| COMMAND_PREFIX_MAX + c.cmd.len())
+    }
+
+    fn key(&self, uid: Option<u32>, gid: Option<u32>) -> Key {
+        let mut k = Key::new();
+        push_ids(&mut k, uid, gid);
+        if let Some(c) = self.command {
+            let _ = k.try_push(b',');
+            push_num(&mut k, c.uid);
+            let _ = k.try_push(b'.');
+            let _ = k.try_extend_from_slice(c.cmd);
+        }
+        k
+    }
+
     /// Calls `f` with each key the rule is stored under.
     pub fn for_each_key<E>(&self, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
         match self.address {
-            Address::One(a) if self.suffix.is_empty() => f(a),
-            Address::One(a) => {
-                let mut k = Key::new();
-                // Cannot fail: the parser checked the pattern's length.
-                let _ = k.try_extend_from_slice(a);
-                let _ = k.try_extend_from_slice(self.suffix);
-                f(&k)
-            }
+            Address::Anyone => f(&self.key(None, None)),
+            Address::Uid(u) => f(&self.key(Some(u), None)),
+            Address::Gid(g) => f(&self.key(None, Some(g))),
+            Address::UidGid(u, g) => f(&self.key(Some(u), Some(g))),
             Address::Range(first, last) => {
                 for uid in first..=last {
-                    let mut digits = [0; num::U64_DIGITS];
-                    let mut k = Key::new();
-                    // Cannot fail: a number is no longer than `A-B`.
-                    let _ = k.try_extend_from_slice(num::fmt_u64(uid as u64, &mut digits));
-                    let _ = k.try_extend_from_slice(self.suffix);
-                    f(&k)?;
+                    f(&self.key(Some(uid), None))?;
                 }
                 Ok(())
             }
@@ -98,68 +204,76 @@ fn trim_end(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// Whether a line is a comment or blank (ignored whatever its length).
+pub fn is_ignored(line: &[u8]) -> bool {
+    let line = trim_end(line);
+    line.is_empty() || line[0] == b'#'
+}
+
 /// Parses one line (without its newline). `Ok(None)` for comments and
 /// blank lines; otherwise the pattern, with the encoded value in `value`.
 pub fn parse_line<'l>(line: &'l [u8], syntax: Syntax, value: &mut Value) -> Result<Option<Pattern<'l>>, ParseError> {
-    let line = trim_end(line);
-    if line.is_empty() || line[0] == b'#' {
+    if is_ignored(line) {
         return Ok(None);
     }
+    let line = trim_end(line);
     if memchr::memchr(0, line).is_some() {
-        return Err(ParseError);
+        return Err(ParseError::Syntax);
     }
-    let colon = memchr::memchr(b':', line).ok_or(ParseError)?;
+    let colon = memchr::memchr(b':', line).ok_or(ParseError::Syntax)?;
     let (pattern, instructions) = (&line[..colon], &line[colon + 1..]);
-    if pattern.len() > KEY_MAX {
-        return Err(ParseError);
-    }
-    let (address, suffix) = match syntax {
-        Syntax::Access => (pattern, &b""[..]),
-        Syntax::Exec => match memchr::memchr(b',', pattern) {
-            Some(i) if i + 1 < pattern.len() => (&pattern[..i], &pattern[i..]),
-            None if pattern.is_empty() => (pattern, &b""[..]),
-            _ => return Err(ParseError),
-        },
+    let (address, command) = match memchr::memchr(b',', pattern) {
+        Some(i) => (&pattern[..i], Some(parse_command(&pattern[i + 1..])?)),
+        None => (pattern, None),
     };
-    let address = parse_address(address)?;
+    let pattern = Pattern { address: parse_address(address)?, command };
+    if pattern.key_len_max() > KEY_MAX {
+        return Err(ParseError::Syntax);
+    }
     encode(instructions, syntax, value)?;
-    Ok(Some(Pattern { address, suffix }))
+    Ok(Some(pattern))
 }
 
-fn parse_address(a: &[u8]) -> Result<Address<'_>, ParseError> {
+/// A uid or gid in decimal; leading zeros are allowed (and dropped).
+fn parse_id(s: &[u8]) -> Result<u32, ParseError> {
+    num::parse_u32(s).ok_or(ParseError::Syntax)
+}
+
+fn parse_address(a: &[u8]) -> Result<Address, ParseError> {
     if let Some(dash) = memchr::memchr(b'-', a) {
-        let first = num::parse_u32(&a[..dash]).ok_or(ParseError)?;
-        let last = num::parse_u32(&a[dash + 1..]).ok_or(ParseError)?;
-        return if first <= last { Ok(Address::Range(first, last)) } else { Err(ParseError) };
+        let first = parse_id(&a[..dash])?;
+        let last = parse_id(&a[dash + 1..])?;
+        return if first <= last { Ok(Address::Range(first, last)) } else { Err(ParseError::Syntax) };
     }
-    let ids_ok = match memchr::memchr(b'.', a) {
-        None => a.is_empty() || num::parse_u32(a).is_some(),
-        Some(0) => num::parse_u32(&a[1..]).is_some(),
-        Some(dot) => num::parse_u32(&a[..dot]).is_some() && num::parse_u32(&a[dot + 1..]).is_some(),
-    };
-    if ids_ok {
-        Ok(Address::One(a))
-    } else {
-        Err(ParseError)
+    Ok(match memchr::memchr(b'.', a) {
+        None if a.is_empty() => Address::Anyone,
+        None => Address::Uid(parse_id(a)?),
+        Some(0) => Address::Gid(parse_id(&a[1..])?),
+        Some(dot) => Address::UidGid(parse_id(&a[..dot])?, parse_id(&a[dot + 1..])?),
+    })
+}
+
+/// `UID.CMD` (after the comma): a uid, a dot, a non-empty program name.
+fn parse_command(c: &[u8]) -> Result<Command<'_>, ParseError> {
+    let dot = memchr::memchr(b'.', c).ok_or(ParseError::Syntax)?;
+    let cmd = &c[dot + 1..];
+    if cmd.is_empty() {
+        return Err(ParseError::Syntax);
     }
+    Ok(Command { uid: parse_id(&c[..dot])?, cmd })
 }
 
 fn put(value: &mut Value, pieces: &[&[u8]]) -> Result<(), ParseError> {
     for p in pieces {
-        // Single bytes pushed as such: cheaper than a call to memcpy.
-        let added = match p {
-            [c] => value.try_push(*c).map_err(|_| ()),
-            _ => value.try_extend_from_slice(p).map_err(|_| ()),
-        };
-        added.map_err(|_| ParseError)?;
+        value.try_extend_from_slice(p).map_err(|_| ParseError::RuleTooLong)?;
     }
     Ok(())
 }
 
 /// Splits `XtextXrest` into `text` and `rest`, X being any byte.
 fn quoted(s: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
-    let (&quote, body) = s.split_first().ok_or(ParseError)?;
-    let end = memchr::memchr(quote, body).ok_or(ParseError)?;
+    let (&quote, body) = s.split_first().ok_or(ParseError::Syntax)?;
+    let end = memchr::memchr(quote, body).ok_or(ParseError::Syntax)?;
     Ok((&body[..end], &body[end + 1..]))
 }
 
@@ -169,9 +283,6 @@ fn encode(instructions: &[u8], syntax: Syntax, value: &mut Value) -> Result<(), 
         match r.strip_prefix(b"=") {
             Some(q) if syntax == Syntax::Exec => {
                 let (path, r) = quoted(q)?;
-                if path.is_empty() {
-                    return Err(ParseError);
-                }
                 put(value, &[b"=", path, b"\0"])?;
                 r
             }
@@ -181,16 +292,18 @@ fn encode(instructions: &[u8], syntax: Syntax, value: &mut Value) -> Result<(), 
         put(value, &[b"D\0"])?;
         r
     } else {
-        return Err(ParseError);
+        return Err(ParseError::Syntax);
     };
     while !rest.is_empty() {
-        let r = rest.strip_prefix(b",").ok_or(ParseError)?;
-        let eq = memchr::memchr(b'=', r).ok_or(ParseError)?;
+        // `,NAME=XvalueX`: the name is everything up to the first `=` (it
+        // may be empty, as the original allows; a reader then ignores it).
+        let r = rest.strip_prefix(b",").ok_or(ParseError::Syntax)?;
+        let eq = memchr::memchr(b'=', r).ok_or(ParseError::Syntax)?;
         let name = &r[..eq];
-        if name.is_empty() || memchr::memchr(b',', name).is_some() {
-            return Err(ParseError);
-        }
         let (text, r) = quoted(&r[eq + 1..])?;
+        if name.len() + 1 + text.len() > ASSIGNMENT_MAX {
+            return Err(ParseError::AssignmentTooLong);
+        }
         put(value, &[b"+", name, b"=", text, b"\0"])?;
         rest = r;
     }
@@ -200,11 +313,37 @@ fn encode(instructions: &[u8], syntax: Syntax, value: &mut Value) -> Result<(), 
 /// One instruction of an encoded rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record<'v> {
+    /// Refuse.
     Deny,
-    /// Set variable NAME to VALUE.
-    Set(&'v [u8], &'v [u8]),
-    /// Run PATH instead of the requested program (ipcexec only).
+    /// Set a variable.
+    Set(Assignment<'v>),
+    /// Run PATH instead of the requested program (ipcexec only; the path
+    /// may be empty, as the original's compiler allows).
     Exec(&'v [u8]),
+}
+
+/// A `NAME=VALUE` record, borrowed from the buffer it was read into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assignment<'v>(&'v CStr);
+
+impl<'v> Assignment<'v> {
+    /// The `NAME=VALUE` string, as an environment entry.
+    pub fn entry(self) -> &'v CStr {
+        self.0
+    }
+
+    /// The variable's name; empty in files the original's compiler wrote
+    /// from `,="value"` (readers skip such an assignment, as it does).
+    pub fn name(self) -> &'v [u8] {
+        let e = self.0.to_bytes();
+        &e[..memchr::memchr(b'=', e).unwrap_or(e.len())]
+    }
+
+    /// The value.
+    pub fn value(self) -> &'v [u8] {
+        let e = self.0.to_bytes();
+        e.get(self.name().len() + 1..).unwrap_or(b"")
+    }
 }
 
 /// The reason for `unable to read FILE: REASON` on a [`Malformed`] value.
@@ -231,7 +370,7 @@ impl<'v> Iterator for Records<'v> {
         }
         let record = match memchr::memchr(0, self.0) {
             Some(end) => {
-                let r = &self.0[..end];
+                let r = &self.0[..=end];
                 self.0 = &self.0[end + 1..];
                 decode(r)
             }
@@ -244,14 +383,15 @@ impl<'v> Iterator for Records<'v> {
     }
 }
 
+/// Decodes one record, its NUL included.
 fn decode(r: &[u8]) -> Result<Record<'_>, Malformed> {
-    match r.split_first() {
-        Some((b'D', [])) => Ok(Record::Deny),
-        Some((b'+', set)) => match memchr::memchr(b'=', set) {
-            Some(eq) if eq > 0 => Ok(Record::Set(&set[..eq], &set[eq + 1..])),
-            _ => Err(Malformed),
-        },
-        Some((b'=', path)) if !path.is_empty() => Ok(Record::Exec(path)),
+    match r {
+        [b'D', 0] => Ok(Record::Deny),
+        [b'=', path @ .., 0] => Ok(Record::Exec(path)),
+        [b'+', set @ ..] if memchr::memchr(b'=', set).is_some() => {
+            // Cannot fail: `set` ends with the record's NUL and has no other.
+            CStr::from_bytes_with_nul(set).map(|e| Record::Set(Assignment(e))).map_err(|_| Malformed)
+        }
         _ => Err(Malformed),
     }
 }
@@ -260,18 +400,22 @@ fn decode(r: &[u8]) -> Result<Record<'_>, Malformed> {
 /// unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Client {
+    /// The effective uid, if known.
     pub euid: Option<u32>,
+    /// The effective gid, if known.
     pub egid: Option<u32>,
 }
 
 /// An environment variable that should hold an id and does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BadId {
+pub struct BadId<'e> {
+    /// The variable.
     pub name: &'static [u8],
-    pub value: &'static [u8],
+    /// What it holds.
+    pub value: &'e [u8],
 }
 
-impl BadId {
+impl BadId<'_> {
     /// `NAME: fatal: invalid VAR: VALUE` (value sanitised), exit 100: a
     /// set but unusable id is refused rather than ignored, since ignoring
     /// it could make a default rule apply.
@@ -284,7 +428,7 @@ impl BadId {
     }
 }
 
-fn id_from_env(envp: CStrArray, name: &'static [u8]) -> Result<Option<u32>, BadId> {
+fn id_from_env<'e>(envp: CStrArray<'e>, name: &'static [u8]) -> Result<Option<u32>, BadId<'e>> {
     match crate::env::get(envp, name) {
         None => Ok(None),
         Some(v) => num::parse_u32(v).map(Some).ok_or(BadId { name, value: v }),
@@ -294,7 +438,7 @@ fn id_from_env(envp: CStrArray, name: &'static [u8]) -> Result<Option<u32>, BadI
 impl Client {
     /// The client named by `$IPCREMOTEEUID` and `$IPCREMOTEEGID` (unset
     /// variables leave the id unknown).
-    pub fn from_env(envp: CStrArray) -> Result<Client, BadId> {
+    pub fn from_env(envp: CStrArray<'_>) -> Result<Client, BadId<'_>> {
         Ok(Client { euid: id_from_env(envp, b"IPCREMOTEEUID")?, egid: id_from_env(envp, b"IPCREMOTEEGID")? })
     }
 }
@@ -311,9 +455,6 @@ pub struct Keys<'s> {
 pub fn keys(client: Client, suffix: &[u8]) -> Keys<'_> {
     Keys { client, suffix, step: 0 }
 }
-
-/// Longest `EUID.EGID`.
-const IDS_MAX: usize = 21;
 
 impl Iterator for Keys<'_> {
     type Item = Key;
@@ -333,16 +474,9 @@ impl Iterator for Keys<'_> {
                 _ => return None,
             };
             let mut k = Key::new();
-            let mut digits = [0; num::U64_DIGITS];
-            // Cannot fail: the suffix leaves room for the ids (see `keys`).
-            if let Some(u) = uid {
-                let _ = k.try_extend_from_slice(num::fmt_u64(u as u64, &mut digits));
-            }
-            if let Some(g) = gid {
-                let _ = k.try_push(b'.');
-                let _ = k.try_extend_from_slice(num::fmt_u64(g as u64, &mut digits));
-            }
+            push_ids(&mut k, uid, gid);
             if with_suffix {
+                // Cannot fail: the suffix leaves room for the ids (see `keys`).
                 let _ = k.try_extend_from_slice(self.suffix);
             }
             return Some(k);
@@ -354,13 +488,15 @@ impl Iterator for Keys<'_> {
 /// is in the caller's buffer.
 #[derive(Debug)]
 pub struct Found {
+    /// The key.
     pub key: Key,
+    /// The value's place in the buffer.
     pub value: Range<usize>,
 }
 
 /// Finds the rule for `client` (keys ending in `suffix`), reading into
-/// `buf` (at least [`cdb::RECORD_MAX`] bytes). `Ok(None)`: no rule, which
-/// means allow with no changes.
+/// `buf` (at least [`RECORD_MAX`] bytes for any rule a compiler accepts).
+/// `Ok(None)`: no rule.
 pub fn lookup(rules: &Reader, client: Client, suffix: &[u8], buf: &mut [u8]) -> Result<Option<Found>, CdbError> {
     if suffix.len() + IDS_MAX > KEY_MAX {
         return Err(CdbError::TooBig);
@@ -373,73 +509,6 @@ pub fn lookup(rules: &Reader, client: Client, suffix: &[u8], buf: &mut [u8]) -> 
     Ok(None)
 }
 
-/// Longest rule line; a longer one is an unparseable line.
-pub const LINE_MAX: usize = 8192;
-const INPUT_BUFFER: usize = 65536;
-
-/// Lines read from a descriptor in fixed blocks.
-pub struct Lines {
-    buf: [u8; INPUT_BUFFER],
-    start: usize,
-    end: usize,
-    eof: bool,
-    /// The line handed out last (cut at `LINE_MAX` if it was too long).
-    line: Range<usize>,
-}
-
-/// Why a line could not be had.
-#[derive(Debug, PartialEq, Eq)]
-enum LineError {
-    Read(Errno),
-    TooLong,
-}
-
-impl Lines {
-    pub fn new() -> Lines {
-        Lines { buf: [0; INPUT_BUFFER], start: 0, end: 0, eof: false, line: 0..0 }
-    }
-
-    /// The line handed out last, without its newline (for messages).
-    pub fn current(&self) -> &[u8] {
-        &self.buf[self.line.clone()]
-    }
-
-    /// The next line's place in the buffer, without its newline; the last
-    /// line needs no newline.
-    fn next(&mut self, from: BorrowedFd<'_>) -> Result<Option<Range<usize>>, LineError> {
-        loop {
-            let pending = &self.buf[self.start..self.end];
-            let found = match memchr::memchr(b'\n', pending) {
-                Some(i) => Some((i, i + 1)),
-                None if self.eof && pending.is_empty() => return Ok(None),
-                None if self.eof => Some((pending.len(), pending.len())),
-                None => None,
-            };
-            if found.map_or(pending.len(), |(len, _)| len) > LINE_MAX {
-                self.line = self.start..self.start + LINE_MAX;
-                return Err(LineError::TooLong);
-            }
-            if let Some((len, skip)) = found {
-                self.line = self.start..self.start + len;
-                self.start += skip;
-                return Ok(Some(self.line.clone()));
-            }
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            let n = io::read(from, &mut self.buf[self.end..]).map_err(LineError::Read)?;
-            self.end += n;
-            self.eof = n == 0;
-        }
-    }
-}
-
-impl Default for Lines {
-    fn default() -> Self {
-        Lines::new()
-    }
-}
-
 /// Why [`compile`] stopped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CompileError {
@@ -447,31 +516,72 @@ pub enum CompileError {
     Read(Errno),
     /// Adding a record failed.
     Write(Errno),
-    /// [`Lines::current`] is not a rule.
-    Parse,
+    /// This line (cut at [`LINE_MAX`] if longer) is refused.
+    Parse(ParseError),
 }
 
-/// Reads rules in `syntax` from `input` through `lines` and adds one record
-/// per key to `out`.
+/// Reads rules in `syntax` from `input` through `lines` (whose buffer
+/// should hold [`LINE_MAX`] bytes) and adds one record per key to `out`.
+/// On a refused line, [`Lines::last`] is that line.
 pub fn compile(
     input: BorrowedFd<'_>,
     syntax: Syntax,
-    lines: &mut Lines,
+    lines: &mut Lines<'_>,
     out: &mut cdb::Writer<'_>,
 ) -> Result<(), CompileError> {
     let mut value = Value::new();
     loop {
-        let range = match lines.next(input) {
-            Ok(Some(r)) => r,
-            Ok(None) => return Ok(()),
+        match lines.advance(input) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
             Err(LineError::Read(e)) => return Err(CompileError::Read(e)),
-            Err(LineError::TooLong) => return Err(CompileError::Parse),
-        };
-        let line = &lines.buf[range];
-        let Some(pattern) = parse_line(line, syntax, &mut value).map_err(|_| CompileError::Parse)? else {
+            // Only a comment may be of any length: a long line of blanks
+            // could hide a rule behind them.
+            Err(LineError::TooLong) if lines.last().first() == Some(&b'#') => {
+                lines.skip_rest(input).map_err(CompileError::Read)?;
+                continue;
+            }
+            Err(LineError::TooLong) => return Err(CompileError::Parse(ParseError::LineTooLong)),
+        }
+        let Some(pattern) = parse_line(lines.last(), syntax, &mut value).map_err(CompileError::Parse)? else {
             continue;
         };
+        let cost = cdb::Writer::record_cost(pattern.key_len_max(), value.len());
+        if pattern.address.count().saturating_mul(cost) > out.room() {
+            return Err(CompileError::Parse(ParseError::RangeTooLarge));
+        }
         pattern.for_each_key(|k| out.add(k, &value)).map_err(CompileError::Write)?;
+    }
+}
+
+/// The input buffer of [`compile_atomically`]: a whole rule line, in
+/// `.bss` (pages are touched only as far as lines reach).
+static INPUT: crate::runtime::Table<[u8; LINE_MAX]> = crate::runtime::Table::new([0; LINE_MAX]);
+
+/// What `ipcrules` and `ipcexecrules` do: compiles the rules on standard
+/// input into `tmp`, syncs it and renames it over `target`, then exits 0.
+/// On failure `target` is untouched, `tmp` removed, and the program exits
+/// with the original's message: `unable to parse this line: LINE` (100),
+/// `unable to read input`, `unable to create TMP`, `unable to move TMP to
+/// TARGET` (111).
+pub fn compile_atomically(target: &CStr, tmp: &CStr, syntax: Syntax) -> ! {
+    use crate::cdb::{AtomicError, Step};
+    use crate::log;
+    let Some(buf) = INPUT.take() else { crate::runtime::exit(log::EXIT_TEMP) };
+    let mut lines = Lines::new(buf);
+    let input = crate::io::stdin();
+    let result = cdb::write_atomic(target, tmp, |w| compile(input, syntax, &mut lines, w));
+    let tmp = tmp.to_bytes();
+    match result {
+        Ok(()) => crate::runtime::exit(0),
+        Err(AtomicError::Fill(CompileError::Parse(e))) => log::fatal(log::EXIT_USAGE, &[e.message(), lines.last()]),
+        Err(AtomicError::Fill(CompileError::Read(e))) => log::fatal_sys(e, &[b"read input"]),
+        Err(AtomicError::Fill(CompileError::Write(e)) | AtomicError::Sys(Step::Write, e)) => {
+            log::fatal_sys(e, &[b"write ", tmp])
+        }
+        Err(AtomicError::Sys(Step::Create, e)) => log::fatal_sys(e, &[b"create ", tmp]),
+        Err(AtomicError::Sys(Step::Sync, e)) => log::fatal_sys(e, &[b"sync ", tmp]),
+        Err(AtomicError::Sys(Step::Rename, e)) => log::fatal_sys(e, &[b"move ", tmp, b" to ", target.to_bytes()]),
     }
 }
 
@@ -515,6 +625,16 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_canonical() {
+        assert_eq!(one("01001:deny").0, "1001");
+        assert_eq!(one("007.0010:deny").0, "7.10");
+        assert_eq!(one(".000:deny").0, ".0");
+        let (keys, _) = parse("09-0011:deny").unwrap().unwrap();
+        assert_eq!(keys, vec![b"9".to_vec(), b"10".to_vec(), b"11".to_vec()]);
+        assert_eq!(parse_as("1,007.ls:deny", Syntax::Exec).unwrap().unwrap().0, vec![b"1,7.ls".to_vec()]);
+    }
+
+    #[test]
     fn ranges_expand_per_uid() {
         let (keys, v) = parse("1001-1003:allow,A=\"x\"").unwrap().unwrap();
         assert_eq!(keys, vec![b"1001".to_vec(), b"1002".to_vec(), b"1003".to_vec()]);
@@ -533,12 +653,12 @@ mod tests {
             "1-2-3:allow",
             "1-4294967296:allow",
         ] {
-            assert_eq!(parse(bad), Err(ParseError), "{bad}");
+            assert_eq!(parse(bad), Err(ParseError::Syntax), "{bad}");
         }
     }
 
     #[test]
-    fn bad_addresses() {
+    fn addresses_that_could_never_match_are_refused() {
         for bad in [
             "abc:allow",
             "1.:allow",
@@ -546,23 +666,57 @@ mod tests {
             "1.x:allow",
             "x.1:allow",
             "1.2.3:allow",
+            "1..2:allow",
             " 1:allow",
+            "1 :allow",
             "+1:allow",
             "4294967296:allow",
             "1001.1010 :allow",
         ] {
-            assert_eq!(parse(bad), Err(ParseError), "{bad}");
+            assert_eq!(parse(bad), Err(ParseError::Syntax), "{bad}");
         }
     }
 
     #[test]
-    fn assignments_with_any_quote() {
+    fn command_parts_in_both_syntaxes() {
+        for syntax in [Syntax::Access, Syntax::Exec] {
+            let (keys, v) = parse_as("1001.1010,0.echo:allow,A=\"x\"", syntax).unwrap().unwrap();
+            assert_eq!(keys, vec![b"1001.1010,0.echo".to_vec()]);
+            assert_eq!(v, b"+A=x\0");
+            let (keys, _) = parse_as("1-2,0.ls:deny", syntax).unwrap().unwrap();
+            assert_eq!(keys, vec![b"1,0.ls".to_vec(), b"2,0.ls".to_vec()]);
+            assert_eq!(parse_as(",0.ls:deny", syntax).unwrap().unwrap().0, vec![b",0.ls".to_vec()]);
+            assert_eq!(parse_as("1001,0.ec ho:deny", syntax).unwrap().unwrap().0, vec![b"1001,0.ec ho".to_vec()]);
+            assert_eq!(parse_as("1001:deny", syntax).unwrap().unwrap().0, vec![b"1001".to_vec()]);
+            for bad in ["1001,:deny", "1001,x:deny", "1001,0.:deny", ",:deny", "1001,a.ls:deny", "1001,0.a:b:deny"] {
+                assert_eq!(parse_as(bad, syntax), Err(ParseError::Syntax), "{bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn exec_overrides_only_in_exec_syntax() {
+        let (keys, v) =
+            parse_as(r#"1001.1010,0.echo:allow="/bin/echo",ACCESS="special""#, Syntax::Exec).unwrap().unwrap();
+        assert_eq!(keys, vec![b"1001.1010,0.echo".to_vec()]);
+        assert_eq!(v, b"=/bin/echo\0+ACCESS=special\0");
+        // The original's compiler accepts an empty path; so do we.
+        assert_eq!(parse_as(r#",0.ls:allow="""#, Syntax::Exec).unwrap().unwrap().1, b"=\0");
+        assert_eq!(parse(r#",0.ls:allow="/bin/ls""#), Err(ParseError::Syntax));
+        assert_eq!(parse_as("1,0.ls:deny=\"/x\"", Syntax::Exec), Err(ParseError::Syntax));
+        assert_eq!(parse_as("1,0.ls:allow=/bin/x/", Syntax::Exec), Err(ParseError::Syntax));
+    }
+
+    #[test]
+    fn assignments_with_any_quote_and_any_name() {
         let (_, v) = one(r#"1001:allow,ACCESS="special",SECRETWORD=/mudshark/,P=+a,b+,Q==x=,E="""#);
         assert_eq!(v, b"+ACCESS=special\0+SECRETWORD=mudshark\0+P=a,b\0+Q=x\0+E=\0");
-        let (_, v) = one("1:deny,WHY='no'");
-        assert_eq!(v, b"D\0+WHY=no\0");
-        let (_, v) = one("1:allow,A=\"sp ace\ttab\"");
-        assert_eq!(v, b"+A=sp ace\ttab\0");
+        assert_eq!(one("1:deny,WHY='no'").1, b"D\0+WHY=no\0");
+        assert_eq!(one("1:allow,A=\"sp ace\ttab\"").1, b"+A=sp ace\ttab\0");
+        // What the original's compiler accepts as names, we do too.
+        assert_eq!(one(":allow,=\"x\"").1, b"+=x\0");
+        assert_eq!(one(":allow,A,B=\"x\"").1, b"+A,B=x\0");
+        assert_eq!(one(":allow, A=\"x\"").1, b"+ A=x\0");
     }
 
     #[test]
@@ -589,55 +743,51 @@ mod tests {
             "1001:allow,A",
             "1001:allow,A=",
             "1001:allow,A=\"x",
-            "1001:allow,=\"x\"",
             "1001:allow,A=\"x\"y",
             "1001:allow A=\"x\"",
-            "1001:allow,A,B=\"x\"",
             " # not a comment",
             "1:allow=\"/bin/sh\"",
             "1:allow\0",
         ] {
-            assert_eq!(parse(bad), Err(ParseError), "{bad:?}");
+            assert_eq!(parse(bad), Err(ParseError::Syntax), "{bad:?}");
         }
     }
 
     #[test]
-    fn values_over_the_limit_are_refused() {
-        let fits = format!("1:allow,A=\"{}\"", "v".repeat(VALUE_MAX - 4));
-        assert_eq!(one(&fits).1.len(), VALUE_MAX);
-        let over = format!("1:allow,A=\"{}\"", "v".repeat(VALUE_MAX - 3));
-        assert_eq!(parse(&over), Err(ParseError));
-    }
-
-    #[test]
-    fn exec_syntax() {
-        let (keys, v) =
-            parse_as(r#"1001.1010,0.echo:allow="/bin/echo",ACCESS="special""#, Syntax::Exec).unwrap().unwrap();
-        assert_eq!(keys, vec![b"1001.1010,0.echo".to_vec()]);
-        assert_eq!(v, b"=/bin/echo\0+ACCESS=special\0");
-        let (keys, _) = parse_as("1-2,0.ls:allow", Syntax::Exec).unwrap().unwrap();
-        assert_eq!(keys, vec![b"1,0.ls".to_vec(), b"2,0.ls".to_vec()]);
-        assert_eq!(parse_as(",0.ls:deny", Syntax::Exec).unwrap().unwrap().0, vec![b",0.ls".to_vec()]);
-        assert_eq!(parse_as(":deny", Syntax::Exec).unwrap().unwrap().0, vec![b"".to_vec()]);
-        for bad in ["1001:allow", "1001,:allow", "1:allow=\"\"", "1,0.ls:deny=\"/x\"", "x,0.ls:allow"] {
-            assert_eq!(parse_as(bad, Syntax::Exec), Err(ParseError), "{bad}");
-        }
+    fn limits_are_what_readers_honour() {
+        let fits = format!("1:allow,A=\"{}\"", "v".repeat(ASSIGNMENT_MAX - 2));
+        assert_eq!(one(&fits).1.len(), ASSIGNMENT_MAX + 2);
+        let over = format!("1:allow,A=\"{}\"", "v".repeat(ASSIGNMENT_MAX - 1));
+        assert_eq!(parse(&over), Err(ParseError::AssignmentTooLong));
+        let many: Vec<String> = (0..9).map(|i| format!("V{i}=\"{}\"", "v".repeat(ASSIGNMENT_MAX - 3))).collect();
+        assert_eq!(parse(&format!("1:allow,{}", many.join(","))), Err(ParseError::RuleTooLong));
+        let key = format!("1,0.{}:deny", "c".repeat(KEY_MAX));
+        assert_eq!(parse_as(&key, Syntax::Exec), Err(ParseError::Syntax));
+        // The messages name the limits.
+        assert!(ParseError::AssignmentTooLong
+            .message()
+            .starts_with(format!("assignment longer than {ASSIGNMENT_MAX} ").as_bytes()));
+        assert!(ParseError::RuleTooLong.message().starts_with(format!("rule longer than {VALUE_MAX} ").as_bytes()));
+        assert!(ParseError::LineTooLong.message().starts_with(format!("line longer than {LINE_MAX} ").as_bytes()));
     }
 
     #[test]
     fn decode_round_trip_and_malformed_values() {
-        let all: Vec<_> = records(b"D\0+A=x=y\0+E=\0=/bin/sh\0").collect();
-        assert_eq!(
-            all,
-            vec![
-                Ok(Record::Deny),
-                Ok(Record::Set(b"A", b"x=y")),
-                Ok(Record::Set(b"E", b"")),
-                Ok(Record::Exec(b"/bin/sh"))
-            ]
-        );
+        let all: Vec<_> = records(b"D\0+A=x=y\0+E=\0+=nameless\0=/bin/sh\0=\0")
+            .map(|r| match r.unwrap() {
+                Record::Deny => "D".to_string(),
+                Record::Set(a) => format!(
+                    "{}|{}|{}",
+                    String::from_utf8_lossy(a.name()),
+                    String::from_utf8_lossy(a.value()),
+                    a.entry().to_str().unwrap()
+                ),
+                Record::Exec(p) => format!("exec {}", String::from_utf8_lossy(p)),
+            })
+            .collect();
+        assert_eq!(all, ["D", "A|x=y|A=x=y", "E||E=", "|nameless|=nameless", "exec /bin/sh", "exec "]);
         assert_eq!(records(b"").count(), 0);
-        for bad in [&b"D"[..], b"+A=x", b"X\0", b"\0", b"Dx\0", b"+=x\0", b"+A\0", b"=\0"] {
+        for bad in [&b"D"[..], b"+A=x", b"X\0", b"\0", b"Dx\0", b"+A\0", b"+\0"] {
             let got: Vec<_> = records(bad).collect();
             assert_eq!(got.last(), Some(&Err(Malformed)), "{bad:?}");
         }
@@ -660,29 +810,41 @@ mod tests {
         assert_eq!(key_list(Client::default(), ",0.echo"), vec![",0.echo", ""]);
     }
 
-    fn rules_file(dir: &std::path::Path, text: &str, syntax: Syntax) -> Reader {
-        use std::os::fd::AsRawFd;
+    struct Compiled {
+        dir: std::path::PathBuf,
+        reader: Option<Reader>,
+        result: Result<(), CompileError>,
+        last: Vec<u8>,
+    }
+
+    impl Drop for Compiled {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn compile_text(tag: &str, text: &[u8], syntax: Syntax) -> Compiled {
+        let dir = std::env::temp_dir().join(format!("rulestest.{}.{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let input = dir.join("in");
         std::fs::write(&input, text).unwrap();
         let f = std::fs::File::open(&input).unwrap();
         let target = std::ffi::CString::new(dir.join("r.cdb").to_str().unwrap()).unwrap();
         let tmp = std::ffi::CString::new(dir.join("r.tmp").to_str().unwrap()).unwrap();
-        let mut lines = Lines::new();
-        // SAFETY: `f` stays open for the whole call.
-        let fd = unsafe { BorrowedFd::borrow_raw(f.as_raw_fd()) };
-        cdb::write_atomic(&target, &tmp, |w| compile(fd, syntax, &mut lines, w)).unwrap();
-        Reader::open(&target).unwrap()
-    }
-
-    fn tmp_dir(tag: &str) -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!("rulestest.{}.{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        p
+        let mut buf = vec![0u8; LINE_MAX];
+        let mut lines = Lines::new(&mut buf);
+        let r = cdb::write_atomic(&target, &tmp, |w| compile(crate::io::borrow_std(&f), syntax, &mut lines, w));
+        let result = r.map_err(|e| match e {
+            cdb::AtomicError::Fill(e) => e,
+            cdb::AtomicError::Sys(_, e) => CompileError::Write(e),
+        });
+        let last = lines.last().to_vec();
+        Compiled { reader: Reader::open(&target).ok(), dir, result, last }
     }
 
     fn check(r: &Reader, euid: Option<u32>, egid: Option<u32>) -> Option<(String, Vec<u8>)> {
-        let mut buf = [0u8; cdb::RECORD_MAX];
+        let mut buf = vec![0u8; RECORD_MAX];
         lookup(r, Client { euid, egid }, b"", &mut buf)
             .unwrap()
             .map(|f| (String::from_utf8(f.key.to_vec()).unwrap(), buf[f.value].to_vec()))
@@ -690,48 +852,61 @@ mod tests {
 
     #[test]
     fn compiled_rules_follow_the_manual_example() {
-        let d = tmp_dir("example");
-        let r = rules_file(
-            &d,
-            "1001.1010:allow,which=\"first\"\n1002:allow,which=/second/\n\
-                                :allow,which=+third+\n.1010:allow,which==fourth=\n1002:deny\n",
+        let c = compile_text(
+            "example",
+            b"1001.1010:allow,which=\"first\"\n1002:allow,which=/second/\n\
+              :allow,which=+third+\n.1010:allow,which==fourth=\n1002:deny\n",
             Syntax::Access,
         );
-        let which = |u, g| check(&r, u, g).map(|(k, v)| (k, String::from_utf8(v).unwrap()));
+        let r = c.reader.as_ref().unwrap();
+        let which = |u, g| check(r, u, g).map(|(k, v)| (k, String::from_utf8(v).unwrap()));
         assert_eq!(which(Some(5), Some(10)), Some(("".into(), "+which=third\0".into())));
         assert_eq!(which(Some(1002), Some(10)), Some(("1002".into(), "+which=second\0".into())));
         assert_eq!(which(Some(5), Some(1010)), Some((".1010".into(), "+which=fourth\0".into())));
         assert_eq!(which(Some(1001), Some(1010)), Some(("1001.1010".into(), "+which=first\0".into())));
         assert_eq!(which(Some(1001), None), Some(("".into(), "+which=third\0".into())));
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
-    fn no_rule_and_long_lines() {
-        let d = tmp_dir("none");
-        let r = rules_file(&d, "# nothing but\n\n1-3:deny", Syntax::Access);
-        assert_eq!(check(&r, Some(9), Some(9)), None);
-        assert_eq!(check(&r, Some(3), None), Some(("3".into(), b"D\0".to_vec())));
-        let mut lines = Lines::new();
-        let long = format!("1:allow,A=\"{}\"\n", "x".repeat(LINE_MAX));
-        let input = d.join("long");
-        std::fs::write(&input, &long).unwrap();
-        let f = std::fs::File::open(&input).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: `f` stays open while the descriptor is used.
-        let fd = unsafe { BorrowedFd::borrow_raw(f.as_raw_fd()) };
-        assert_eq!(lines.next(fd), Err(LineError::TooLong));
-        assert_eq!(lines.current(), &long.as_bytes()[..LINE_MAX]);
-        let _ = std::fs::remove_dir_all(&d);
+    fn comments_of_any_length_rules_up_to_the_limits() {
+        let mut text = format!("#{}\n", "c".repeat(3 * LINE_MAX)).into_bytes();
+        text.extend_from_slice(format!("1:allow,BIG=\"{}\"\n", "b".repeat(ASSIGNMENT_MAX - 4)).as_bytes());
+        text.extend_from_slice(b"2:deny");
+        let c = compile_text("long", &text, Syntax::Access);
+        assert_eq!(c.result, Ok(()));
+        let r = c.reader.as_ref().unwrap();
+        assert_eq!(check(r, Some(1), None).unwrap().1.len(), ASSIGNMENT_MAX + 2);
+        assert_eq!(check(r, Some(2), None).unwrap().1, b"D\0");
+        assert_eq!(check(r, Some(9), Some(9)), None);
+    }
+
+    #[test]
+    fn a_long_line_that_is_not_a_comment_is_refused_by_name() {
+        let text = format!("1:deny\n {}\n", "x".repeat(LINE_MAX));
+        let c = compile_text("toolong", text.as_bytes(), Syntax::Access);
+        assert_eq!(c.result, Err(CompileError::Parse(ParseError::LineTooLong)));
+        assert!(c.last.starts_with(b" xxx"));
+        assert!(c.reader.is_none());
+    }
+
+    #[test]
+    fn huge_ranges_are_refused_before_anything_is_written() {
+        let start = std::time::Instant::now();
+        let c = compile_text("huge", b"1:deny\n0-4294967295:deny\n", Syntax::Access);
+        assert_eq!(c.result, Err(CompileError::Parse(ParseError::RangeTooLarge)));
+        assert_eq!(c.last, b"0-4294967295:deny");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "refused up front");
+        assert!(c.reader.is_none());
     }
 
     #[test]
     fn oversized_suffix_is_an_error() {
-        let d = tmp_dir("suffix");
-        let r = rules_file(&d, ":deny\n", Syntax::Access);
-        let mut buf = [0u8; cdb::RECORD_MAX];
+        let c = compile_text("suffix", b":deny\n", Syntax::Access);
+        let mut buf = vec![0u8; RECORD_MAX];
         let long = vec![b'x'; KEY_MAX];
-        assert_eq!(lookup(&r, Client::default(), &long, &mut buf).err(), Some(CdbError::TooBig));
-        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(
+            lookup(c.reader.as_ref().unwrap(), Client::default(), &long, &mut buf).err(),
+            Some(CdbError::TooBig)
+        );
     }
 }

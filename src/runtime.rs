@@ -1,77 +1,140 @@
 //! The runtime: what a C library would give our programs, and we do not link.
 //!
-//! It provides the process entry point (argv and envp read off the initial
-//! stack), the handful of system calls that rustix does not expose publicly
-//! (`exit_group`, `execve`, a vfork-style `clone`, `rt_sigprocmask`, `rt_sigaction`,
-//! `signalfd4`), the memory functions the compiler emits calls to, and the
-//! panic handler. Everything architecture-specific is in one small file per
-//! architecture (`runtime/x86_64.rs`).
+//! It provides the process entry point (argv, envp and the auxiliary vector
+//! read off the initial stack), the handful of system calls that rustix does
+//! not expose publicly (`exit_group`, `execve`, a vfork-style `clone`,
+//! `rt_sigprocmask`, `rt_sigaction`, `signalfd4`), the memory functions the
+//! compiler emits calls to, and the panic handler. Everything that differs
+//! between architectures (system call numbers and instructions, the entry
+//! point, `struct sigaction`, the memory functions) is in one file per
+//! architecture, `runtime/<arch>.rs`; an architecture without one does not
+//! build.
 //!
 //! It does not provide an allocator, threads, stdio buffering, locale or
 //! anything else of libc: programs use rustix for every other system call.
 //! Binaries hook into it with [`crate::program!`].
+#![allow(unsafe_code)]
 
 use core::ffi::{c_char, CStr};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use rustix::fd::OwnedFd;
 use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
 
 #[cfg(target_arch = "x86_64")]
 #[path = "runtime/x86_64.rs"]
 mod arch;
 
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!(
+    "ucspi-ipc's runtime has no support for this architecture: it needs a src/runtime/<arch>.rs \
+     (entry point, system calls, clone, sigaction layout, memory functions)"
+);
+
 use arch::{syscall1, syscall3, syscall4};
 
-/// A NUL-terminated array of pointers to NUL-terminated strings, as the
-/// kernel lays out argv and envp; the array ends with a null pointer.
+/// A null-terminated array of pointers to NUL-terminated strings, as the
+/// kernel lays out argv and envp and as `execve` wants them, borrowed for
+/// `'a` from whatever holds the strings (the initial stack, a
+/// [`crate::strvec::StrVec`]).
 #[derive(Clone, Copy)]
-pub struct CStrArray(*const *const c_char);
+pub struct CStrArray<'a> {
+    ptr: NonNull<*const c_char>,
+    _strings: PhantomData<&'a [&'a CStr]>,
+}
 
-impl CStrArray {
+impl<'a> CStrArray<'a> {
+    /// Wraps a raw array.
+    ///
     /// # Safety
     /// `ptr` must point to a null-terminated array of pointers to
-    /// NUL-terminated strings that live for the rest of the process.
-    pub const unsafe fn from_ptr(ptr: *const *const c_char) -> Self {
-        CStrArray(ptr)
+    /// NUL-terminated strings, array and strings valid and unchanged for
+    /// `'a`.
+    pub const unsafe fn from_ptr(ptr: NonNull<*const c_char>) -> CStrArray<'a> {
+        CStrArray { ptr, _strings: PhantomData }
     }
 
     /// The raw pointer, as `execve` wants it.
     pub fn as_ptr(self) -> *const *const c_char {
-        self.0
+        self.ptr.as_ptr()
     }
 
-    /// The pointers as a slice, without the final null.
-    pub fn as_slice(self) -> &'static [*const c_char] {
+    fn raw(self, i: usize) -> *const c_char {
+        // SAFETY: callers only read indexes up to the terminator (they stop
+        // at the first null), which the constructor's contract makes valid.
+        unsafe { *self.ptr.as_ptr().add(i) }
+    }
+
+    /// How many strings there are (the pointers before the null).
+    pub fn len(self) -> usize {
         let mut n = 0;
-        // SAFETY: the array is null-terminated (constructor contract), so
-        // every index read before the terminator is in bounds.
-        unsafe {
-            while !(*self.0.add(n)).is_null() {
-                n += 1;
-            }
-            core::slice::from_raw_parts(self.0, n)
+        while !self.raw(n).is_null() {
+            n += 1;
         }
+        n
     }
 
-    /// The array starting at element `i` (which must be at most the count).
-    pub fn skip(self, i: usize) -> Self {
-        debug_assert!(i <= self.as_slice().len());
-        // SAFETY: `i` is within the array including its terminator.
-        CStrArray(unsafe { self.0.add(i) })
+    /// Whether there are no strings.
+    pub fn is_empty(self) -> bool {
+        self.raw(0).is_null()
     }
 
-    /// Iterates over the strings.
-    pub fn iter(self) -> impl Iterator<Item = &'static CStr> {
-        // SAFETY: each element is a NUL-terminated string living for the
-        // whole process (constructor contract).
-        self.as_slice().iter().map(|&p| unsafe { CStr::from_ptr(p) })
+    /// The array without its first `i` strings. Panics if there are fewer
+    /// than `i` (checked in every build: a pointer past the terminator
+    /// would make every later read undefined).
+    pub fn skip(self, i: usize) -> CStrArray<'a> {
+        assert!(i <= self.len(), "CStrArray::skip past the end");
+        // SAFETY: `i` is at most the index of the terminator, so the result
+        // is a suffix of the same null-terminated array.
+        CStrArray { ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(i)) }, _strings: PhantomData }
+    }
+
+    /// The first string, if any.
+    pub fn first(self) -> Option<&'a CStr> {
+        self.iter().next()
+    }
+
+    /// The strings, in order.
+    pub fn iter(self) -> CStrs<'a> {
+        CStrs { array: self, next: 0 }
     }
 }
 
-/// What the kernel hands a new process: its arguments and environment.
+/// The strings of a [`CStrArray`].
+pub struct CStrs<'a> {
+    array: CStrArray<'a>,
+    next: usize,
+}
+
+impl<'a> Iterator for CStrs<'a> {
+    type Item = &'a CStr;
+
+    fn next(&mut self) -> Option<&'a CStr> {
+        let p = self.array.raw(self.next);
+        if p.is_null() {
+            return None;
+        }
+        self.next += 1;
+        // SAFETY: a non-null element is a NUL-terminated string valid for
+        // 'a (constructor contract).
+        Some(unsafe { CStr::from_ptr(p) })
+    }
+}
+
+/// What the kernel hands a new process: its arguments, its environment and
+/// the auxiliary vector behind them.
 #[derive(Clone, Copy)]
 pub struct Start {
-    pub argv: CStrArray,
-    pub envp: CStrArray,
+    /// The command line.
+    pub argv: CStrArray<'static>,
+    /// The environment.
+    pub envp: CStrArray<'static>,
 }
+
+/// The auxiliary vector entry holding the path given to `execve`.
+const AT_EXECFN: usize = 31;
 
 impl Start {
     /// Reads argc, argv and envp from the initial stack.
@@ -79,11 +142,38 @@ impl Start {
     /// # Safety
     /// `sp` must be the stack pointer the kernel gave `_start`.
     pub unsafe fn from_stack(sp: *const usize) -> Start {
-        // SAFETY: the kernel's layout is argc, argv[argc], NULL, envp..., NULL.
+        // SAFETY: the kernel's layout is argc, argv[argc], NULL, envp...,
+        // NULL, then the auxiliary vector; all of it lives as long as the
+        // process and is never written by us.
         unsafe {
             let argc = *sp;
-            let argv = sp.add(1) as *const *const c_char;
-            Start { argv: CStrArray(argv), envp: CStrArray(argv.add(argc + 1)) }
+            let argv = sp.add(1) as *mut *const c_char;
+            Start {
+                argv: CStrArray::from_ptr(NonNull::new_unchecked(argv)),
+                envp: CStrArray::from_ptr(NonNull::new_unchecked(argv.add(argc + 1))),
+            }
+        }
+    }
+
+    /// The file name this program was executed as (the kernel's
+    /// `AT_EXECFN`: the path given to `execve`, relative to the directory
+    /// we started in), when the auxiliary vector has it. Needs no /proc.
+    pub fn exec_path(&self) -> Option<&'static CStr> {
+        // The auxiliary vector follows the environment's null pointer.
+        let envc = self.envp.len();
+        // SAFETY: the initial stack (see `from_stack`) holds (type, value)
+        // pairs after envp's terminator, ending with type 0 (AT_NULL); the
+        // AT_EXECFN value is a pointer to a NUL-terminated string on that
+        // stack.
+        unsafe {
+            let mut aux = self.envp.as_ptr().add(envc + 1) as *const usize;
+            loop {
+                match *aux {
+                    0 => return None,
+                    AT_EXECFN => return Some(CStr::from_ptr(*aux.add(1) as *const c_char)),
+                    _ => aux = aux.add(2),
+                }
+            }
         }
     }
 }
@@ -105,10 +195,11 @@ fn result(ret: usize) -> Result<usize, Errno> {
 }
 
 /// Replaces the process image. Returns only on failure.
-pub fn execve(path: &CStr, argv: CStrArray, envp: CStrArray) -> Errno {
+pub fn execve(path: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>) -> Errno {
     // SAFETY: all three pointers are NUL/null-terminated as execve requires
     // (CStr and CStrArray invariants).
-    let ret = unsafe { syscall3(arch::SYS_EXECVE, path.as_ptr() as usize, argv.0 as usize, envp.0 as usize) };
+    let ret =
+        unsafe { syscall3(arch::SYS_EXECVE, path.as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize) };
     match result(ret) {
         Err(e) => e,
         Ok(_) => Errno::INVAL,
@@ -116,11 +207,15 @@ pub fn execve(path: &CStr, argv: CStrArray, envp: CStrArray) -> Errno {
 }
 
 /// A set of signals, as the kernel's `sigset_t` (64 bits on Linux).
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct SigSet(pub u64);
 
 impl SigSet {
-    pub const fn with(self, sig: rustix::process::Signal) -> SigSet {
+    /// No signal.
+    pub const EMPTY: SigSet = SigSet(0);
+
+    /// This set and `sig`.
+    pub const fn with(self, sig: Signal) -> SigSet {
         SigSet(self.0 | 1u64 << (sig.as_raw() - 1))
     }
 }
@@ -150,89 +245,148 @@ pub fn set_signal_mask(set: SigSet) -> Result<(), Errno> {
 /// install handlers of their own.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Disposition {
+    /// SIG_DFL.
     Default,
+    /// SIG_IGN.
     Ignore,
     /// A handler (only seen when inherited from a parent that exec'd us
     /// while catching it; execve resets handlers, so never in practice).
     Handler,
 }
 
-/// The kernel's `struct sigaction` on Linux.
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
 /// Sets the disposition of `sig` to `to` (Default or Ignore) and returns
 /// the previous one; `None` only queries.
-pub fn set_disposition(sig: rustix::process::Signal, to: Option<Disposition>) -> Result<Disposition, Errno> {
-    let new = to.map(|d| KernelSigaction {
-        handler: if d == Disposition::Ignore { 1 } else { 0 },
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    });
-    let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+pub fn set_disposition(sig: Signal, to: Option<Disposition>) -> Result<Disposition, Errno> {
+    let new = to.map(|d| arch::KernelSigaction::with_handler(usize::from(d == Disposition::Ignore)));
+    let mut old = arch::KernelSigaction::with_handler(0);
     let newp = new.as_ref().map_or(0, |n| n as *const _ as usize);
     // SAFETY: both pointers are to valid kernel sigaction structs (or null
     // for "no change"); SIG_DFL/SIG_IGN need no restorer; size is 8.
     let ret = unsafe { syscall4(arch::SYS_RT_SIGACTION, sig.as_raw() as usize, newp, &mut old as *mut _ as usize, 8) };
     result(ret)?;
-    Ok(match old.handler {
+    Ok(match old.handler() {
         0 => Disposition::Default,
         1 => Disposition::Ignore,
         _ => Disposition::Handler,
     })
 }
 
-/// Creates a signalfd for `set` (non-blocking, close-on-exec).
-pub fn signalfd(set: SigSet) -> Result<rustix::fd::OwnedFd, Errno> {
+/// Sets every signal that can be caught to its default disposition, so
+/// that children start as if from a clean `execve` (a launcher may have
+/// left SIGPIPE or others ignored, and ignored signals survive exec).
+pub fn default_dispositions() -> Result<(), Errno> {
+    const KILL: usize = 9;
+    const STOP: usize = 19;
+    for signo in 1..=64usize {
+        if signo == KILL || signo == STOP {
+            continue;
+        }
+        let dfl = arch::KernelSigaction::with_handler(0);
+        // SAFETY: a valid kernel sigaction struct (SIG_DFL), no old value
+        // asked for; size is 8.
+        let ret = unsafe { syscall4(arch::SYS_RT_SIGACTION, signo, &dfl as *const _ as usize, 0, 8) };
+        match result(ret) {
+            // Signals the kernel reserves (none on Linux today) are left.
+            Ok(_) | Err(Errno::INVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Creates a signalfd for `set` (non-blocking, close-on-exec, never on
+/// descriptors 0 to 2).
+pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
     const SFD_CLOEXEC: usize = 0o2000000;
     const SFD_NONBLOCK: usize = 0o4000;
     // SAFETY: -1 asks for a new descriptor; the set pointer is valid for 8 bytes.
     let ret =
         unsafe { syscall4(arch::SYS_SIGNALFD4, usize::MAX, &set as *const _ as usize, 8, SFD_CLOEXEC | SFD_NONBLOCK) };
     // SAFETY: on success the kernel returned a new descriptor that we own.
-    result(ret).map(|fd| unsafe { rustix::fd::FromRawFd::from_raw_fd(fd as i32) })
+    let fd = result(ret).map(|fd| unsafe { rustix::fd::FromRawFd::from_raw_fd(fd as i32) })?;
+    crate::io::above_stdio(fd)
 }
 
 /// What a function that never returns is declared to return (`!` is not
 /// stable as a type).
 pub type Never = core::convert::Infallible;
 
-/// Runs `child` in a new process that shares our memory and stack-less
-/// state until it calls `execve` or exits, as `vfork` does, but on a stack
-/// of its own (so it cannot corrupt ours). The caller is suspended until
-/// then, so `child` may read anything the caller prepared. `child` must end
-/// by exec or [`exit`] and must not touch the caller's mutable state except
-/// through what it was given. Returns the child's pid.
-pub fn spawn(child: &mut dyn FnMut() -> Never) -> Result<rustix::process::Pid, Errno> {
+/// Usable size of the stack [`spawn`] runs children on.
+pub const CHILD_STACK: usize = 64 * 1024;
+/// Inaccessible memory below the child's stack: an overrun faults there
+/// (the child dies of SIGSEGV) instead of writing over other memory. As
+/// large as the largest page size Linux uses, so that it is whole pages.
+const GUARD: usize = 64 * 1024;
+
+/// The child stack's mapping (0 until the first [`spawn`]), and whether a
+/// child is running on it.
+static CHILD_STACK_BASE: AtomicUsize = AtomicUsize::new(0);
+static CHILD_STACK_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// The top of the child stack, mapped on first use: [`GUARD`] bytes of
+/// inaccessible memory, then [`CHILD_STACK`] bytes of stack.
+fn child_stack_top() -> Result<*mut u8, Errno> {
+    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+    let mut base = CHILD_STACK_BASE.load(Ordering::Acquire);
+    if base == 0 {
+        // SAFETY: a fresh private anonymous mapping at an address the kernel
+        // chooses touches no existing memory.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                core::ptr::null_mut(),
+                GUARD + CHILD_STACK,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::STACK,
+            )?
+        };
+        // SAFETY: the first GUARD bytes of our own new mapping, which
+        // nothing references yet.
+        unsafe { rustix::mm::mprotect(p, GUARD, MprotectFlags::empty())? };
+        base = p as usize;
+        // Only the thread holding CHILD_STACK_BUSY maps: no race.
+        CHILD_STACK_BASE.store(base, Ordering::Release);
+    }
+    Ok((base + GUARD + CHILD_STACK) as *mut u8)
+}
+
+/// Runs `child` in a new process that shares our memory until it calls
+/// `execve` or exits, as `vfork` does, on a stack of its own: one mapping of
+/// [`CHILD_STACK`] bytes above an inaccessible guard region, made once and
+/// reused (the caller is suspended until the child has exec'd or exited,
+/// so one child at a time uses it). A child that needs more stack dies of
+/// SIGSEGV; it cannot write over the caller's memory.
+///
+/// `child` may read anything the caller prepared; it must end by exec or
+/// [`exit`] (its type says it cannot return), and what it writes into
+/// shared memory is seen by the caller afterwards, as if it had been called.
+/// Signal handlers the caller installed may run in the child until it
+/// execs. Returns the child's pid; `Errno::BUSY` if another thread of this
+/// process is spawning at the same moment.
+pub fn spawn(child: &mut dyn FnMut() -> Never) -> Result<Pid, Errno> {
     const CLONE_VM: usize = 0x100;
     const CLONE_VFORK: usize = 0x4000;
-    const SIGCHLD: usize = 17;
-    // The child runs only a few syscalls; 16 KiB leaves room for message
-    // formatting. It lives in our frame, which stays valid while we are
-    // suspended.
-    let mut stack = core::mem::MaybeUninit::<[u8; 16384]>::uninit();
-    let mut closure: &mut dyn FnMut() -> Never = child;
-    // SAFETY: the top of `stack` is a valid, exclusively owned stack for the
-    // child; CLONE_VFORK keeps this frame (and `closure`) alive until the
-    // child has exec'd or exited; `trampoline` never returns.
-    let ret = unsafe {
-        let top = (stack.as_mut_ptr() as *mut u8).add(16384);
-        arch::clone_on_stack(
-            CLONE_VM | CLONE_VFORK | SIGCHLD,
-            top,
-            trampoline,
-            &mut closure as *mut &mut dyn FnMut() -> Never as *mut u8,
-        )
-    };
-    let pid = result(ret)?;
-    // SAFETY: a positive return is the child's pid.
-    Ok(unsafe { rustix::process::Pid::from_raw_unchecked(pid as i32) })
+    if CHILD_STACK_BUSY.swap(true, Ordering::Acquire) {
+        return Err(Errno::BUSY);
+    }
+    let spawned = child_stack_top().and_then(|top| {
+        let mut closure: &mut dyn FnMut() -> Never = child;
+        // SAFETY: `top` is the top of a mapping that only this child uses
+        // (CHILD_STACK_BUSY) and that stays mapped for the whole process;
+        // CLONE_VFORK keeps this frame (and `closure`) alive until the child
+        // has exec'd or exited; `trampoline` never returns.
+        let ret = unsafe {
+            arch::clone_on_stack(
+                CLONE_VM | CLONE_VFORK | arch::SIGCHLD,
+                top,
+                trampoline,
+                &mut closure as *mut &mut dyn FnMut() -> Never as *mut u8,
+            )
+        };
+        result(ret)
+    });
+    CHILD_STACK_BUSY.store(false, Ordering::Release);
+    // SAFETY: a positive return of clone is the child's pid.
+    Ok(unsafe { Pid::from_raw_unchecked(spawned? as i32) })
 }
 
 extern "C" fn trampoline(arg: *mut u8) -> ! {
@@ -246,26 +400,28 @@ extern "C" fn trampoline(arg: *mut u8) -> ! {
 /// otherwise live on the stack, where stack probes touch (and so make
 /// resident) every page of them; in `.bss` only the pages used count.
 pub struct Table<T> {
-    taken: core::sync::atomic::AtomicBool,
+    taken: AtomicBool,
     value: core::cell::UnsafeCell<T>,
 }
 
 // SAFETY: the value is reachable only through the one `&mut` that `take`
-// hands out, guarded by an atomic flag.
-unsafe impl<T> Sync for Table<T> {}
+// hands out, guarded by an atomic flag, to whichever thread asks first:
+// that moves the value to that thread, which is sound for `T: Send`.
+unsafe impl<T: Send> Sync for Table<T> {}
 
 impl<T> Table<T> {
-    /// `value` should be all zeroes (e.g. an empty `ArrayVec`) so that the
-    /// table goes to `.bss`.
+    /// A table holding `value`. For the table to go to `.bss` (and cost
+    /// nothing until used), `value` should be all zero bytes, e.g. an empty
+    /// `ArrayVec`; any value is correct.
     pub const fn new(value: T) -> Table<T> {
-        Table { taken: core::sync::atomic::AtomicBool::new(false), value: core::cell::UnsafeCell::new(value) }
+        Table { taken: AtomicBool::new(false), value: core::cell::UnsafeCell::new(value) }
     }
 
     /// The table, the first time; `None` afterwards.
     // A `&mut` from `&self` is the point: the flag makes it unique.
     #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut T> {
-        if self.taken.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        if self.taken.swap(true, Ordering::AcqRel) {
             return None;
         }
         // SAFETY: the flag was false, so no other reference exists, and
@@ -283,59 +439,123 @@ pub mod mem {
 /// temporary or system error. No formatting machinery is pulled in.
 pub fn panic_exit(info: &core::panic::PanicInfo) -> ! {
     let _ = info;
-    let msg = b"fatal: internal error (panic)\n";
-    let _ = rustix::io::write(unsafe { rustix::stdio::stderr() }, msg);
+    let mut line = crate::log::Line::new();
+    line.str(b"fatal: internal error (panic)");
+    line.emit();
     exit(111)
 }
 
 /// Turns a binary into a program on this runtime: defines `_start`, the
 /// memory functions and the panic handler, and calls `$main(Start) -> !`.
+///
+/// Under `cfg(test)` (as `cargo clippy --all-targets` builds every binary)
+/// it defines nothing and only refers to `$main`, so that a binary also
+/// compiles as an ordinary test crate on std.
 #[macro_export]
 macro_rules! program {
     ($main:path) => {
+        #[cfg(test)]
+        const _: fn($crate::runtime::Start) -> ! = $main;
+
+        #[cfg(not(test))]
         #[panic_handler]
         fn panic(info: &core::panic::PanicInfo) -> ! {
             $crate::runtime::panic_exit(info)
         }
 
+        #[cfg(not(test))]
         $crate::runtime_entry!();
 
+        #[cfg(not(test))]
         #[no_mangle]
+        #[allow(unsafe_code)]
         extern "C" fn __ucspi_main(sp: *const usize) -> ! {
             // SAFETY: called only from `_start` with the kernel's stack pointer.
             let start = unsafe { $crate::runtime::Start::from_stack(sp) };
             $main(start)
         }
 
+        #[cfg(not(test))]
         #[no_mangle]
+        #[allow(unsafe_code)]
         unsafe extern "C" fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
             // SAFETY: same contract as C's memcpy.
             unsafe { $crate::runtime::mem::memcpy(d, s, n) }
         }
+        #[cfg(not(test))]
         #[no_mangle]
+        #[allow(unsafe_code)]
         unsafe extern "C" fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
             // SAFETY: same contract as C's memmove.
             unsafe { $crate::runtime::mem::memmove(d, s, n) }
         }
+        #[cfg(not(test))]
         #[no_mangle]
+        #[allow(unsafe_code)]
         unsafe extern "C" fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
             // SAFETY: same contract as C's memset.
             unsafe { $crate::runtime::mem::memset(d, c, n) }
         }
+        #[cfg(not(test))]
         #[no_mangle]
+        #[allow(unsafe_code)]
         unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
             // SAFETY: same contract as C's memcmp.
             unsafe { $crate::runtime::mem::memcmp(a, b, n) }
         }
+        #[cfg(not(test))]
         #[no_mangle]
+        #[allow(unsafe_code)]
         unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
             // SAFETY: same contract as C's bcmp.
             unsafe { $crate::runtime::mem::memcmp(a, b, n) }
         }
+        #[cfg(not(test))]
         #[no_mangle]
+        #[allow(unsafe_code)]
         unsafe extern "C" fn strlen(s: *const u8) -> usize {
             // SAFETY: same contract as C's strlen.
             unsafe { $crate::runtime::mem::strlen(s) }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_count_skip_and_iterate() {
+        let strings = [c"a".as_ptr(), c"bc".as_ptr(), core::ptr::null()];
+        // SAFETY: a null-terminated array of string literals.
+        let a = unsafe { CStrArray::from_ptr(NonNull::new(strings.as_ptr() as *mut _).unwrap()) };
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.first(), Some(c"a"));
+        assert_eq!(a.skip(1).iter().collect::<Vec<_>>(), vec![c"bc"]);
+        assert!(a.skip(2).is_empty());
+        assert!(std::panic::catch_unwind(|| a.skip(3)).is_err());
+    }
+
+    /// One test for everything `spawn` does: tests run on parallel
+    /// threads, and a second simultaneous `spawn` is refused with BUSY.
+    #[test]
+    fn spawned_children_exit_and_stack_overruns_fault() {
+        for code in [0, 3, 111] {
+            let pid = spawn(&mut || exit(code)).unwrap();
+            let (_, status) =
+                rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+            assert_eq!(status.exit_status(), Some(code));
+        }
+        #[inline(never)]
+        fn deep(n: usize) -> usize {
+            let buf = core::hint::black_box([n as u8; 4096]);
+            if n == 0 {
+                return buf[0] as usize;
+            }
+            deep(n - 1) + core::hint::black_box(buf[n % 4096]) as usize
+        }
+        let pid = spawn(&mut || exit(deep(CHILD_STACK / 4096 + 4) as i32)).unwrap();
+        let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+        assert_eq!(status.terminating_signal(), Some(Signal::SEGV.as_raw()));
+    }
 }

@@ -1,31 +1,42 @@
 //! Unix stream sockets: binding and listening, connecting, accepting, the
 //! local and remote paths, the peer's credentials, and the length rule for
-//! socket paths (at most 107 bytes on Linux: longer is `file name too
-//! long`, never truncated).
+//! socket paths (at most 108 bytes on Linux, the last one without a
+//! terminating NUL: longer is `file name too long`, never truncated).
 //!
-//! Every descriptor it creates is close-on-exec; putting a socket on the
-//! descriptors a successor expects is the caller's business.
+//! Addresses the kernel reports (`accept`, `getsockname`) are decoded here,
+//! bounded by the buffer the kernel filled, whatever length it claims: a
+//! client bound to a 108-byte path makes the kernel report 111 bytes, and
+//! that must not crash a server.
+//!
+//! Every descriptor it creates is close-on-exec and numbered 3 or above
+//! (see [`crate::io::above_stdio`]); putting a socket on the descriptors a
+//! successor expects is the caller's business.
+#![allow(unsafe_code)]
 
+use crate::io::above_stdio;
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{self, AddressFamily, SocketAddrAny, SocketAddrUnix, SocketFlags, SocketType};
 
 /// Longest usable socket path, in bytes, without the NUL.
-pub const PATH_MAX: usize = 107;
+pub const PATH_MAX: usize = 108;
 
 /// A socket path as the kernel reported it (may be empty).
-pub type SockPath = ArrayVec<u8, { PATH_MAX + 1 }>;
+pub type SockPath = ArrayVec<u8, PATH_MAX>;
 
 /// What failed, for the caller's `unable to VERB` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// socket(2).
     Create,
+    /// bind(2), or removing the old socket file before it.
     Bind,
+    /// listen(2).
     Listen,
+    /// connect(2).
     Connect,
-    Chmod,
 }
 
 impl Step {
@@ -36,11 +47,11 @@ impl Step {
             Step::Bind => b"bind",
             Step::Listen => b"listen",
             Step::Connect => b"connect to",
-            Step::Chmod => b"set permissions of",
         }
     }
 }
 
+/// A failed step and its reason.
 pub type Failure = (Step, Errno);
 
 /// The address for `path`, refusing paths the kernel would truncate.
@@ -60,16 +71,18 @@ fn stream_socket(nonblocking: bool) -> Result<OwnedFd, Errno> {
     if nonblocking {
         flags |= SocketFlags::NONBLOCK;
     }
-    net::socket_with(AddressFamily::UNIX, SocketType::STREAM, flags, None)
+    above_stdio(net::socket_with(AddressFamily::UNIX, SocketType::STREAM, flags, None)?)
 }
 
 /// How to bind a listening socket.
 pub struct ListenOptions {
     /// Remove an existing PATH first (and set SO_REUSEADDR).
     pub remove_existing: bool,
+    /// The listen backlog.
     pub backlog: i32,
     /// Permissions of the socket file; the umask does not apply.
     pub perms: u32,
+    /// Whether the socket is non-blocking.
     pub nonblocking: bool,
 }
 
@@ -112,38 +125,52 @@ pub fn connect(path: &CStr, local: Option<&CStr>) -> Result<OwnedFd, Failure> {
     }
 }
 
-/// Connects like [`connect`], or exits 111 with `unable to connect to
-/// PATH: REASON` (or `unable to bind LOCAL: REASON` for the local path).
+/// Connects like [`connect`], or exits 111 with the original ipcclient's
+/// `unable to connect to PATH: REASON` (no `fatal:`), or `fatal: unable to
+/// bind LOCAL: REASON` for the local path.
 pub fn connect_or_die(path: &CStr, local: Option<&CStr>) -> OwnedFd {
-    connect(path, local).unwrap_or_else(|(step, e)| {
-        let object = match (step, local) {
-            (Step::Bind, Some(local)) => local,
-            _ => path,
-        };
-        crate::log::fatal_sys(e, &[step.verb(), b" ", object.to_bytes()])
+    connect(path, local).unwrap_or_else(|(step, e)| match (step, local) {
+        (Step::Connect, _) => crate::log::unable_to(e, &[step.verb(), b" ", path.to_bytes()]),
+        (_, Some(local)) if step == Step::Bind => crate::log::fatal_sys(e, &[step.verb(), b" ", local.to_bytes()]),
+        _ => crate::log::fatal_sys(e, &[step.verb()]),
     })
 }
 
-fn path_of(addr: Option<net::SocketAddrAny>) -> SockPath {
+/// The offset of `sun_path` in `struct sockaddr_un`.
+const SUN_PATH: usize = 2;
+
+/// The file system path of a Unix address (empty when it has none, or for
+/// an abstract or foreign address), read from the bytes the kernel filled
+/// in and cut at the first NUL: never more than [`PATH_MAX`] bytes, whatever
+/// length the kernel reported.
+pub fn path_of(addr: &SocketAddrAny) -> SockPath {
     let mut out = SockPath::new();
-    if let Some(a) = addr.and_then(|a| SocketAddrUnix::try_from(a).ok()) {
-        if let Some(p) = a.path_bytes() {
-            let _ = out.try_extend_from_slice(&p[..p.len().min(PATH_MAX + 1)]);
-        }
+    if addr.address_family() != AddressFamily::UNIX {
+        return out;
     }
+    let filled = (addr.addr_len() as usize).min(core::mem::size_of::<net::addr::SocketAddrStorage>());
+    // SAFETY: a SocketAddrAny's first `addr_len()` bytes are initialised and
+    // it holds at most a whole SocketAddrStorage (its invariants); we read
+    // no more than the smaller of the two.
+    let bytes = unsafe { core::slice::from_raw_parts(addr.as_ptr() as *const u8, filled) };
+    let path = bytes.get(SUN_PATH..).unwrap_or(&[]);
+    let path = &path[..path.len().min(PATH_MAX)];
+    let path = &path[..memchr::memchr(0, path).unwrap_or(path.len())];
+    // Cannot fail: at most PATH_MAX bytes.
+    let _ = out.try_extend_from_slice(path);
     out
 }
 
 /// The path the socket is bound to (empty when none).
 pub fn local_path(fd: impl AsFd) -> Result<SockPath, Errno> {
-    net::getsockname(fd).map(|a| path_of(Some(a)))
+    net::getsockname(fd).map(|a| path_of(&a))
 }
 
 /// Accepts a connection (close-on-exec, blocking) and returns it with the
 /// path the client bound (empty when none).
 pub fn accept(listener: impl AsFd) -> Result<(OwnedFd, SockPath), Errno> {
     let (fd, addr) = net::acceptfrom_with(listener, SocketFlags::CLOEXEC)?;
-    Ok((fd, path_of(addr)))
+    Ok((above_stdio(fd)?, addr.as_ref().map(path_of).unwrap_or_default()))
 }
 
 /// The effective uid and gid of the process that connected (SO_PEERCRED).
@@ -163,12 +190,31 @@ pub fn is_unix_listener(fd: impl AsFd) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CString;
 
     #[test]
     fn path_length_limit() {
-        let ok = std::ffi::CString::new("a".repeat(107)).unwrap();
+        let ok = CString::new("a".repeat(108)).unwrap();
         assert!(address(&ok).is_ok());
-        let long = std::ffi::CString::new("a".repeat(108)).unwrap();
+        let long = CString::new("a".repeat(109)).unwrap();
         assert_eq!(address(&long).err(), Some(Errno::NAMETOOLONG));
+    }
+
+    #[test]
+    fn a_108_byte_client_path_is_decoded_whole() {
+        let dir = std::env::temp_dir().join(format!("sock.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = format!("{}/", dir.display());
+        let server = CString::new(format!("{base}s")).unwrap();
+        let client = CString::new(format!("{base}{}", "c".repeat(108 - base.len()))).unwrap();
+        let o = ListenOptions { remove_existing: true, backlog: 1, perms: 0o700, nonblocking: false };
+        let l = listen(&server, &o).unwrap();
+        assert_eq!(&local_path(&l).unwrap()[..], server.to_bytes());
+        let c = connect(&server, Some(&client)).unwrap();
+        let (conn, remote) = accept(&l).unwrap();
+        assert_eq!(&remote[..], client.to_bytes());
+        assert!(peer_ids(&conn).is_ok());
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

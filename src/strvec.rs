@@ -1,14 +1,18 @@
 //! A string vector for `execve`: the argv or envp of the next program,
-//! built without allocation. Strings are either borrowed (from our own
-//! argv/envp, alive for the whole process) or copied into a fixed byte
-//! buffer; [`StrVec::finish`] lays out the null-terminated pointer array.
+//! built without allocation. Strings are either borrowed for `'a` (from our
+//! own argv/envp, or a buffer that outlives the vector) or copied into a
+//! fixed byte buffer; [`StrVec::finish`] lays out the null-terminated
+//! pointer array, which borrows the vector.
 //!
 //! It knows nothing of `NAME=VALUE` (that is [`crate::env`]) or of option
 //! syntax; it only holds strings in order.
+#![allow(unsafe_code)]
 
 use crate::runtime::CStrArray;
 use arrayvec::ArrayVec;
 use core::ffi::{c_char, CStr};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
 use rustix::io::Errno;
 
 /// Most strings a vector may hold.
@@ -16,59 +20,96 @@ pub const ITEMS_MAX: usize = 2048;
 /// Most bytes of copied strings (with their NULs).
 pub const BYTES_MAX: usize = 32768;
 
+/// A borrowed C string as one pointer (a `&'a CStr` is two words and
+/// costs a `strlen` to make).
 #[derive(Clone, Copy)]
-enum Item {
-    /// A string alive for the whole process.
-    Borrowed(*const c_char),
+struct Thin<'a>(NonNull<c_char>, PhantomData<&'a CStr>);
+
+// SAFETY: a `Thin<'a>` is a `&'a CStr` without its length; `&CStr` is Send
+// and Sync.
+unsafe impl Send for Thin<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for Thin<'_> {}
+
+impl<'a> Thin<'a> {
+    fn new(s: &'a CStr) -> Thin<'a> {
+        // SAFETY: a CStr's pointer is never null.
+        Thin(unsafe { NonNull::new_unchecked(s.as_ptr() as *mut c_char) }, PhantomData)
+    }
+
+    fn get(self) -> &'a CStr {
+        // SAFETY: made from a `&'a CStr` (or a NUL-terminated string of a
+        // CStrArray<'a>), so valid for 'a.
+        unsafe { CStr::from_ptr(self.0.as_ptr()) }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    /// A string that lives for `'a`.
+    Borrowed(Thin<'a>),
     /// A copied string, at this offset of `bytes`.
     Copied(u32),
 }
 
+/// The pointer array handed to `execve`, rebuilt by every
+/// [`StrVec::finish`].
+struct Pointers(ArrayVec<*const c_char, { ITEMS_MAX + 1 }>);
+
+// SAFETY: the pointers are only ever read through the CStrArray that
+// `finish` returns, which borrows the StrVec they point into (and the
+// strings it borrows are Send and Sync); moving them between threads moves
+// no access.
+unsafe impl Send for Pointers {}
+
 /// A vector of C strings under construction.
-pub struct StrVec {
-    items: ArrayVec<Item, ITEMS_MAX>,
+pub struct StrVec<'a> {
+    items: ArrayVec<Item<'a>, ITEMS_MAX>,
     bytes: ArrayVec<u8, BYTES_MAX>,
-    out: ArrayVec<*const c_char, { ITEMS_MAX + 1 }>,
+    out: Pointers,
 }
 
 /// The program's command line under construction; see [`StrVec::take`].
-static PROGRAM_ARGV: crate::runtime::Table<StrVec> = crate::runtime::Table::new(StrVec::new());
+static PROGRAM_ARGV: crate::runtime::Table<StrVec<'static>> = crate::runtime::Table::new(StrVec::new());
 
 /// A length to come back to with [`StrVec::truncate`].
 #[derive(Clone, Copy)]
 pub struct Mark(usize, usize);
 
-impl StrVec {
-    pub const fn new() -> StrVec {
-        StrVec { items: ArrayVec::new_const(), bytes: ArrayVec::new_const(), out: ArrayVec::new_const() }
+impl<'a> StrVec<'a> {
+    /// An empty vector.
+    pub const fn new() -> StrVec<'a> {
+        StrVec { items: ArrayVec::new_const(), bytes: ArrayVec::new_const(), out: Pointers(ArrayVec::new_const()) }
     }
 
     /// The program's one argv under construction, in `.bss` (as
     /// [`crate::env::Env::take`], for the same reason). A second call is an
     /// internal error (exit 111).
-    pub fn take() -> &'static mut StrVec {
+    pub fn take() -> &'static mut StrVec<'static> {
         PROGRAM_ARGV
             .take()
             .unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: command line taken twice"]))
     }
 
+    /// How many strings there are.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
-    /// Appends a string that lives for the whole process.
-    pub fn push_static(&mut self, s: &'static CStr) -> Result<(), Errno> {
-        self.items.try_push(Item::Borrowed(s.as_ptr())).map_err(|_| Errno::TOOBIG)
+    /// Appends a string that lives at least as long as the vector's `'a`.
+    pub fn push_borrowed(&mut self, s: &'a CStr) -> Result<(), Errno> {
+        self.items.try_push(Item::Borrowed(Thin::new(s))).map_err(|_| Errno::TOOBIG)
     }
 
     /// Appends every string of `a`.
-    pub fn push_all(&mut self, a: CStrArray) -> Result<(), Errno> {
-        for &p in a.as_slice() {
-            self.items.try_push(Item::Borrowed(p)).map_err(|_| Errno::TOOBIG)?;
+    pub fn push_all(&mut self, a: CStrArray<'a>) -> Result<(), Errno> {
+        for s in a.iter() {
+            self.push_borrowed(s)?;
         }
         Ok(())
     }
@@ -92,8 +133,7 @@ impl StrVec {
     /// The string at `i`, without its NUL.
     pub fn get(&self, i: usize) -> &[u8] {
         match self.items[i] {
-            // SAFETY: borrowed strings are NUL-terminated for the whole run.
-            Item::Borrowed(p) => unsafe { CStr::from_ptr(p) }.to_bytes(),
+            Item::Borrowed(s) => s.get().to_bytes(),
             Item::Copied(off) => {
                 let s = &self.bytes[off as usize..];
                 &s[..memchr::memchr(0, s).unwrap_or(s.len())]
@@ -106,6 +146,7 @@ impl StrVec {
         self.items.remove(i);
     }
 
+    /// Where the vector is now, for [`StrVec::truncate`].
     pub fn mark(&self) -> Mark {
         Mark(self.items.len(), self.bytes.len())
     }
@@ -117,26 +158,28 @@ impl StrVec {
         self.bytes.truncate(m.1);
     }
 
-    /// The null-terminated pointer array. Valid until `self` is changed or
-    /// moved.
-    pub fn finish(&mut self) -> CStrArray {
-        self.out.clear();
+    /// The null-terminated pointer array, for as long as the vector is
+    /// borrowed.
+    pub fn finish(&mut self) -> CStrArray<'_> {
+        self.out.0.clear();
         let base = self.bytes.as_ptr() as *const c_char;
         for &it in &self.items {
-            self.out.push(match it {
-                Item::Borrowed(p) => p,
+            self.out.0.push(match it {
+                Item::Borrowed(s) => s.0.as_ptr(),
                 // SAFETY: offsets are within `bytes`.
                 Item::Copied(off) => unsafe { base.add(off as usize) },
             });
         }
-        self.out.push(core::ptr::null());
+        self.out.0.push(core::ptr::null());
         // SAFETY: every pointer is to a NUL-terminated string that lives as
-        // long as `self` is unchanged; the array ends with null.
-        unsafe { CStrArray::from_ptr(self.out.as_ptr()) }
+        // long as `self` is borrowed (copied ones are in `self.bytes`,
+        // borrowed ones live for 'a, which outlives `self`); the array ends
+        // with null and is in `self.out`, which the borrow keeps unchanged.
+        unsafe { CStrArray::from_ptr(NonNull::new_unchecked(self.out.0.as_mut_ptr())) }
     }
 }
 
-impl Default for StrVec {
+impl Default for StrVec<'_> {
     fn default() -> Self {
         StrVec::new()
     }
@@ -149,7 +192,7 @@ mod tests {
     #[test]
     fn mixes_borrowed_and_copied_strings() {
         let mut v = StrVec::new();
-        v.push_static(c"prog").unwrap();
+        v.push_borrowed(c"prog").unwrap();
         v.push_concat(&[b"-c", b"40"]).unwrap();
         let m = v.mark();
         v.push_concat(&[b"x"]).unwrap();
@@ -160,6 +203,14 @@ mod tests {
         assert_eq!(v.get(1), b"-c40");
         v.remove(0);
         assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn borrows_strings_that_outlive_it() {
+        let owned = std::ffi::CString::new("borrowed").unwrap();
+        let mut v = StrVec::new();
+        v.push_borrowed(&owned).unwrap();
+        assert_eq!(v.finish().first(), Some(owned.as_c_str()));
     }
 
     #[test]

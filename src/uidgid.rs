@@ -5,14 +5,15 @@
 //! supplementary groups, then gid, then uid.
 //!
 //! Rules (behaviour.md §1, ipcapplyuidgid): uid or gid 0 means "leave
-//! unchanged"; when a gid is set and no list is given, the supplementary
-//! list becomes just that gid, so a dropped program never keeps root's
-//! groups. The calls are per-thread, which is right for our single-threaded
-//! programs.
+//! unchanged"; a uid given without a gid takes the user's primary gid from
+//! the user database ([`crate::userdb`]); when the uid or gid changes and no
+//! list is given, the supplementary list becomes just the gid, so a
+//! dropped program never keeps root's groups. The calls are per-thread,
+//! which is right for our single-threaded programs.
 //!
-//! It does not look up user or group names (that is the user database's
-//! business) and does not print anything: callers turn a failure into
-//! their fatal message, before executing anything.
+//! It does not look up names and prints nothing but the fatal messages of
+//! [`CompleteError::die`]: callers turn a failure into their message before
+//! executing anything.
 
 use crate::env;
 use crate::num;
@@ -26,6 +27,11 @@ pub const GIDLIST_MAX: usize = 1024;
 
 /// A supplementary group list.
 pub type GidList = ArrayVec<Gid, GIDLIST_MAX>;
+
+/// What [`parse_id`] accepts, for option errors.
+pub const ID_EXPECTED: &[u8] = b"a number from 0 to 4294967294";
+/// What [`parse_gidlist`] accepts, for option errors.
+pub const GIDLIST_EXPECTED: &[u8] = b"comma-separated gids, at most 1024";
 
 /// Parses a decimal uid or gid (0, root, means "leave unchanged" in a
 /// [`Target`]). `4294967295` is `(uid_t)-1`, which the
@@ -52,32 +58,54 @@ pub fn parse_gidlist(s: &[u8]) -> Option<GidList> {
 /// Why the environment could not give the ids: the message after `fatal: `.
 pub type EnvError = &'static [u8];
 
-/// The ids to run with.
-#[derive(Debug, PartialEq)]
+/// The ids to run with, as the options give them (`None`: not given; a
+/// given 0, root, means "leave unchanged"). Options are applied in
+/// command-line order, a later one overriding an earlier one.
+#[derive(Debug, PartialEq, Default)]
 pub struct Target {
-    /// Root (0): leave unchanged.
-    pub uid: Uid,
-    /// Root (0): leave unchanged.
-    pub gid: Gid,
-    /// `None`: no list given (then a set gid becomes the only group).
+    /// The uid.
+    pub uid: Option<Uid>,
+    /// The gid.
+    pub gid: Option<Gid>,
+    /// The supplementary groups; `None`: no list given (then, if anything
+    /// changes, the gid becomes the only group).
     pub groups: Option<GidList>,
 }
 
-impl Default for Target {
-    /// No change at all.
-    fn default() -> Target {
-        Target { uid: Uid::ROOT, gid: Gid::ROOT, groups: None }
+/// Why [`Target::complete`] failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CompleteError {
+    /// The uid has no entry in the user database.
+    NoEntry(u32),
+    /// The user database could not be read.
+    Read(Errno),
+}
+
+impl CompleteError {
+    /// `fatal: uid N has no entry in /etc/passwd: give a gid` (100), or
+    /// `fatal: unable to read /etc/passwd: REASON` (111).
+    pub fn die(self) -> ! {
+        match self {
+            CompleteError::NoEntry(uid) => {
+                let mut digits = [0; num::U64_DIGITS];
+                crate::log::fatal(
+                    crate::log::EXIT_USAGE,
+                    &[b"uid ", num::fmt_u64(uid as u64, &mut digits), b" has no entry in /etc/passwd: give a gid"],
+                )
+            }
+            CompleteError::Read(e) => crate::log::fatal_sys(e, &[b"read /etc/passwd"]),
+        }
     }
 }
 
 impl Target {
     /// Takes all three from `$UID`, `$GID` and `$GIDLIST`. UID and GID must
     /// be set and valid; a missing GIDLIST means no list was given.
-    pub fn read_env(&mut self, envp: CStrArray) -> Result<(), EnvError> {
+    pub fn read_env(&mut self, envp: CStrArray<'_>) -> Result<(), EnvError> {
         let uid = env::get(envp, b"UID").ok_or(&b"UID not set"[..])?;
         let gid = env::get(envp, b"GID").ok_or(&b"GID not set"[..])?;
-        self.uid = Uid::from_raw(parse_id(uid).ok_or(&b"invalid UID"[..])?);
-        self.gid = Gid::from_raw(parse_id(gid).ok_or(&b"invalid GID"[..])?);
+        self.uid = Some(Uid::from_raw(parse_id(uid).ok_or(&b"invalid UID"[..])?));
+        self.gid = Some(Gid::from_raw(parse_id(gid).ok_or(&b"invalid GID"[..])?));
         self.groups = match env::get(envp, b"GIDLIST") {
             None => None,
             Some(list) => Some(parse_gidlist(list).ok_or(&b"invalid GIDLIST"[..])?),
@@ -85,13 +113,33 @@ impl Target {
         Ok(())
     }
 
-    /// The supplementary list to set, if any: the given list, or else just
-    /// the gid when one is set.
+    fn changes_uid(&self) -> bool {
+        self.uid.is_some_and(|u| !u.is_root())
+    }
+
+    /// Fills in what the options leave out: a uid given without a gid
+    /// takes that user's primary gid from the user database, so that a
+    /// dropped program never keeps gid 0.
+    pub fn complete(&mut self) -> Result<(), CompleteError> {
+        let Some(uid) = self.uid.filter(|_| self.changes_uid() && self.gid.is_none()) else { return Ok(()) };
+        match crate::userdb::find(crate::userdb::Query::Uid(uid.as_raw())) {
+            Ok(Some(user)) => {
+                self.gid = Some(Gid::from_raw(user.gid));
+                Ok(())
+            }
+            Ok(None) => Err(CompleteError::NoEntry(uid.as_raw())),
+            Err(e) => Err(CompleteError::Read(e)),
+        }
+    }
+
+    /// The supplementary list to set, if any: the given list, or else,
+    /// when the uid or gid changes, just the gid (so that root's groups
+    /// are never kept).
     fn groups_to_set(&self) -> Option<&[Gid]> {
-        match &self.groups {
-            Some(list) => Some(list),
-            None if !self.gid.is_root() => Some(core::slice::from_ref(&self.gid)),
-            None => None,
+        match (&self.groups, &self.gid) {
+            (Some(list), _) => Some(list),
+            (None, Some(gid)) if !gid.is_root() || self.changes_uid() => Some(core::slice::from_ref(gid)),
+            (None, _) => None,
         }
     }
 
@@ -102,11 +150,11 @@ impl Target {
         if let Some(groups) = self.groups_to_set() {
             rustix::thread::set_thread_groups(groups).map_err(|e| (&b"set supplementary groups"[..], e))?;
         }
-        if !self.gid.is_root() {
-            rustix::thread::set_thread_gid(self.gid).map_err(|e| (&b"set gid"[..], e))?;
+        if let Some(gid) = self.gid.filter(|g| !g.is_root()) {
+            rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e))?;
         }
-        if !self.uid.is_root() {
-            rustix::thread::set_thread_uid(self.uid).map_err(|e| (&b"set uid"[..], e))?;
+        if let Some(uid) = self.uid.filter(|u| !u.is_root()) {
+            rustix::thread::set_thread_uid(uid).map_err(|e| (&b"set uid"[..], e))?;
         }
         Ok(())
     }
@@ -118,21 +166,24 @@ mod tests {
     use std::ffi::CString;
 
     fn target(uid: u32, gid: u32, groups: Option<GidList>) -> Target {
-        Target { uid: Uid::from_raw(uid), gid: Gid::from_raw(gid), groups }
+        Target { uid: Some(Uid::from_raw(uid)), gid: Some(Gid::from_raw(gid)), groups }
     }
 
     fn gids(list: &[u32]) -> GidList {
         list.iter().map(|&g| Gid::from_raw(g)).collect()
     }
 
-    fn envp(vars: &[&str]) -> CStrArray {
+    fn envp(vars: &[&str]) -> CStrArray<'static> {
         let owned: Vec<CString> = vars.iter().map(|v| CString::new(*v).unwrap()).collect();
         let mut ptrs: Vec<*const core::ffi::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(core::ptr::null());
         Box::leak(Box::new(owned));
         let ptrs = Box::leak(ptrs.into_boxed_slice());
         // SAFETY: leaked, null-terminated array of leaked C strings.
-        unsafe { CStrArray::from_ptr(ptrs.as_ptr()) }
+        #[allow(unsafe_code)]
+        unsafe {
+            CStrArray::from_ptr(core::ptr::NonNull::new(ptrs.as_mut_ptr()).unwrap())
+        }
     }
 
     #[test]
@@ -184,9 +235,29 @@ mod tests {
         assert_eq!(t.groups_to_set(), Some(&gids(&[5])[..]));
         let t = target(1, 5, Some(gids(&[7, 8])));
         assert_eq!(t.groups_to_set(), Some(&gids(&[7, 8])[..]));
+        // A uid drop with gid 0 kept still drops root's other groups.
         let t = target(1, 0, None);
+        assert_eq!(t.groups_to_set(), Some(&gids(&[0])[..]));
+        let t = target(0, 0, None);
         assert_eq!(t.groups_to_set(), None);
         let t = target(0, 0, Some(gids(&[])));
         assert_eq!(t.groups_to_set(), Some(&[][..]));
+        assert_eq!(Target::default().groups_to_set(), None);
+    }
+
+    #[test]
+    fn a_uid_without_gid_takes_the_primary_gid() {
+        // root is in every /etc/passwd, with gid 0.
+        let mut t = Target { uid: Some(Uid::from_raw(0)), ..Target::default() };
+        t.complete().unwrap();
+        assert_eq!(t.gid, None);
+        let nobody = crate::userdb::find(crate::userdb::Query::Name(b"nobody")).unwrap();
+        if let Some(user) = nobody {
+            let mut t = Target { uid: Some(Uid::from_raw(user.uid)), ..Target::default() };
+            t.complete().unwrap();
+            assert_eq!(t.gid, Some(Gid::from_raw(user.gid)));
+        }
+        let mut t = Target { uid: Some(Uid::from_raw(4_000_000_000)), ..Target::default() };
+        assert_eq!(t.complete(), Err(CompleteError::NoEntry(4_000_000_000)));
     }
 }

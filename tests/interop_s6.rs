@@ -491,7 +491,7 @@ fn execline_sees_our_exit_codes() {
     assert_eq!(
         stderr(&o),
         format!(
-            "ipccat: fatal: unable to connect to {}: no such file or directory\n\
+            "ipccat: unable to connect to {}: no such file or directory\n\
              ipcrules: usage: ipcrules rules.cdb rules.tmp\n",
             s(&missing)
         )

@@ -1,9 +1,10 @@
+//! ipcapplyuidgid, run for real: options, behaviour and messages.
 mod common;
 use common::*;
 use std::process::{Command, Output};
 
-const USAGE: &str =
-    "ipcapplyuidgid: usage: ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...\n";
+const USAGE: &str = "ipcapplyuidgid: usage: ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] \
+[ -v verbosity ] [ -N name ] prog...\n";
 
 /// ipcapplyuidgid with a clean environment, so that only the variables a
 /// test sets are seen.
@@ -33,6 +34,14 @@ fn own_ids() -> (String, String, String) {
     ids(&mut Command::new("env"))
 }
 
+/// uid and primary gid of a user in /etc/passwd.
+fn passwd_entry(name: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd.lines().find(|l| l.split(':').next() == Some(name)).unwrap();
+    let f: Vec<&str> = line.split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
 fn fails(o: &Output, code: i32, err: &str) {
     assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
     assert_eq!(stderr(o), err);
@@ -41,28 +50,41 @@ fn fails(o: &Output, code: i32, err: &str) {
 
 #[test]
 fn usage_errors() {
-    for args in [
-        &[][..],
-        &["-z"][..],
-        &["-u", "65534"][..],
-        &["-x", "true"][..],
-        &["-u", "x", "true"][..],
-        &["-u", "", "true"][..],
-        &["-u", "-1", "true"][..],
-        &["-u", "4294967295", "true"][..],
-        &["-u", "4294967296", "true"][..],
-        &["-g", "1x", "true"][..],
-        &["-G", "1,,2", "true"][..],
-        &["-G", "1,", "true"][..],
-        &["-G", "1,x", "true"][..],
-        &["-u"][..],
-    ] {
+    for args in [&[][..], &["-z"][..], &["-u", "65534"][..]] {
         let o = run(apply().args(args), 10);
         fails(&o, 100, USAGE);
     }
-    // A bad number never lets prog run.
-    let o = run(apply().args(["-u", "x", "sh", "-c", "echo ran"]), 10);
-    fails(&o, 100, USAGE);
+    let id = "(a number from 0 to 4294967294)";
+    let list = "(comma-separated gids, at most 1024)";
+    let cases: [(&[&str], String); 12] = [
+        (&["-x", "true"], "illegal option -- x".into()),
+        (&["-u"], "option requires an argument -- u".into()),
+        (&["-u", "x", "true"], format!("illegal value for option -u: x {id}")),
+        (&["-u", "", "true"], format!("illegal value for option -u:  {id}")),
+        (&["-u", "-1", "true"], format!("illegal value for option -u: -1 {id}")),
+        (&["-u", "4294967295", "true"], format!("illegal value for option -u: 4294967295 {id}")),
+        (&["-u", "4294967296", "true"], format!("illegal value for option -u: 4294967296 {id}")),
+        (&["-g", "1x", "true"], format!("illegal value for option -g: 1x {id}")),
+        (&["-G", "1,,2", "true"], format!("illegal value for option -G: 1,,2 {list}")),
+        (&["-G", "1,", "true"], format!("illegal value for option -G: 1, {list}")),
+        (&["-G", "1,x", "true"], format!("illegal value for option -G: 1,x {list}")),
+        (&["-v", "x", "true"], "illegal value for option -v: x (a number from 0 to 255)".into()),
+    ];
+    for (args, msg) in cases {
+        let o = run(apply().args(args), 10);
+        fails(&o, 100, &format!("ipcapplyuidgid: {msg}\n{USAGE}"));
+    }
+    // A bad number never lets prog run, whatever the verbosity.
+    let o = run(apply().args(["-v0", "-u", "x", "sh", "-c", "echo ran"]), 10);
+    fails(&o, 100, &format!("ipcapplyuidgid: illegal value for option -u: x {id}\n{USAGE}"));
+}
+
+#[test]
+fn name_and_verbosity_of_messages() {
+    let o = run(apply().args(["-N", "ipcserver", "/nonexistent/prog"]), 10);
+    fails(&o, 111, "ipcserver: fatal: unable to run /nonexistent/prog: no such file or directory\n");
+    let o = run(apply().args(["-v0", "/nonexistent/prog"]), 10);
+    fails(&o, 111, "");
 }
 
 #[test]
@@ -130,9 +152,12 @@ fn uid_and_gid_and_the_gid_becomes_the_only_group() {
         return;
     }
     assert_eq!(ids(apply().args(["-u", "65534", "-g", "65533"])), (all(65534), all(65533), "65533".into()));
-    // -u alone: gid and groups unchanged.
-    let (_, gid, groups) = own_ids();
-    assert_eq!(ids(apply().args(["-u", "1000"])), (all(1000), gid.clone(), groups.clone()));
+    // -u alone: the user's primary gid from /etc/passwd, and only that group.
+    let (uid, gid) = passwd_entry("nobody");
+    assert_eq!(ids(apply().args(["-u", &uid.to_string()])), (all(uid), all(gid), gid.to_string()));
+    // A uid without an entry is refused rather than left with root's gid.
+    let o = run(apply().args(["-u", "3999999999", "sh", "-c", "echo ran"]), 10);
+    fails(&o, 100, "ipcapplyuidgid: fatal: uid 3999999999 has no entry in /etc/passwd: give a gid\n");
     // -g alone: uid unchanged, groups = that gid.
     let (uid, _, _) = own_ids();
     assert_eq!(ids(apply().args(["-g", "1001"])), (uid, all(1001), "1001".into()));
@@ -200,10 +225,12 @@ fn a_failing_step_is_fatal_and_nothing_runs() {
     }
     let inner = bin("ipcapplyuidgid");
     let inner = inner.to_str().unwrap();
-    let cases: [(&[&str], &str); 3] = [
+    // Groups come first: without privilege, that is the step that fails.
+    let cases: [(&[&str], &str); 4] = [
         (&["-G", "1"], "set supplementary groups"),
         (&["-g", "1"], "set supplementary groups"),
-        (&["-u", "1"], "set uid"),
+        (&["-u", "1"], "set supplementary groups"),
+        (&["-u", "1", "-g", "0"], "set supplementary groups"),
     ];
     for (args, what) in cases {
         let o = run(apply().args(["-u", "65534", inner]).args(args).args(["sh", "-c", "echo ran"]), 10);

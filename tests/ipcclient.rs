@@ -1,10 +1,11 @@
+//! ipcclient, run for real: options, behaviour and messages.
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Command;
 
-const USAGE: &str = "ipcclient: usage: ipcclient [ -qQv ] [ -p localpath ] [ -l localname ] path prog...\n";
+const USAGE: &str = "ipcclient: usage: ipcclient [ -qQv ] [ -p localpath ] [ -l localname ] path program\n";
 
 fn client() -> Command {
     cmd("ipcclient")
@@ -22,10 +23,20 @@ fn usage_errors() {
     let d = TempDir::new();
     let s = d.join("s");
     let s = s.to_str().unwrap();
-    for args in [&[][..], &[s][..], &["-x", s, "true"][..], &["-p"][..], &["-q", "-l"][..], &["-q", s][..]] {
+    let cases: [(&[&str], String); 6] = [
+        (&[], USAGE.into()),
+        (&[s], USAGE.into()),
+        (&["-x", s, "true"], format!("ipcclient: illegal option -- x\n{USAGE}")),
+        (&["-p"], format!("ipcclient: option requires an argument -- p\n{USAGE}")),
+        // As the original: option errors are printed even after -q, a
+        // missing operand is not.
+        (&["-q", "-l"], format!("ipcclient: option requires an argument -- l\n{USAGE}")),
+        (&["-q", s], "".into()),
+    ];
+    for (args, err) in cases {
         let o = run(client().args(args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), USAGE, "{args:?}");
+        assert_eq!(stderr(&o), err, "{args:?}");
     }
 }
 
@@ -33,7 +44,8 @@ fn usage_errors() {
 fn connect_errors() {
     let d = TempDir::new();
     let none = d.join("none");
-    let msg = format!("ipcclient: fatal: unable to connect to {}: no such file or directory\n", none.display());
+    // The original's words: no "fatal:".
+    let msg = format!("ipcclient: unable to connect to {}: no such file or directory\n", none.display());
     for opts in [&[][..], &["-Q"][..], &["-qQ"][..], &["-v"][..]] {
         let o = run(client().args(opts).arg(&none).args(["sh", "-c", "echo ran"]), 10);
         assert_eq!(o.status.code(), Some(111));
@@ -50,12 +62,20 @@ fn connect_errors() {
     drop(UnixListener::bind(&dead).unwrap());
     let o = run(client().arg(&dead).arg("true"), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcclient: fatal: unable to connect to {}: connection refused\n", dead.display()));
+    assert_eq!(stderr(&o), format!("ipcclient: unable to connect to {}: connection refused\n", dead.display()));
+    // 108 bytes is a path Linux accepts; 109 is not.
     let base = d.path().to_str().unwrap().len() + 1;
-    let long = d.join(&"c".repeat(108 - base));
+    let longest = d.join(&"c".repeat(108 - base));
+    let o = run(client().arg(&longest).arg("true"), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcclient: unable to connect to {}: no such file or directory\n", longest.display())
+    );
+    let long = d.join(&"c".repeat(109 - base));
     let o = run(client().arg(&long).arg("true"), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcclient: fatal: unable to connect to {}: file name too long\n", long.display()));
+    assert_eq!(stderr(&o), format!("ipcclient: unable to connect to {}: file name too long\n", long.display()));
 }
 
 #[test]
@@ -153,13 +173,48 @@ fn local_path_errors() {
     assert_eq!(stderr(&o), format!("ipcclient: fatal: unable to bind {}: address already in use\n", local.display()));
     assert_eq!(stdout(&o), "");
     let base = d.path().to_str().unwrap().len() + 1;
-    let long = d.join(&"l".repeat(108 - base));
+    let long = d.join(&"l".repeat(109 - base));
     let o = run(client().arg("-p").arg(&long).arg(&s).arg("true"), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipcclient: fatal: unable to bind {}: file name too long\n", long.display()));
     let o = run(client().arg("-q").arg("-p").arg(&local).arg(&s).arg("true"), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), "");
+}
+
+/// A server that sees the full 108-byte path a client bound (Linux's
+/// longest), and a client with stdout closed whose socket does not take
+/// descriptor 1.
+#[test]
+fn longest_local_path_and_closed_stdout() {
+    let d = TempDir::new();
+    let s = d.join("s");
+    let base = d.path().to_str().unwrap().len() + 1;
+    let local = d.join(&"m".repeat(108 - base));
+    let server = serve_once(&s, |c| {
+        let addr = c.peer_addr().unwrap();
+        (&c).write_all(addr.as_pathname().unwrap().to_str().unwrap().as_bytes()).unwrap();
+    });
+    let o = run(client().arg("-p").arg(&local).arg(&s).args(["sh", "-c", "cat <&6; echo; echo \"$IPCLOCALPATH\""]), 10);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let l = local.display();
+    assert_eq!(stdout(&o), format!("{l}\n{l}\n"));
+    server.join().unwrap();
+    let server = serve_once(&d.join("s2"), |_| {});
+    let o = run(
+        Command::new("sh")
+            .args([
+                "-c",
+                "exec \"$0\" \"$1\" sh -c 'for n in 1 6 7; do [ -e /proc/$$/fd/$n ] && echo $n >&2; done' >&-",
+            ])
+            .arg(bin("ipcclient"))
+            .arg(d.join("s2")),
+        10,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let fds: Vec<String> = stderr(&o).lines().map(String::from).collect();
+    assert_eq!(fds, ["6", "7"], "descriptor 1 stays closed");
+    server.join().unwrap();
 }
 
 #[test]

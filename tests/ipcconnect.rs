@@ -1,3 +1,4 @@
+//! ipcconnect, run for real: options, behaviour and messages.
 mod common;
 use common::*;
 use std::io::{Read, Write};
@@ -22,19 +23,21 @@ fn noise(len: usize) -> Vec<u8> {
 
 #[test]
 fn usage_and_connect_errors() {
-    for args in [&[][..], &["a", "b"][..], &["-x", "a"][..]] {
+    let usage = "ipcconnect: usage: ipcconnect path\n";
+    for (args, err) in [
+        (&[][..], usage.to_string()),
+        (&["a", "b"][..], usage.to_string()),
+        (&["-x", "a"][..], format!("ipcconnect: illegal option -- x\n{usage}")),
+    ] {
         let o = run(connect().args(args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), "ipcconnect: usage: ipcconnect path\n");
+        assert_eq!(stderr(&o), err);
     }
     let d = TempDir::new();
     let p = d.join("none");
     let o = run(connect().arg(&p), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(
-        stderr(&o),
-        format!("ipcconnect: fatal: unable to connect to {}: no such file or directory\n", p.display())
-    );
+    assert_eq!(stderr(&o), format!("ipcconnect: unable to connect to {}: no such file or directory\n", p.display()));
 }
 
 #[test]

@@ -1,3 +1,4 @@
+//! ipcrules, run for real: options, behaviour and messages.
 mod common;
 use common::*;
 
@@ -31,10 +32,15 @@ fn cdb_dump(file: &Path) -> Vec<u8> {
 fn usage_errors() {
     let d = TempDir::new();
     let usage = "ipcrules: usage: ipcrules rules.cdb rules.tmp\n";
-    for args in [vec![], vec!["a.cdb"], vec!["a.cdb", "a.tmp", "extra"], vec!["-x", "a.cdb", "a.tmp"]] {
+    for (args, err) in [
+        (vec![], usage.to_string()),
+        (vec!["a.cdb"], usage.to_string()),
+        (vec!["a.cdb", "a.tmp", "extra"], usage.to_string()),
+        (vec!["-x", "a.cdb", "a.tmp"], format!("ipcrules: illegal option -- x\n{usage}")),
+    ] {
         let o = run(cmd("ipcrules").current_dir(d.path()).args(&args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), usage, "{args:?}");
+        assert_eq!(stderr(&o), err, "{args:?}");
     }
     assert!(std::fs::read_dir(d.path()).unwrap().next().is_none(), "usage errors create nothing");
     // `--` ends the options.
@@ -84,6 +90,46 @@ fn compiles_every_form_readable_by_tinycdb() {
     assert_eq!(dump.iter().filter(|&&c| c == b'\n').count(), 10 + 1, "{}", String::from_utf8_lossy(&dump));
 }
 
+/// What the original compiles and we compile to the same records:
+/// ipcexec keys, nameless assignments, names with commas.
+#[test]
+fn the_original_forms_compile_to_the_same_records() {
+    if !have("cdb", "the_original_forms_compile_to_the_same_records") {
+        return;
+    }
+    let d = TempDir::new();
+    let o = compile(
+        &d,
+        "1001,0.echo:allow\n1001.1010,0.echo:allow,A=\"x\"\n,0.ls:deny\n1-2,0.ls:deny\n\
+         :allow,=\"nameless\",B=\"x\"\n.5:allow,A,B=\"y\"\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cdb = d.join("rules.cdb");
+    let q = |k: &str| cdb_query(&cdb, k);
+    assert_eq!(q("1001,0.echo").unwrap(), b"");
+    assert_eq!(q("1001.1010,0.echo").unwrap(), b"+A=x\0");
+    assert_eq!(q(",0.ls").unwrap(), b"D\0");
+    assert_eq!(q("1,0.ls").unwrap(), b"D\0");
+    assert_eq!(q("2,0.ls").unwrap(), b"D\0");
+    assert_eq!(q("").unwrap(), b"+=nameless\0+B=x\0");
+    assert_eq!(q(".5").unwrap(), b"+A,B=y\0");
+}
+
+/// Numbers are stored canonically: `01001:deny` denies uid 1001 (the
+/// original stores `01001`, which no lookup ever builds).
+#[test]
+fn leading_zeros_are_canonicalised() {
+    if !have("cdb", "leading_zeros_are_canonicalised") {
+        return;
+    }
+    let d = TempDir::new();
+    let o = compile(&d, "01001:deny\n007.0010:allow\n.000:deny\n08-010:deny\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cdb = d.join("rules.cdb");
+    let dump = String::from_utf8(cdb_dump(&cdb)).unwrap();
+    assert_eq!(dump, "+4,2:1001->D\0\n+4,0:7.10->\n+2,2:.0->D\0\n+1,2:8->D\0\n+1,2:9->D\0\n+2,2:10->D\0\n\n");
+}
+
 #[test]
 fn same_bytes_as_tinycdb_cdb_make() {
     if !have("cdb", "same_bytes_as_tinycdb_cdb_make") {
@@ -115,6 +161,13 @@ fn unparseable_line_leaves_the_old_rules() {
         ("a-b:deny", "a-b:deny"),
         ("1:permit", "1:permit"),
         ("x.1:allow", "x.1:allow"),
+        // Keys that could never match (the original stores them as text).
+        ("1 :deny", "1 :deny"),
+        ("4294967296:deny", "4294967296:deny"),
+        ("1001,x:deny", "1001,x:deny"),
+        // A line the original skips silently (no colon): a deny must not
+        // vanish.
+        ("1001deny", "1001deny"),
         // Trailing blanks are not part of the reported line's problem,
         // but the line is shown as it was read.
         ("1:allow,A \t", "1:allow,A \t"),
@@ -134,21 +187,46 @@ fn unparseable_line_leaves_the_old_rules() {
 }
 
 #[test]
-fn overlong_line_and_value_are_refused() {
+fn limits_are_what_readers_honour_with_clear_messages() {
     let d = TempDir::new();
-    // A value over 4 KiB in a line that is not too long.
-    let big = format!("1:allow,A=\"{}\"\n", "v".repeat(5000));
-    let o = compile(&d, &big);
+    // The largest assignment execve accepts (NAME=VALUE, 131071 bytes).
+    let fits = format!("1:allow,A=\"{}\"\n", "v".repeat(131071 - 2));
+    let o = compile(&d, &fits);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let over = format!("1:allow,A=\"{}\"\n", "v".repeat(131071 - 1));
+    std::fs::remove_file(d.join("rules.cdb")).unwrap();
+    let o = compile(&d, &over);
     assert_eq!(o.status.code(), Some(100));
-    assert!(stderr(&o).starts_with("ipcrules: fatal: unable to parse this line: 1:allow,A=\"vvv"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("ipcrules: fatal: assignment longer than 131071 bytes in this line: 1:allow,A=\"vvv"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!d.join("rules.cdb").exists());
     assert!(!d.join("rules.tmp").exists());
-    // A line over 8 KiB, even a comment.
-    let long = format!("#{}\n:deny\n", "c".repeat(9000));
-    let o = compile(&d, &long);
+    // A whole rule over 1 MiB.
+    let many: Vec<String> = (0..9).map(|i| format!("V{i}=\"{}\"", "v".repeat(131000))).collect();
+    let o = compile(&d, &format!("1:allow,{}\n", many.join(",")));
     assert_eq!(o.status.code(), Some(100));
-    assert!(stderr(&o).starts_with("ipcrules: fatal: unable to parse this line: #ccc"));
+    assert!(stderr(&o).starts_with("ipcrules: fatal: rule longer than 1048576 bytes in this line: 1:allow,V0"));
+    // A comment may be of any length; a line that is not one may not.
+    let o = compile(&d, &format!("#{}\n:deny\n", "c".repeat(3_000_000)));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = compile(&d, &format!("{}:deny\n", "1".repeat(3_000_000)));
+    assert_eq!(o.status.code(), Some(100));
+    assert!(stderr(&o).starts_with("ipcrules: fatal: line longer than 2101249 bytes: 1111"));
+}
+
+#[test]
+fn huge_ranges_are_refused_at_once() {
+    let d = TempDir::new();
+    let start = std::time::Instant::now();
+    let o = compile(&d, "1:deny\n0-4294967295:deny\n");
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(stderr(&o), "ipcrules: fatal: range too large for a cdb file (4 GiB) in this line: 0-4294967295:deny\n");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "refused before writing");
     assert!(!d.join("rules.cdb").exists());
+    assert!(!d.join("rules.tmp").exists());
 }
 
 #[test]
@@ -181,7 +259,7 @@ fn system_errors_are_111_with_messages() {
     assert_eq!(
         stderr(&o),
         format!(
-            "ipcrules: fatal: unable to rename {} to {}: is a directory\n",
+            "ipcrules: fatal: unable to move {} to {}: is a directory\n",
             d.join("rules.tmp").display(),
             d.join("adir").display()
         )
@@ -196,7 +274,7 @@ fn system_errors_are_111_with_messages() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), "ipcrules: fatal: unable to read standard input: is a directory\n");
+    assert_eq!(stderr(&o), "ipcrules: fatal: unable to read input: is a directory\n");
     assert!(!d.join("rules.tmp").exists());
     assert_eq!(std::fs::read(d.join("rules.cdb")).unwrap(), before);
 }

@@ -1,3 +1,4 @@
+//! ipcrulescheck, run for real: options, behaviour and messages.
 mod common;
 use common::*;
 
@@ -87,10 +88,14 @@ fn deny_default_and_several_assignments() {
 #[test]
 fn usage_and_bad_ids() {
     let usage = "ipcrulescheck: usage: ipcrulescheck rules.cdb\n";
-    for args in [vec![], vec!["a", "b"], vec!["-v", "a"]] {
+    for (args, err) in [
+        (vec![], usage.to_string()),
+        (vec!["a", "b"], usage.to_string()),
+        (vec!["-v", "a"], format!("ipcrulescheck: illegal option -- v\n{usage}")),
+    ] {
         let o = run(cmd("ipcrulescheck").args(&args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), usage);
+        assert_eq!(stderr(&o), err);
         assert_eq!(stdout(&o), "");
     }
     let d = TempDir::new();
@@ -115,7 +120,7 @@ fn unreadable_and_corrupt_files() {
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(
         stderr(&o),
-        format!("ipcrulescheck: fatal: unable to open {}: no such file or directory\n", missing.display())
+        format!("ipcrulescheck: fatal: unable to read {}: no such file or directory\n", missing.display())
     );
     assert_eq!(stdout(&o), "");
 
@@ -163,4 +168,16 @@ fn files_from_tinycdb_are_honoured() {
     let o = check(&cdb, Some("7"), None);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipcrulescheck: fatal: unable to read {}: malformed rule\n", cdb.display()));
+}
+
+/// A nameless assignment, which the original's compiler writes for
+/// `,="x"`, is shown as the original shows it.
+#[test]
+fn nameless_assignments_are_shown() {
+    let d = TempDir::new();
+    let cdb = compile(&d, ".5:allow,=\"emptyname\",B=\"x\"\n");
+    assert_eq!(
+        says(&cdb, None, Some("5")),
+        "rule .5:\nset environment variable =emptyname\nset environment variable B=x\nallow connection\n"
+    );
 }

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const USAGE: &str = "ipcserver: usage: ipcserver [ -qQv ] [ -1 ] [ -dD ] [ -pP ] [ -c limit ] [ -C locallimit ] \
-[ -x rules.cdb ] [ -X ] [ -B banner ] [ -l localname ] [ -b backlog ] [ -a perms ] [ -g gid ] [ -u uid ] \
-[ -G gidlist ] [ -U ] path prog...\n";
+/// The original's usage line, with our extra options (-1, -C, -G, -a).
+const USAGE: &str = "ipcserver: usage: ipcserver [ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] \
+[ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] \
+[ -l localname ] path program\n";
 
 /// Starts ipcserver with `args` (socket path and prog included), stderr
 /// to `log`.
@@ -39,31 +40,83 @@ fn rules(dir: &TempDir, text: &str) -> PathBuf {
 
 #[test]
 fn usage_errors() {
-    let bad: &[&[&str]] = &[
-        &[],
-        &["/tmp/x"],
-        &["-c", "x", "/tmp/x", "true"],
-        &["-c", "0", "/tmp/x", "true"],
-        &["-c", "16385", "/tmp/x", "true"],
-        &["-C", "0", "/tmp/x", "true"],
-        &["-C", "-1", "/tmp/x", "true"],
-        &["-b", "z", "/tmp/x", "true"],
-        &["-a", "9", "/tmp/x", "true"],
-        &["-u", "root", "/tmp/x", "true"],
-        &["-g", "x", "/tmp/x", "true"],
-        &["-G", "1,a", "/tmp/x", "true"],
-        &["-k", "/tmp/x", "true"],
-        &["-c"],
+    let limit = "(a number from 1 to 65535)";
+    let id = "(a number from 0 to 4294967294)";
+    let bad: &[(&[&str], String)] = &[
+        (&[], "".into()),
+        (&["/tmp/x"], "".into()),
+        (&["-c", "x", "/tmp/x", "true"], format!("illegal value for option -c: x {limit}")),
+        (&["-c", "0", "/tmp/x", "true"], format!("illegal value for option -c: 0 {limit}")),
+        (&["-c", "65536", "/tmp/x", "true"], format!("illegal value for option -c: 65536 {limit}")),
+        (&["-C", "0", "/tmp/x", "true"], format!("illegal value for option -C: 0 {limit}")),
+        (&["-C", "-1", "/tmp/x", "true"], format!("illegal value for option -C: -1 {limit}")),
+        (&["-b", "z", "/tmp/x", "true"], "illegal value for option -b: z (a number from 0 to 2147483647)".into()),
+        (&["-a", "9", "/tmp/x", "true"], "illegal value for option -a: 9 (octal, at most 777)".into()),
+        (&["-u", "root", "/tmp/x", "true"], format!("illegal value for option -u: root {id}")),
+        (&["-u", "4294967295", "/tmp/x", "true"], format!("illegal value for option -u: 4294967295 {id}")),
+        (&["-g", "x", "/tmp/x", "true"], format!("illegal value for option -g: x {id}")),
+        (
+            &["-G", "1,a", "/tmp/x", "true"],
+            "illegal value for option -G: 1,a (comma-separated gids, at most 1024)".into(),
+        ),
+        (&["-k", "/tmp/x", "true"], "illegal option -- k".into()),
+        (&["-c"], "option requires an argument -- c".into()),
     ];
-    for args in bad {
+    for (args, msg) in bad {
         let o = run(cmd("ipcserver").args(*args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), USAGE, "{args:?}");
+        let msg = if msg.is_empty() { String::new() } else { format!("ipcserver: {msg}\n") };
+        assert_eq!(stderr(&o), format!("{msg}{USAGE}"), "{args:?}");
     }
-    // -q silences the usage message too.
+    // -q silences a missing operand (as the original), not an option error.
     let o = run(cmd("ipcserver").arg("-q"), 10);
     assert_eq!(o.status.code(), Some(100));
     assert_eq!(stderr(&o), "");
+    let o = run(cmd("ipcserver").args(["-q", "-k"]), 10);
+    assert_eq!(stderr(&o), format!("ipcserver: illegal option -- k\n{USAGE}"));
+}
+
+/// Every option value is checked, the privilege drop resolved, before the
+/// socket is bound: a command line that fails leaves no socket file.
+#[test]
+fn nothing_is_bound_for_a_command_line_that_fails() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, String);
+    let cases: [Case; 4] = [
+        (
+            &["-u", "4294967295"],
+            &[],
+            100,
+            format!("illegal value for option -u: 4294967295 (a number from 0 to 4294967294)\n{USAGE}"),
+        ),
+        (&["-U"], &[("GID", "1")], 100, "fatal: UID not set\n".into()),
+        (&["-U"], &[("UID", "1"), ("GID", "x")], 100, "fatal: invalid GID\n".into()),
+        (&["-u", "3999999999"], &[], 100, "fatal: uid 3999999999 has no entry in /etc/passwd: give a gid\n".into()),
+    ];
+    for (opts, vars, code, msg) in cases {
+        let o = run(
+            cmd("ipcserver")
+                .env_remove("UID")
+                .env_remove("GID")
+                .envs(vars.iter().copied())
+                .args(opts)
+                .arg(&sock)
+                .arg("true"),
+            10,
+        );
+        assert!(!sock.exists(), "{opts:?} left a socket file");
+        assert_eq!(o.status.code(), Some(code), "{opts:?}");
+        assert_eq!(stderr(&o), format!("ipcserver: {msg}"), "{opts:?}");
+    }
+}
+
+#[test]
+fn the_largest_connection_limit_is_accepted() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let _srv = start(&["-c", "65535", "-C", "65535", "-h", "-H", s(&sock), "echo", "ok"], &sock, &d.join("log"));
+    assert_eq!(fetch(&sock).unwrap(), b"ok\n");
 }
 
 #[test]
@@ -118,22 +171,50 @@ fn readiness_line_through_the_chain() {
 #[test]
 fn verbose_and_quiet() {
     let d = TempDir::new();
-    let sock = d.join("s");
-    let log = d.join("log");
-    let srv = start(&["-v", "-c", "3", "-x", s(&d.join("none.cdb")), "-X", s(&sock), "true"], &sock, &log);
-    fetch(&sock).unwrap();
-    assert!(wait_until(10, || text(&log).matches("status: 0/3").count() >= 2), "{}", text(&log));
-    let l = text(&log);
-    assert!(l.starts_with("ipcserverd: status: 0/3\n"), "{l}");
-    assert!(l.contains("ipcserver-access: ok "), "{l}");
-    drop(srv);
+    let (uid, gid) = ids();
+    // With and without an access link in the chain: the same lines, the
+    // original's, in its order.
+    for (i, extra) in [&["-x", s(&d.join("none.cdb")), "-X"][..], &[][..]].iter().enumerate() {
+        let sock = d.join(&format!("s{i}"));
+        let log = d.join(&format!("log{i}"));
+        let mut args = vec!["-v", "-c", "3"];
+        args.extend_from_slice(extra);
+        args.extend([s(&sock), "sh", "-c", "exit 2"]);
+        let srv = start(&args, &sock, &log);
+        fetch(&sock).unwrap();
+        assert!(wait_until(10, || text(&log).matches("status: 0/3").count() >= 2), "{}", text(&log));
+        let l = text(&log);
+        let lines: Vec<&str> = l.lines().collect();
+        let pid = lines[2].strip_prefix("ipcserver: pid ").unwrap().strip_suffix(" from ").unwrap();
+        assert_eq!(
+            lines,
+            [
+                "ipcserver: status: 0/3".to_string(),
+                "ipcserver: status: 1/3".into(),
+                format!("ipcserver: pid {pid} from "),
+                format!("ipcserver: ok {pid} {} :{uid},{gid}", s(&sock)),
+                format!("ipcserver: end {pid} status 512"),
+                "ipcserver: status: 0/3".into(),
+            ],
+            "{extra:?}"
+        );
+        drop(srv);
+    }
 
+    // -q: nothing from any link, not even a missing rules file or a failed
+    // bind.
     let sock = d.join("q");
     let log = d.join("qlog");
     let _srv = start(&["-q", "-x", s(&d.join("none.cdb")), s(&sock), "true"], &sock, &log);
     fetch(&sock).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(text(&log), "", "-q: not even the missing rules file is reported");
+    let o = run(cmd("ipcserver").args(["-q", "-D", s(&sock), "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "");
+    let o = run(cmd("ipcserver").args(["-q", "-u", "0", s(&d.join("nodir/s")), "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "");
 }
 
 #[test]
@@ -144,25 +225,16 @@ fn bind_errors_are_clear() {
     // -D on a live socket.
     let o = run(cmd("ipcserver").args(["-D", s(&sock), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(
-        stderr(&o),
-        format!("ipcserver-socketbinder: fatal: unable to bind {}: address already in use\n", s(&sock))
-    );
+    assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: address already in use\n", s(&sock)));
     // A missing directory.
     let missing = d.join("no/such/dir/s");
     let o = run(cmd("ipcserver").args([s(&missing), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(
-        stderr(&o),
-        format!("ipcserver-socketbinder: fatal: unable to bind {}: no such file or directory\n", s(&missing))
-    );
+    assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: no such file or directory\n", s(&missing)));
     // A directory where the socket should be.
     let o = run(cmd("ipcserver").args([d.path().to_str().unwrap(), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(
-        stderr(&o),
-        format!("ipcserver-socketbinder: fatal: unable to bind {}: is a directory\n", d.path().display())
-    );
+    assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: is a directory\n", d.path().display()));
 }
 
 /// A path of exactly `len` bytes inside `d`.
@@ -174,16 +246,18 @@ fn path_of_len(d: &TempDir, len: usize) -> PathBuf {
 }
 
 #[test]
-fn socket_paths_of_107_and_108_bytes() {
+fn socket_paths_of_108_and_109_bytes() {
     let d = TempDir::new();
-    let ok = path_of_len(&d, 107);
-    let srv = start(&[s(&ok), "echo", "long"], &ok, &d.join("log"));
-    assert_eq!(fetch(&ok).unwrap(), b"long\n");
+    let ok = path_of_len(&d, 108);
+    let srv = start(&[s(&ok), "sh", "-c", "echo $IPCLOCALPATH"], &ok, &d.join("log"));
+    // Rust's std cannot connect to such a path; our clients can.
+    let o = run(cmd("ipccat").arg(&ok), 10);
+    assert_eq!(stdout(&o), format!("{}\n", s(&ok)), "{}", stderr(&o));
     drop(srv);
-    let long = path_of_len(&d, 108);
+    let long = path_of_len(&d, 109);
     let o = run(cmd("ipcserver").args([s(&long), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcserver-socketbinder: fatal: unable to bind {}: file name too long\n", s(&long)));
+    assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: file name too long\n", s(&long)));
     assert!(!long.exists());
 }
 
@@ -246,7 +320,7 @@ fn rules_allow_deny_and_environment() {
     let _srv = start(&["-v", "-x", s(&cdb), s(&sock), "sh", "-c", &handler], &sock, &log);
     assert_eq!(fetch(&sock).unwrap(), b"");
     assert!(wait_until(10, || text(&log).contains(" status 25600")), "{}", text(&log));
-    assert!(text(&log).contains("ipcserver-access: deny "), "{}", text(&log));
+    assert!(text(&log).contains("ipcserver: deny "), "{}", text(&log));
     assert!(!marker.exists(), "a denied connection ran the handler");
 }
 
@@ -278,7 +352,14 @@ fn corrupt_rules_drop_the_connection_and_the_server_keeps_serving() {
         std::fs::write(&cdb, broken).unwrap();
         assert_eq!(fetch(&sock).unwrap(), b"", "a broken file must drop the connection");
     }
-    assert!(text(&log).contains("ipcserver-access: fatal: "), "{}", text(&log));
+    assert!(
+        text(&log).contains(&format!(
+            "ipcserver: warning: dropping connection, unable to read {}: corrupt cdb file",
+            s(&cdb)
+        )),
+        "{}",
+        text(&log)
+    );
     assert!(!text(&log).contains("panic"), "{}", text(&log));
     std::fs::write(&cdb, &good).unwrap();
     assert_eq!(fetch(&sock).unwrap(), b"1\n");
@@ -476,4 +557,104 @@ fn the_whole_chain_leaves_signals_as_it_found_them() {
     };
     assert_eq!(mask("SigBlk:"), 0);
     assert_eq!(mask("SigIgn:") & (1 << (13 - 1)), 0, "SIGPIPE must reach the handler at its default");
+}
+
+/// The lines of each connection come in the original's order, `pid`,
+/// then the access line, then `end`, by design and not by timing: under a
+/// burst of concurrent connections, with and without an access link.
+#[test]
+fn log_order_per_connection_under_load() {
+    let d = TempDir::new();
+    let cdb = rules(&d, ":allow\n");
+    for (i, extra) in [&["-x", s(&cdb)][..], &[][..]].iter().enumerate() {
+        let sock = d.join(&format!("s{i}"));
+        let log = d.join(&format!("log{i}"));
+        let mut args = vec!["-v"];
+        args.extend_from_slice(extra);
+        args.extend([s(&sock), "true"]);
+        let _srv = start(&args, &sock, &log);
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                let sock = sock.clone();
+                std::thread::spawn(move || (0..40).for_each(|_| drop(fetch(&sock))))
+            })
+            .collect();
+        clients.into_iter().for_each(|t| t.join().unwrap());
+        assert!(wait_until(20, || text(&log).matches(" end ").count() == 320), "{}", text(&log));
+        let l = text(&log);
+        let lines: Vec<&str> = l.lines().collect();
+        let mut checked = 0;
+        for (at, line) in lines.iter().enumerate() {
+            let Some(rest) = line.strip_prefix("ipcserver: pid ") else { continue };
+            let pid = rest.split(' ').next().unwrap();
+            let ok = lines.iter().position(|l| l.starts_with(&format!("ipcserver: ok {pid} "))).unwrap();
+            let end = lines.iter().position(|l| l.starts_with(&format!("ipcserver: end {pid} "))).unwrap();
+            assert!(at < ok && ok < end, "connection {pid} out of order ({at}, {ok}, {end}): {extra:?}");
+            checked += 1;
+        }
+        assert_eq!(checked, 320);
+    }
+}
+
+/// A user in /etc/passwd whose primary gid differs from its uid.
+fn user_with_other_gid() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+        })
+        .find(|&(u, g)| u != 0 && u != g)
+        .expect("a user whose gid is not its uid")
+}
+
+#[test]
+fn u_without_g_takes_the_primary_gid_and_later_options_override_earlier_ones() {
+    if !need_root("ipcserver -u/-g/-U order") {
+        return;
+    }
+    let d = TempDir::new();
+    let (uid, gid) = user_with_other_gid();
+    let serve = |n: &str, opts: &[&str]| {
+        let sock = d.join(n);
+        let mut c = cmd("ipcserver");
+        c.env("UID", "65534")
+            .env("GID", "65533")
+            .env_remove("GIDLIST")
+            .args(opts)
+            .arg(&sock)
+            .args(["cat", "/proc/self/status"]);
+        let _srv = Server::start(c.stderr(Stdio::null()), &sock);
+        let (u, g, groups) = identity(&fetch(&sock).unwrap());
+        (u.split(' ').next().unwrap().to_string(), g.split(' ').next().unwrap().to_string(), groups)
+    };
+    let ids = |u: u32, g: u32| (u.to_string(), g.to_string(), g.to_string());
+    assert_eq!(serve("a", &["-u", &uid.to_string()]), ids(uid, gid), "the primary gid, never root's");
+    assert_eq!(serve("b", &["-U", "-u", "1"]), ids(1, 65533));
+    assert_eq!(serve("c", &["-u", "1", "-U"]), ids(65534, 65533));
+    assert_eq!(serve("e", &["-U", "-g", "5"]), ids(65534, 5));
+    assert_eq!(serve("f", &["-g", "5", "-U"]), ids(65534, 65533));
+}
+
+/// Started through PATH in a mount namespace where /proc is empty, the
+/// front end finds its siblings through the kernel's AT_EXECFN.
+#[test]
+fn finds_its_siblings_without_proc() {
+    if !need_root("finds_its_siblings_without_proc") || !have("unshare", "finds_its_siblings_without_proc") {
+        return;
+    }
+    let probe = run(Command::new("unshare").args(["--mount", "--propagation", "private", "true"]), 10);
+    if !probe.status.success() {
+        eprintln!("SKIPPED finds_its_siblings_without_proc: no mount namespaces here ({})", stderr(&probe).trim());
+        return;
+    }
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let dir = bin("ipcserver").parent().unwrap().to_path_buf();
+    let script = "mount -t tmpfs none /proc && [ ! -e /proc/self ] && PATH=\"$0:$PATH\" exec ipcserver -B 'no proc ' \"$1\" echo here";
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c", script]).arg(&dir).arg(&sock);
+    let _srv = Server::start(c.stderr(Stdio::null()), &sock);
+    assert_eq!(fetch(&sock).unwrap(), b"no proc here\n");
 }

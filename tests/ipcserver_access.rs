@@ -1,3 +1,4 @@
+//! ipcserver-access, run for real: options, behaviour and messages.
 mod common;
 use common::*;
 
@@ -10,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const USAGE: &str = "ipcserver-access: usage: ipcserver-access [ -v verbosity ] [ -E | -e ] [ -l localname ] \
-                     [ -B banner ] [ -x rules.cdb ] [ -X ] prog...\n";
+                     [ -B banner ] [ -x rules.cdb ] [ -X ] [ -N name ] prog...\n";
 
 fn compile(cdb: &Path, rules: &str) {
     let tmp = cdb.with_extension("tmp");
@@ -77,10 +78,18 @@ fn spawn_wait(c: &mut Command) -> (u32, std::process::Output) {
 
 #[test]
 fn usage_errors() {
-    for args in [&[][..], &["-x"], &["-v", "x", "env"], &["-v"], &["-z", "env"], &["-E", "-X"]] {
+    let cases: [(&[&str], &str); 6] = [
+        (&[], ""),
+        (&["-x"], "ipcserver-access: option requires an argument -- x\n"),
+        (&["-v", "x", "env"], "ipcserver-access: illegal value for option -v: x (a number from 0 to 255)\n"),
+        (&["-v"], "ipcserver-access: option requires an argument -- v\n"),
+        (&["-z", "env"], "ipcserver-access: illegal option -- z\n"),
+        (&["-E", "-X"], ""),
+    ];
+    for (args, msg) in cases {
         let o = run(&mut access(args, CLIENT), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), USAGE, "{args:?}");
+        assert_eq!(stderr(&o), format!("{msg}{USAGE}"), "{args:?}");
     }
 }
 
@@ -176,7 +185,10 @@ fn missing_rules_file_with_and_without_big_x() {
     let o = run(&mut access(&["-x", m, "/usr/bin/env"], CLIENT), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stdout(&o), "");
-    assert_eq!(stderr(&o), format!("ipcserver-access: fatal: unable to open {m}: no such file or directory\n"));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcserver-access: warning: dropping connection, unable to read {m}: no such file or directory\n")
+    );
     for args in [&["-X", "-x", m, "/usr/bin/env"][..], &["-Xx", m, "/usr/bin/env"], &["-x", m, "-X", "/usr/bin/env"]] {
         let o = run(&mut access(args, CLIENT), 10);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
@@ -185,7 +197,13 @@ fn missing_rules_file_with_and_without_big_x() {
     // -X only excuses a missing file, not an unreadable one.
     let o = run(&mut access(&["-X", "-x", d.path().to_str().unwrap(), "/usr/bin/env"], CLIENT), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), format!("ipcserver-access: fatal: unable to read {}: is a directory\n", d.path().display()));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "ipcserver-access: warning: dropping connection, unable to read {}: is a directory\n",
+            d.path().display()
+        )
+    );
     // -v 0: no message, same exit.
     let o = run(&mut access(&["-v0", "-x", m, "/usr/bin/env"], CLIENT), 10);
     assert_eq!(o.status.code(), Some(111));
@@ -205,7 +223,10 @@ fn corrupt_rules_drop_the_connection() {
         assert_eq!(o.status.code(), Some(111), "cut at {len}");
         assert_eq!(
             stderr(&o),
-            format!("ipcserver-access: fatal: unable to read {}: corrupt cdb file\n", bad.display())
+            format!(
+                "ipcserver-access: warning: dropping connection, unable to read {}: corrupt cdb file\n",
+                bad.display()
+            )
         );
         assert!(!marker.exists());
     }
@@ -216,7 +237,13 @@ fn corrupt_rules_drop_the_connection() {
         assert!(run_input(&mut c, b"+0,5:->+A=1\0\n+4,3:1001->+A\0\n\n", 10).status.success());
         let o = run(&mut access(&["-x", bad.to_str().unwrap(), "sh", "-c", &script], CLIENT), 10);
         assert_eq!(o.status.code(), Some(111));
-        assert_eq!(stderr(&o), format!("ipcserver-access: fatal: unable to read {}: malformed rule\n", bad.display()));
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "ipcserver-access: warning: dropping connection, unable to read {}: malformed rule\n",
+                bad.display()
+            )
+        );
         assert!(!marker.exists());
     }
 }
@@ -272,7 +299,7 @@ fn local_path_from_option_inheritance_or_the_socket() {
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(
         stderr(&o),
-        "ipcserver-access: fatal: unable to get local socket path: socket operation on non-socket\n"
+        "ipcserver-access: warning: dropping connection, unable to get local socket path: socket operation on non-socket\n"
     );
     assert_eq!(stdout(&o), "");
 }
@@ -330,7 +357,7 @@ fn failed_banner_drops_the_connection() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), "ipcserver-access: fatal: unable to write banner: broken pipe\n");
+    assert_eq!(stderr(&o), "ipcserver-access: warning: dropping connection, unable to write banner: broken pipe\n");
     assert!(!marker.exists());
 }
 
@@ -373,7 +400,10 @@ fn verbose_log_lines() {
 fn failed_exec_is_reported() {
     let o = run(&mut access(&["/nonexistent/prog"], CLIENT), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(stderr(&o), "ipcserver-access: fatal: unable to run /nonexistent/prog: no such file or directory\n");
+    assert_eq!(
+        stderr(&o),
+        "ipcserver-access: warning: dropping connection, unable to run /nonexistent/prog: no such file or directory\n"
+    );
 }
 
 // ---- end to end, under the s6 server -------------------------------------
@@ -473,11 +503,15 @@ fn under_s6_corrupt_rules_drop_connections_until_fixed() {
     let whole = std::fs::read(&cdb).unwrap();
     std::fs::write(&cdb, &whole[..whole.len() - 5]).unwrap();
     assert_eq!(fetch(&c.sock).unwrap(), b"");
-    let msg = format!("ipcserver-access: fatal: unable to read {}: corrupt cdb file", cdb.display());
+    let msg =
+        format!("ipcserver-access: warning: dropping connection, unable to read {}: corrupt cdb file", cdb.display());
     assert!(wait_until(10, || log_text(&c).contains(&msg)), "{}", log_text(&c));
     std::fs::remove_file(&cdb).unwrap();
     assert_eq!(fetch(&c.sock).unwrap(), b"");
-    let msg = format!("ipcserver-access: fatal: unable to open {}: no such file or directory", cdb.display());
+    let msg = format!(
+        "ipcserver-access: warning: dropping connection, unable to read {}: no such file or directory",
+        cdb.display()
+    );
     assert!(wait_until(10, || log_text(&c).contains(&msg)), "{}", log_text(&c));
     compile(&cdb, ":allow,V=\"fixed\"\n");
     assert_eq!(fetch(&c.sock).unwrap(), b"fixed\n");
@@ -520,4 +554,27 @@ fn under_s6_rules_replaced_while_clients_connect() {
     assert_eq!(seen.len(), 2, "both versions of the rules were served");
     assert!(!log_text(&c).contains("fatal"), "{}", log_text(&c));
     drop(c.server);
+}
+
+/// A nameless assignment (the original's compiler writes one for
+/// `,="value"`) sets nothing and the others apply, as in the original; an
+/// assignment far beyond the copy buffer reaches the program whole.
+#[test]
+fn nameless_and_large_assignments_are_honoured() {
+    let big = "b".repeat(100_000);
+    let (_d, cdb) = rules_dir(&format!(":allow,=\"nameless\",B=\"x\",BIG=\"{big}\"\n"));
+    let o = run(&mut access(&["-x", cdb.to_str().unwrap(), "/usr/bin/env"], CLIENT), 10);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let vars = env_set(&o.stdout);
+    assert!(vars.contains("B=x"));
+    assert!(vars.contains(&format!("BIG={big}")));
+    assert!(!vars.iter().any(|v| v.contains("nameless")), "{vars:?}");
+}
+
+#[test]
+fn logs_under_the_name_it_is_given() {
+    let (_d, cdb) = rules_dir(":deny\n");
+    let (pid, o) = spawn_wait(&mut access(&["-N", "ipcserver", "-v2", "-x", cdb.to_str().unwrap(), "true"], CLIENT));
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(stderr(&o), format!("ipcserver: deny {pid} /srv/sock :1001,1010\n"));
 }

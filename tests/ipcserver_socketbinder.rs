@@ -1,10 +1,13 @@
+//! ipcserver-socketbinder, run for real: options, behaviour and messages.
 mod common;
 use common::*;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-const USAGE: &str = "ipcserver-socketbinder: usage: ipcserver-socketbinder [ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] path prog...\n";
+const USAGE: &str =
+    "ipcserver-socketbinder: usage: ipcserver-socketbinder [ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] \
+[ -v verbosity ] [ -N name ] path prog...\n";
 
 fn binder() -> Command {
     cmd("ipcserver-socketbinder")
@@ -31,24 +34,40 @@ fn usage_errors() {
     let d = TempDir::new();
     let s = d.join("s");
     let s = s.to_str().unwrap();
-    for args in [
-        &[][..],
-        &[s][..],
-        &["-x", s, "true"][..],
-        &["-b", "x", s, "true"][..],
-        &["-b", "", s, "true"][..],
-        &["-b", "-1", s, "true"][..],
-        &["-b", "2147483648", s, "true"][..],
-        &["-a", "1000", s, "true"][..],
-        &["-a", "8", s, "true"][..],
-        &["-a", "", s, "true"][..],
-        &["-b"][..],
-    ] {
+    let backlog = "(a number from 0 to 2147483647)";
+    let perms = "(octal, at most 777)";
+    let cases: [(&[&str], String); 11] = [
+        (&[], "".into()),
+        (&[s], "".into()),
+        (&["-x", s, "true"], "illegal option -- x\n".into()),
+        (&["-b", "x", s, "true"], format!("illegal value for option -b: x {backlog}\n")),
+        (&["-b", "", s, "true"], format!("illegal value for option -b:  {backlog}\n")),
+        (&["-b", "-1", s, "true"], format!("illegal value for option -b: -1 {backlog}\n")),
+        (&["-b", "2147483648", s, "true"], format!("illegal value for option -b: 2147483648 {backlog}\n")),
+        (&["-a", "1000", s, "true"], format!("illegal value for option -a: 1000 {perms}\n")),
+        (&["-a", "8", s, "true"], format!("illegal value for option -a: 8 {perms}\n")),
+        (&["-a", "", s, "true"], format!("illegal value for option -a:  {perms}\n")),
+        (&["-b"], "option requires an argument -- b\n".into()),
+    ];
+    for (args, msg) in cases {
         let o = run(binder().args(args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), USAGE, "{args:?}");
+        let msg = if msg.is_empty() { String::new() } else { format!("ipcserver-socketbinder: {msg}") };
+        assert_eq!(stderr(&o), format!("{msg}{USAGE}"), "{args:?}");
         assert!(!d.join("s").exists(), "{args:?} must not bind");
     }
+}
+
+#[test]
+fn name_and_quiet() {
+    let d = TempDir::new();
+    let s = d.join("nodir/s");
+    let o = run(binder().args(["-N", "ipcserver"]).arg(&s).arg("true"), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: no such file or directory\n", s.display()));
+    let o = run(binder().args(["-v0"]).arg(&s).arg("true"), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "");
 }
 
 #[test]
@@ -152,12 +171,12 @@ fn a_regular_file_is_replaced_with_d_and_refused_with_capital_d() {
 fn path_length_limit() {
     let d = TempDir::new();
     let base = d.path().to_str().unwrap().len() + 1;
-    let ok = d.join(&"a".repeat(107 - base));
-    assert_eq!(ok.to_str().unwrap().len(), 107);
+    let ok = d.join(&"a".repeat(108 - base));
+    assert_eq!(ok.to_str().unwrap().len(), 108);
     let o = run(binder().arg(&ok).arg("true"), 10);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(std::fs::metadata(&ok).unwrap().file_type().is_socket());
-    let long = d.join(&"b".repeat(108 - base));
+    let long = d.join(&"b".repeat(109 - base));
     let o = run(binder().arg(&long).args(["sh", "-c", "echo ran"]), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), unable_to_bind(&long, "file name too long"));

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const USAGE: &str =
-    "ipcserverd: usage: ipcserverd [ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] [ -C localmaxconn ] prog...\n";
+const USAGE: &str = "ipcserverd: usage: ipcserverd [ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] \
+[ -C localmaxconn ] [ -N name ] prog...\n";
 
 /// Binds `sock` and spawns `c` with the listening socket as its stdin,
 /// as a socket binder would hand it over.
 fn spawn_on(sock: &Path, c: &mut Command) -> Server {
     let listener = UnixListener::bind(sock).unwrap();
+    // Non-blocking, as ipcserver-socketbinder makes it by default.
+    listener.set_nonblocking(true).unwrap();
     let child = c.stdin(Stdio::from(std::os::fd::OwnedFd::from(listener))).spawn().unwrap();
     Server { child }
 }
@@ -57,18 +59,21 @@ impl Daemon {
 
 #[test]
 fn usage_errors() {
-    for args in [
-        &[][..],
-        &["-c", "0", "true"],
-        &["-c", "x", "true"],
-        &["-C", "0", "true"],
-        &["-z", "true"],
-        &["-c", "16385", "true"],
-        &["-c"],
-    ] {
+    let limit = "(a number from 1 to 65535)";
+    let cases: [(&[&str], String); 7] = [
+        (&[], "".into()),
+        (&["-c", "0", "true"], format!("illegal value for option -c: 0 {limit}\n")),
+        (&["-c", "x", "true"], format!("illegal value for option -c: x {limit}\n")),
+        (&["-C", "0", "true"], format!("illegal value for option -C: 0 {limit}\n")),
+        (&["-z", "true"], "illegal option -- z\n".into()),
+        (&["-c", "65536", "true"], format!("illegal value for option -c: 65536 {limit}\n")),
+        (&["-c"], "option requires an argument -- c\n".into()),
+    ];
+    for (args, msg) in cases {
         let o = run(cmd("ipcserverd").args(args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
-        assert_eq!(stderr(&o), USAGE, "{args:?}");
+        let msg = if msg.is_empty() { String::new() } else { format!("ipcserverd: {msg}") };
+        assert_eq!(stderr(&o), format!("{msg}{USAGE}"), "{args:?}");
     }
 }
 
@@ -181,6 +186,190 @@ fn handler_gets_only_0_1_2_default_sigpipe_and_no_blocked_signals() {
     assert_eq!(mask("SigIgn:") & (1 << (13 - 1)), 0, "SIGPIPE not ignored");
 }
 
+/// A launcher that ignores SIGPIPE and blocks signals (as Python, Go and
+/// many Rust programs do) must not pass that on to handlers: they start
+/// with an empty mask and default dispositions, as with the original and
+/// s6.
+#[test]
+fn handlers_start_with_a_clean_signal_state_whatever_the_launcher_left() {
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let launcher = "import os,signal,sys\n\
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGINT, signal.SIGTERM})\n\
+        for s in (signal.SIGPIPE, signal.SIGUSR2, signal.SIGCHLD): signal.signal(s, signal.SIG_IGN)\n\
+        os.execv(sys.argv[1], sys.argv[1:])";
+    let _server = spawn_on(
+        &sock,
+        Command::new("python3")
+            .args(["-c", launcher])
+            .arg(bin("ipcserverd"))
+            .args(["-c", "1", "cat", "/proc/self/status"])
+            .stdout(Stdio::null()),
+    );
+    // -c 1 three times: children are counted down even though SIGCHLD was
+    // ignored by the launcher.
+    for _ in 0..3 {
+        let status = String::from_utf8(fetch(&sock).unwrap()).unwrap();
+        let mask = |name: &str| {
+            let l = status.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0, "no signal blocked in the handler");
+        assert_eq!(mask("SigIgn:"), 0, "no signal ignored in the handler");
+    }
+}
+
+/// A client bound to a 108-byte path (Linux's longest, reported by the
+/// kernel as 111 bytes of address) is served, with its whole path, and the
+/// daemon lives on.
+#[test]
+fn a_client_with_the_longest_path_is_served() {
+    let d = Daemon::start(&["-v2", "sh", "-c", "printf '%s' \"$IPCREMOTEPATH\""]);
+    let base = d.dir().to_str().unwrap().len() + 1;
+    let client_path = d.dir().join("c".repeat(108 - base));
+    // Python cannot bind such a path; our ipcclient can.
+    let o = run(cmd("ipcclient").arg("-p").arg(&client_path).arg(&d.sock).args(["sh", "-c", "cat <&6"]), 10);
+    assert_eq!(stdout(&o), client_path.display().to_string(), "{}", stderr(&o));
+    assert_eq!(d.fetch(), "");
+    assert!(alive(d.server.pid()));
+    assert!(wait_until(10, || d.log().contains(" from /")));
+    let shown = format!(" from {}...", &client_path.display().to_string()[..100]);
+    assert!(d.log().contains(&shown), "{}", d.log());
+}
+
+/// Started with descriptor 1 closed, the daemon serves as usual (its
+/// signalfd must not land on 1 and then be closed as "stdout").
+#[test]
+fn started_with_stdout_closed_it_serves() {
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let _server = spawn_on(
+        &sock,
+        Command::new("sh").args(["-c", "exec \"$0\" \"$@\" >&-"]).arg(bin("ipcserverd")).args(["echo", "served"]),
+    );
+    for _ in 0..3 {
+        assert_eq!(fetch(&sock).unwrap(), b"served\n");
+    }
+    assert!(alive(_server.pid()));
+}
+
+/// The lowest descriptor `pid` does not use.
+fn lowest_free_fd(pid: i32) -> u32 {
+    let used: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    (0..).find(|n| !used.contains(n)).unwrap()
+}
+
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// With RLIMIT_NOFILE at its lowest free descriptor the daemon cannot
+/// accept: it must warn once, pause rather than spin, never exit, and
+/// serve the waiting client once descriptors are available again.
+#[test]
+fn descriptor_exhaustion_pauses_warns_once_and_recovers() {
+    if !have("prlimit", "descriptor_exhaustion_pauses_warns_once_and_recovers") {
+        return;
+    }
+    let d = Daemon::start(&["echo", "served"]);
+    let pid = d.server.pid();
+    assert!(wait_until(10, || socket_ready(&d.sock)));
+    let n = lowest_free_fd(pid);
+    let limit = |n: String| {
+        let o = run(Command::new("prlimit").arg("--pid").arg(pid.to_string()).arg(format!("--nofile={n}")), 10);
+        assert!(o.status.success(), "prlimit: {}", stderr(&o));
+    };
+    // The soft limit only: raising a hard limit back needs privilege.
+    limit(format!("{n}:"));
+    let sock = d.sock.clone();
+    let client = std::thread::spawn(move || fetch(&sock).unwrap());
+    assert!(wait_until(10, || d.log().contains("too many open files")), "{}", d.log());
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(alive(pid), "the daemon must not exit: {}", d.log());
+    let spent = cpu_ticks(pid) - before;
+    assert!(spent < 20, "{spent} ticks in a second: the daemon spins");
+    assert_eq!(d.log(), "ipcserverd: warning: unable to accept: too many open files\n", "one warning per shortage");
+    limit("1024:".into());
+    assert_eq!(client.join().unwrap(), b"served\n");
+    assert_eq!(d.fetch(), "served\n");
+}
+
+/// A flood of connections from one uid over its -C limit must not starve
+/// another uid: the other uid's exited handlers are reaped and its next
+/// connection served. Made deterministic with the daemon's stderr: a pipe
+/// nobody reads until the end, which the flood's refusal warnings fill, so
+/// that the daemon stops in the middle of one round of accepts while the
+/// second uid's handler exits.
+#[test]
+fn a_flood_from_one_uid_does_not_starve_another() {
+    if !need_root("a_flood_from_one_uid_does_not_starve_another")
+        || !have("setpriv", "a_flood_from_one_uid_does_not_starve_another")
+    {
+        return;
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        eprintln!("SKIPPED a_flood_from_one_uid_does_not_starve_another: no /usr/bin/python3");
+        return;
+    }
+    let dir = TempDir::new();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let sock = dir.join("s");
+    let (log_read, log_write) = std::io::pipe().unwrap();
+    let server = spawn_on(
+        &sock,
+        cmd("ipcserverd").args(["-C", "1", "sh", "-c", "read x; echo ok"]).stdout(Stdio::null()).stderr(log_write),
+    );
+    std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let open = || {
+        let c = UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c
+    };
+    // Our first connection: a handler that waits for a line.
+    let mut first = open();
+    assert!(wait_until(10, || child_pids(server.pid()).len() == 1));
+    // The flood from uid 65534: 2000 connections held open, all but its
+    // first over -C 1, each refusal a warning line: the pipe fills and the
+    // daemon blocks in a write, with the rest of the flood still queued.
+    let flood = format!(
+        "import socket,time\nc=[]\nfor i in range(2000):\n  s=socket.socket(socket.AF_UNIX)\n  s.connect({:?})\n  \
+         c.append(s)\nprint('queued',flush=True)\ntime.sleep(60)\n",
+        sock.display().to_string()
+    );
+    let mut flooder = Command::new("setpriv")
+        // The system's python: a per-user one may not be reachable as 65534.
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", &flood])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut queued = String::new();
+    BufReader::new(flooder.stdout.take().unwrap()).read_line(&mut queued).unwrap();
+    assert_eq!(queued, "queued\n");
+    // Our handler exits now, in the middle of that round of accepts.
+    first.write_all(b"x\n").unwrap();
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "ok\n");
+    // Our next connection waits behind the flood; then the log is read
+    // and the daemon goes on.
+    let mut second = open();
+    let drain = std::thread::spawn(move || std::io::copy(&mut { log_read }, &mut std::io::sink()));
+    second.write_all(b"x\n").unwrap();
+    let mut answer = String::new();
+    let _ = second.read_to_string(&mut answer);
+    kill(flooder.id() as i32, 9);
+    let _ = flooder.wait();
+    drop(server);
+    let _ = drain.join();
+    assert_eq!(answer, "ok\n", "our second connection was refused as if our first were still alive");
+}
+
 #[test]
 fn readiness_line_on_stdout_then_closed() {
     let dir = TempDir::new();
@@ -202,6 +391,51 @@ fn readiness_line_on_stdout_then_closed() {
     let mut s = String::new();
     out.read_to_string(&mut s).unwrap();
     assert_eq!(s, "");
+}
+
+#[test]
+fn verbose_status_lines_are_written_before_the_handler_runs() {
+    // The handler writes to the log too: its line must come after the
+    // connection's status and pid lines, every time.
+    let d = Daemon::start(&["-v2", "sh", "-c", "echo \"handler $$\" >&2"]);
+    for _ in 0..50 {
+        d.fetch();
+    }
+    assert!(wait_until(10, || d.log().matches("handler").count() == 50));
+    // Lines of other connections may come in between (an `end` line of an
+    // earlier one, say); a connection's own come in order.
+    let log = d.log();
+    let lines: Vec<&str> = log.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(pid) = l.strip_prefix("handler ") {
+            let at = |line: String| lines.iter().position(|l| *l == line).unwrap_or(usize::MAX);
+            let pid_line = at(format!("ipcserverd: pid {pid} from "));
+            assert!(pid_line < i, "{log}");
+            assert!(lines[pid_line - 1].starts_with("ipcserverd: status: "), "{log}");
+            assert!(at(format!("ipcserverd: end {pid} status 0")) > i, "{log}");
+        }
+    }
+}
+
+#[test]
+fn access_line_at_verbosity_3_and_name() {
+    let d = Daemon::start(&["-v3", "-N", "ipcserver", "sh", "-c", "exit 3"]);
+    d.fetch();
+    assert!(wait_until(10, || d.log().contains("status 768")));
+    let (uid, gid) = unsafe_ids();
+    let lines: Vec<String> = d.log().lines().map(String::from).collect();
+    let pid = lines[2].strip_prefix("ipcserver: pid ").unwrap().strip_suffix(" from ").unwrap().to_string();
+    assert_eq!(
+        lines,
+        [
+            "ipcserver: status: 0/40".to_string(),
+            "ipcserver: status: 1/40".into(),
+            format!("ipcserver: pid {pid} from "),
+            format!("ipcserver: ok {pid} {} :{uid},{gid}", d.sock.display()),
+            format!("ipcserver: end {pid} status 768"),
+            "ipcserver: status: 0/40".into(),
+        ]
+    );
 }
 
 #[test]
@@ -247,9 +481,11 @@ fn missing_program_is_reported_by_the_child_and_the_server_goes_on() {
     let d = Daemon::start(&["/nonexistent/prog"]);
     assert_eq!(d.fetch(), "");
     assert!(wait_until(10, || d.log().contains("unable to run")));
+    // The original's words for it: the connection is dropped, the server
+    // goes on.
     assert_eq!(
         d.log().lines().next().unwrap(),
-        "ipcserverd: fatal: unable to run /nonexistent/prog: no such file or directory"
+        "ipcserverd: warning: dropping connection, unable to run /nonexistent/prog: no such file or directory"
     );
     assert_eq!(d.fetch(), "");
     assert!(d.server.child.id() > 0 && alive(d.server.pid()));
@@ -413,24 +649,4 @@ fn sigabrt_kills_children_then_exits() {
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("s.term."));
     assert_eq!(traps.count(), 0);
-}
-
-#[test]
-fn ignored_sigchld_is_not_inherited_by_the_daemon_but_is_by_children() {
-    // Started with SIGCHLD ignored, the daemon must still count children
-    // down (else -c 1 would serve one connection only), and the handler
-    // gets the disposition the daemon found.
-    let dir = TempDir::new();
-    let sock = dir.join("s");
-    let _server = spawn_on(&sock, Command::new("python3")
-        .arg("-c")
-        .arg("import os,signal,sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])")
-        .arg(bin("ipcserverd"))
-        .args(["-c", "1", "grep", "SigIgn", "/proc/self/status"])
-        .stdout(Stdio::null()));
-    for _ in 0..3 {
-        let out = String::from_utf8(fetch(&sock).unwrap()).unwrap();
-        let mask = u64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap();
-        assert_ne!(mask & (1 << (17 - 1)), 0, "handler sees SIGCHLD ignored again");
-    }
 }

@@ -137,7 +137,7 @@ fn assert_stopped(sup: &Supervise, pid: i32) {
     assert!(wait_until(5, || !alive(pid)), "the server {pid} is still running");
     assert_eq!(svstat("up,ready,exitcode", &sup.svc), "false false 0");
     let sock = sup.sock();
-    let refused = format!("ipccat: fatal: unable to connect to {}: connection refused\n", s(&sock));
+    let refused = format!("ipccat: unable to connect to {}: connection refused\n", s(&sock));
     assert_eq!(ipccat(&sock), (Some(111), String::new(), refused));
 }
 
@@ -179,8 +179,8 @@ fn sh_run_script_readiness_serving_and_stop() {
 
     assert!(sup.exit(), "s6-supervise did not exit 0 after s6-svc -x");
     let log = sup.log_text();
-    assert!(log.starts_with("ipcserverd: status: 0/40\n"), "{log}");
-    assert_eq!(log.matches("ipcserverd: end ").count(), 4, "{log}");
+    assert!(log.starts_with("ipcserver: status: 0/40\n"), "{log}");
+    assert_eq!(log.matches("ipcserver: end ").count(), 4, "{log}");
     assert!(!log.contains("fatal"), "{log}");
 }
 

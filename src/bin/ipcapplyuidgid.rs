@@ -1,10 +1,12 @@
-//! ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...:
+//! ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] [ -v verbosity ] prog...:
 //! drop privileges (supplementary groups, then gid, then uid) and execute
 //! into prog.... `-U` takes the ids from `$UID`, `$GID`, `$GIDLIST`; a later
-//! option overrides an earlier one; `-z` removes those three variables from
-//! the environment passed on. Any failure is fatal before prog runs.
-#![no_std]
-#![no_main]
+//! option overrides an earlier one; a uid without a gid takes the user's
+//! primary gid from /etc/passwd; `-z` removes UID, GID and GIDLIST from the
+//! environment passed on. Everything is checked before anything changes;
+//! any failure is fatal before prog runs.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
 
 use rustix::process::{Gid, Uid};
 use ucspi_ipc::runtime::Start;
@@ -13,26 +15,30 @@ use ucspi_ipc::{args::Getopt, env::Env, exec, log};
 
 ucspi_ipc::program!(main);
 
-const USAGE: &[u8] = b"[ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...";
-
 fn main(start: Start) -> ! {
-    log::set_name(b"ipcapplyuidgid");
+    log::init(
+        c"ipcapplyuidgid",
+        c"[ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] [ -v verbosity ] [ -N name ] prog...",
+    );
     let mut target = Target::default();
     let mut unexport = false;
-    let mut opts = Getopt::new(start.argv, b"zu:g:G:U");
+    let mut opts = Getopt::new(start.argv, b"zu:g:G:Uv:N:");
     for o in opts.by_ref() {
         match o.letter {
             b'z' => unexport = true,
-            b'u' => target.uid = Uid::from_raw(id(o.arg_bytes())),
-            b'g' => target.gid = Gid::from_raw(id(o.arg_bytes())),
-            b'G' => target.groups = Some(uidgid::parse_gidlist(o.arg_bytes()).unwrap_or_else(|| log::usage(USAGE))),
+            b'u' => target.uid = Some(Uid::from_raw(o.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
+            b'g' => target.gid = Some(Gid::from_raw(o.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
+            b'G' => target.groups = Some(o.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
             b'U' => target.read_env(start.envp).unwrap_or_else(|msg| log::fatal(log::EXIT_USAGE, &[msg])),
-            _ => log::usage(USAGE),
+            b'v' => log::set_verbosity(o.number(0, 255) as u8),
+            b'N' => log::set_name(o.arg),
+            _ => log::usage(),
         }
     }
     if opts.operand_count() == 0 {
-        log::usage(USAGE);
+        log::usage();
     }
+    target.complete().unwrap_or_else(|e| e.die());
     if let Err((what, e)) = target.apply() {
         log::fatal_sys(e, &[what]);
     }
@@ -46,8 +52,4 @@ fn main(start: Start) -> ! {
     }
     env.retain(|name| !matches!(name, b"UID" | b"GID" | b"GIDLIST"));
     exec::exec_or_die(prog, env.finish())
-}
-
-fn id(s: &[u8]) -> u32 {
-    uidgid::parse_id(s).unwrap_or_else(|| log::usage(USAGE))
 }

@@ -2,40 +2,37 @@
 //! connect to the Unix socket PATH, put the connection on descriptors 6
 //! (read) and 7 (write), set `PROTO=IPC` and `IPCLOCALPATH`, and execute
 //! into prog....
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+// One audited use: handing the socket over on descriptors 6 and 7.
+#![allow(unsafe_code)]
 
 use core::ffi::CStr;
-use rustix::fd::{AsFd, IntoRawFd};
+use rustix::fd::AsFd;
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::{args::Getopt, env::Env, exec, io, log, socket};
 
 ucspi_ipc::program!(main);
 
-const USAGE: &[u8] = b"[ -qQv ] [ -p localpath ] [ -l localname ] path prog...";
-
 fn main(start: Start) -> ! {
-    log::set_name(b"ipcclient");
-    let mut verbosity = 1;
+    log::init(c"ipcclient", c"[ -qQv ] [ -p localpath ] [ -l localname ] path program");
     let mut local_path: Option<&CStr> = None;
     let mut local_name: Option<&[u8]> = None;
     let mut opts = Getopt::new(start.argv, b"qQvp:l:");
     for o in opts.by_ref() {
         match o.letter {
-            b'q' => verbosity = 0,
-            b'Q' => verbosity = 1,
-            b'v' => verbosity = 2,
+            b'q' => log::set_verbosity(0),
+            b'Q' => log::set_verbosity(1),
+            b'v' => log::set_verbosity(2),
             b'p' => local_path = Some(o.arg),
             b'l' => local_name = Some(o.arg_bytes()),
-            _ => log::usage(USAGE),
+            _ => log::usage(),
         }
     }
     if opts.operand_count() < 2 {
-        log::usage(USAGE);
+        log::usage();
     }
-    // Usage errors are always shown; -q silences the rest.
-    log::set_verbosity(verbosity);
-    let Some(path) = opts.operands().iter().next() else { log::usage(USAGE) };
+    let Some(path) = opts.operands().first() else { log::usage() };
 
     let sock = socket::connect_or_die(path, local_path);
     if log::verbosity() >= 2 {
@@ -57,15 +54,11 @@ fn main(start: Start) -> ! {
         log::fatal_sys(e, &[b"build the environment"]);
     }
 
-    // The one socket becomes both 6 and 7, inherited by prog.
-    let raw = sock.into_raw_fd();
-    for n in [6, 7] {
-        if let Err(e) = io::dup_to(io::fd(raw), n) {
-            log::fatal_sys(e, &[b"move the socket to descriptors 6 and 7"]);
-        }
-    }
-    if raw != 6 && raw != 7 {
-        io::close(raw);
+    // SAFETY: descriptors 6 and 7 are the protocol's, for prog: nothing in
+    // this program owns or borrows them (the socket, its only descriptor,
+    // may be one of them, which `install` handles).
+    if let Err(e) = unsafe { io::install(sock, &[6, 7]) } {
+        log::fatal_sys(e, &[b"move the socket to descriptors 6 and 7"]);
     }
     exec::exec_or_die(opts.operands().skip(1), env.finish())
 }

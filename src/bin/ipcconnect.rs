@@ -9,8 +9,8 @@
 //! `connection reset`), the rest of stdin is dropped and the server's
 //! output is still copied out: a server may answer and close without
 //! reading everything.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
 
 use arrayvec::ArrayVec;
 use rustix::event::{PollFd, PollFlags};
@@ -22,7 +22,6 @@ use ucspi_ipc::{args, io, log, socket};
 
 ucspi_ipc::program!(main);
 
-const USAGE: &[u8] = b"path";
 const BUFFER_SIZE: usize = 32768;
 
 /// Bytes read from one side and not yet written to the other.
@@ -67,14 +66,14 @@ enum Slot {
 }
 
 fn main(start: Start) -> ! {
-    log::set_name(b"ipcconnect");
-    let [path] = args::exact_operands(start.argv, USAGE);
+    log::init(c"ipcconnect", c"path");
+    let [path] = args::exact_operands(start.argv);
     let conn = socket::connect_or_die(path, None);
     relay(conn.as_fd(), path.to_bytes())
 }
 
 fn relay(sock: BorrowedFd<'_>, path: &[u8]) -> ! {
-    let (stdin, stdout) = (io::fd(0), io::fd(1));
+    let (stdin, stdout) = (io::stdin(), io::stdout());
     let mut up = Buffer::new(); // stdin to the server
     let mut down = Buffer::new(); // the server to stdout
     let mut reading_stdin = true;

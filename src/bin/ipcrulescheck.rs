@@ -1,67 +1,56 @@
 //! ipcrulescheck rules.cdb: say what a server using rules.cdb would do
 //! with a client whose ids are $IPCREMOTEEUID and $IPCREMOTEEGID (either
 //! may be unset; a set but non-numeric one is refused, exit 100).
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
 
-use arrayvec::ArrayVec;
-use ucspi_ipc::cdb::{self, Reader};
+use ucspi_ipc::cdb::Reader;
 use ucspi_ipc::rules::{self, Client, Record};
 use ucspi_ipc::runtime::{self, Start};
 use ucspi_ipc::{args, io, log};
 
 ucspi_ipc::program!(main);
 
-const USAGE: &[u8] = b"rules.cdb";
-
-/// Room for the longest report: every record of a value at most
-/// VALUE_MAX long turns into at most seven times its length of text.
-type Report = ArrayVec<u8, 65536>;
-
 // In .bss rather than on the stack, where stack probes would fault in
-// every page of them at each start (see runtime::Table).
-static REPORT: runtime::Table<Report> = runtime::Table::new(ArrayVec::new_const());
-static RECORD: runtime::Table<[u8; cdb::RECORD_MAX]> = runtime::Table::new([0; cdb::RECORD_MAX]);
-
-fn put(out: &mut Report, pieces: &[&[u8]]) {
-    for p in pieces {
-        // Cannot fail: see `Report`.
-        let _ = out.try_extend_from_slice(p);
-    }
-}
+// every page at each start (see runtime::Table).
+static RECORD: runtime::Table<[u8; rules::RECORD_MAX]> = runtime::Table::new([0; rules::RECORD_MAX]);
 
 fn main(start: Start) -> ! {
-    log::set_name(b"ipcrulescheck");
-    let [path] = args::exact_operands(start.argv, USAGE);
+    log::init(c"ipcrulescheck", c"rules.cdb");
+    let [path] = args::exact_operands(start.argv);
     let client = Client::from_env(start.envp).unwrap_or_else(|bad| bad.die());
-    let unable = |verb: &[u8], reason: &[u8]| -> ! {
-        log::fatal(log::EXIT_TEMP, &[b"unable to ", verb, b" ", path.to_bytes(), b": ", reason])
-    };
-    let rules = Reader::open(path).unwrap_or_else(|e| unable(e.verb(), e.reason()));
-    let (Some(buf), Some(out)) = (RECORD.take(), REPORT.take()) else { runtime::exit(log::EXIT_TEMP) };
-    let found = rules::lookup(&rules, client, b"", buf).unwrap_or_else(|e| unable(e.verb(), e.reason()));
-    match found {
-        None => put(out, &[b"default:\nallow connection\n"]),
-        Some(f) => {
-            put(out, &[b"rule ", &f.key, b":\n"]);
-            let mut verdict: &[u8] = b"allow connection\n";
-            for r in rules::records(&buf[f.value]) {
-                match r {
-                    Ok(Record::Deny) => {
-                        verdict = b"deny connection\n";
-                        break;
-                    }
-                    Ok(Record::Set(name, value)) => put(out, &[b"set environment variable ", name, b"=", value, b"\n"]),
-                    // Not for connections: ipcexec's business.
-                    Ok(Record::Exec(_)) => {}
-                    Err(_) => unable(b"read", rules::MALFORMED),
-                }
-            }
-            put(out, &[verdict]);
+    let unable =
+        |reason: &[u8]| -> ! { log::fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
+    let rules = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));
+    let Some(buf) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
+    let found = rules::lookup(&rules, client, b"", buf).unwrap_or_else(|e| unable(e.reason()));
+    // Nothing is printed unless the whole rule decodes.
+    if let Some(f) = &found {
+        if rules::records(&buf[f.value.clone()]).any(|r| r.is_err()) {
+            unable(rules::MALFORMED);
         }
     }
-    if let Err(e) = io::write_all(io::fd(1), out) {
+    let mut room = [0u8; 4096];
+    let mut out = io::Buffered::new(io::stdout(), &mut room);
+    let written =
+        report(&mut out, found.as_ref().map(|f| (&f.key[..], &buf[f.value.clone()]))).and_then(|()| out.flush());
+    if let Err(e) = written {
         log::fatal_sys(e, &[b"write to stdout"]);
     }
     runtime::exit(0)
+}
+
+/// The report for a rule (its key and value), or for no rule.
+fn report(out: &mut io::Buffered<'_>, rule: Option<(&[u8], &[u8])>) -> Result<(), rustix::io::Errno> {
+    let Some((key, value)) = rule else { return out.put(&[b"default:\nallow connection\n"]) };
+    out.put(&[b"rule ", key, b":\n"])?;
+    for r in rules::records(value) {
+        match r {
+            Ok(Record::Deny) => return out.put(&[b"deny connection\n"]),
+            Ok(Record::Set(a)) => out.put(&[b"set environment variable ", a.entry().to_bytes(), b"\n"])?,
+            // Not for connections: ipcexec's business.
+            Ok(Record::Exec(_)) | Err(_) => {}
+        }
+    }
+    out.put(&[b"allow connection\n"])
 }

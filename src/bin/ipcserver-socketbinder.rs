@@ -1,18 +1,17 @@
-//! ipcserver-socketbinder [ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] PATH prog...:
+//! ipcserver-socketbinder [ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] [ -v verbosity ] PATH prog...:
 //! bind a Unix stream socket to PATH, listen, put it on descriptor 0 (not
 //! close-on-exec) and execute into prog..., the first link of the server
 //! chain.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+// One audited use: handing the socket over on descriptor 0.
+#![allow(unsafe_code)]
 
-use rustix::fd::IntoRawFd;
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::socket::{self, ListenOptions};
 use ucspi_ipc::{args::Getopt, exec, io, log, num};
 
 ucspi_ipc::program!(main);
-
-const USAGE: &[u8] = b"[ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] path prog...";
 
 /// The default backlog: the kernel clamps any larger value to
 /// net.core.somaxconn, so asking for the most an int can say gives the
@@ -20,38 +19,35 @@ const USAGE: &[u8] = b"[ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] path prog.
 const BACKLOG_SYSTEM_MAX: i32 = i32::MAX;
 
 fn main(start: Start) -> ! {
-    log::set_name(b"ipcserver-socketbinder");
+    log::init(
+        c"ipcserver-socketbinder",
+        c"[ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] [ -v verbosity ] [ -N name ] path prog...",
+    );
     let mut o = ListenOptions { remove_existing: true, backlog: BACKLOG_SYSTEM_MAX, perms: 0o777, nonblocking: true };
-    let mut opts = Getopt::new(start.argv, b"dDb:a:B");
+    let mut opts = Getopt::new(start.argv, b"dDb:a:Bv:N:");
     for opt in opts.by_ref() {
         match opt.letter {
             b'd' => o.remove_existing = true,
             b'D' => o.remove_existing = false,
-            b'b' => {
-                o.backlog = num::parse_u32(opt.arg_bytes())
-                    .and_then(|n| i32::try_from(n).ok())
-                    .unwrap_or_else(|| log::usage(USAGE))
-            }
-            b'a' => {
-                o.perms = num::parse_octal(opt.arg_bytes()).filter(|&p| p <= 0o777).unwrap_or_else(|| log::usage(USAGE))
-            }
+            b'b' => o.backlog = opt.number(0, i32::MAX as u32) as i32,
+            b'a' => o.perms = opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777"),
             b'B' => o.nonblocking = false,
-            _ => log::usage(USAGE),
+            b'v' => log::set_verbosity(opt.number(0, 255) as u8),
+            b'N' => log::set_name(opt.arg),
+            _ => log::usage(),
         }
     }
     if opts.operand_count() < 2 {
-        log::usage(USAGE);
+        log::usage();
     }
-    let mut operands = opts.operands().iter();
-    let Some(path) = operands.next() else { log::usage(USAGE) };
+    let Some(path) = opts.operands().first() else { log::usage() };
     let sock =
         socket::listen(path, &o).unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
-    let raw = sock.into_raw_fd();
-    if let Err(e) = io::dup_to(io::fd(raw), 0) {
+    // SAFETY: descriptor 0 is the protocol's listening socket for prog:
+    // nothing in this program owns or borrows it (the socket itself is on
+    // 3 or above).
+    if let Err(e) = unsafe { io::install(sock, &[0]) } {
         log::fatal_sys(e, &[b"move the socket to descriptor 0"]);
-    }
-    if raw != 0 {
-        io::close(raw);
     }
     exec::exec_or_die(opts.operands().skip(1), start.envp)
 }

@@ -1,28 +1,34 @@
-//! ipcserver [ -qQv ] [ -1 ] [ -dD ] [ -pP ] [ -c limit ] [ -C locallimit ]
-//!   [ -x rules.cdb ] [ -X ] [ -B banner ] [ -l localname ] [ -b backlog ]
-//!   [ -a perms ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -U ] PATH prog...
+//! ipcserver [ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ]
+//!   [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ]
+//!   [ -l localname ] PATH prog...
 //!
-//! The ucspi-ipc command line as a front end: it checks the options, then
-//! executes into the chain
+//! The ucspi-ipc command line as a front end: it checks every option (and
+//! resolves the privilege drop, user database included) before anything is
+//! bound, then executes into the chain
 //!   ipcserver-socketbinder PATH [ipcapplyuidgid] ipcserverd [ipcserver-access] prog...
 //! leaving out ipcapplyuidgid when no privilege change is asked and
-//! ipcserver-access when none of -x -B -l is given. The siblings are taken
-//! from the directory of this executable, not from PATH.
-#![no_std]
-#![no_main]
+//! ipcserver-access when none of -x -B -l is given. Every link is run with
+//! `-N ipcserver`, so that the chain logs as the original does, and with the
+//! verbosity asked for. The siblings are taken from the directory of this
+//! executable (found through /proc, or else the kernel's AT_EXECFN), not
+//! from PATH.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
 
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
-use ucspi_ipc::runtime::{self, Start};
+use rustix::process::{Gid, Uid};
+use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::strvec::StrVec;
-use ucspi_ipc::{args::Getopt, log, num, uidgid};
+use ucspi_ipc::uidgid::{self, Target};
+use ucspi_ipc::{args::Getopt, log, num};
 
 ucspi_ipc::program!(main);
 
-const USAGE: &[u8] = b"[ -qQv ] [ -1 ] [ -dD ] [ -pP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -X ] \
-[ -B banner ] [ -l localname ] [ -b backlog ] [ -a perms ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -U ] path prog...";
+/// The most children ipcserverd keeps.
+const MAXCONN_LIMIT: u32 = 65535;
 
-/// The options, as the strings to pass on (checked, not converted).
+/// The options, checked; numbers kept as the strings to pass on.
 #[derive(Default)]
 struct Options {
     verbosity: u8,
@@ -37,16 +43,18 @@ struct Options {
     localname: Option<&'static CStr>,
     backlog: Option<&'static CStr>,
     perms: Option<&'static CStr>,
-    gid: Option<&'static CStr>,
-    uid: Option<&'static CStr>,
-    gidlist: Option<&'static CStr>,
-    from_env: bool,
+    /// The privilege drop, resolved in command-line order.
+    target: Target,
 }
 
 fn main(start: Start) -> ! {
-    log::set_name(b"ipcserver");
+    log::init(
+        c"ipcserver",
+        c"[ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] \
+[ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] path program",
+    );
     let mut o = Options { verbosity: 1, ..Options::default() };
-    let mut opts = Getopt::new(start.argv, b"qQv1dDpPc:C:x:XB:l:b:a:g:u:G:UoO");
+    let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:");
     for opt in opts.by_ref() {
         let arg = Some(opt.arg);
         match opt.letter {
@@ -58,124 +66,155 @@ fn main(start: Start) -> ! {
             b'D' => o.keep_existing = true,
             b'p' => o.no_peercred = false,
             b'P' => o.no_peercred = true,
-            b'c' => o.maxconn = checked(arg, connection_limit),
-            b'C' => o.localmax = checked(arg, connection_limit),
+            b'c' => o.maxconn = checked(arg, opt.number(1, MAXCONN_LIMIT)),
+            b'C' => o.localmax = checked(arg, opt.number(1, MAXCONN_LIMIT)),
             b'x' => o.rules = arg,
             b'X' => o.rules_optional = true,
             b'B' => o.banner = arg,
             b'l' => o.localname = arg,
-            b'b' => o.backlog = checked(arg, num::parse_u32),
-            b'a' => o.perms = checked(arg, num::parse_octal),
-            b'g' => o.gid = checked(arg, num::parse_u32),
-            b'u' => o.uid = checked(arg, num::parse_u32),
-            b'G' => o.gidlist = checked(arg, uidgid::parse_gidlist),
-            b'U' => o.from_env = true,
+            b'b' => o.backlog = checked(arg, opt.number(0, i32::MAX as u32)),
+            b'a' => {
+                o.perms =
+                    checked(arg, opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777"))
+            }
+            b'u' => o.target.uid = Some(Uid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
+            b'g' => o.target.gid = Some(Gid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
+            b'G' => o.target.groups = Some(opt.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
+            b'U' => o.target.read_env(start.envp).unwrap_or_else(|msg| log::fatal(log::EXIT_USAGE, &[msg])),
             // ucspi-ipc compatibility: accepted, without effect.
-            b'o' | b'O' => {}
-            _ => log::usage(USAGE),
+            b'h' | b'H' | b'o' | b'O' => {}
+            _ => log::usage(),
         }
     }
     log::set_verbosity(o.verbosity);
     if opts.operand_count() < 2 {
-        log::usage(USAGE);
+        log::usage();
     }
+    // Before anything is bound: a uid without a gid needs the user database.
+    o.target.complete().unwrap_or_else(|e| e.die());
     let mut dir = ArrayVec::<u8, 4096>::new();
     own_directory(start, &mut dir);
     let argv = StrVec::take();
     if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
         log::fatal_sys(e, &[b"build the command line"]);
     }
-    let argv = argv.finish();
-    let Some(first) = argv.iter().next() else { log::usage(USAGE) };
-    let err = runtime::execve(first, argv, start.envp);
+    let mut program = ArrayVec::<u8, 4200>::new();
+    let _ = program.try_extend_from_slice(&dir);
+    let _ = program.try_extend_from_slice(b"/ipcserver-socketbinder\0");
+    let Ok(first) = CStr::from_bytes_with_nul(&program) else { log::usage() };
+    let err = runtime::execve(first, argv.finish(), start.envp);
     log::fatal_sys(err, &[b"run ", first.to_bytes()])
 }
 
-/// A limit ipcserverd accepts: 1 to 16384 (the size of its child table),
-/// checked here so that nothing is bound for a command line that will fail.
-fn connection_limit(s: &[u8]) -> Option<u32> {
-    num::parse_u32(s).filter(|n| (1..=16384).contains(n))
+/// An option's argument, passed on as it is once `_value` (what the option
+/// error of a bad one would have ended the program before) is known good.
+fn checked<T>(arg: Option<&'static CStr>, _value: T) -> Option<&'static CStr> {
+    arg
 }
 
-/// `arg` if `valid` accepts it, else a usage error.
-fn checked<T>(arg: Option<&'static CStr>, valid: impl Fn(&[u8]) -> Option<T>) -> Option<&'static CStr> {
-    match arg {
-        Some(a) if valid(a.to_bytes()).is_some() => arg,
-        _ => log::usage(USAGE),
-    }
-}
-
-/// The directory of our own executable: /proc/self/exe, or else argv[0]
-/// when it has a slash (for systems without /proc).
+/// The directory of our own executable: /proc/self/exe, or else the path
+/// the kernel says we were executed as (AT_EXECFN), which needs no /proc.
 fn own_directory(start: Start, dir: &mut ArrayVec<u8, 4096>) {
     let mut buf = [0u8; 4096];
     let exe: &[u8] = match rustix::fs::readlinkat_raw(rustix::fs::CWD, c"/proc/self/exe", &mut buf[..]) {
         Ok(n) if n > 0 && n < buf.len() => &buf[..n],
-        _ => start.argv.iter().next().map_or(&b""[..], |a| a.to_bytes()),
+        _ => start.exec_path().map_or(&b""[..], |p| p.to_bytes()),
     };
-    match memchr::memrchr(b'/', exe) {
-        Some(0) => {
-            let _ = dir.try_push(b'/');
-        }
-        Some(i) => {
-            let _ = dir.try_extend_from_slice(&exe[..i]);
-        }
+    let parent = match memchr::memrchr(b'/', exe) {
+        Some(0) => &b"/"[..],
+        Some(i) => &exe[..i],
+        // Executed by a bare name: relative to where we started.
+        None if !exe.is_empty() => &b"."[..],
         None => log::fatal(log::EXIT_TEMP, &[b"unable to find the directory of ipcserver"]),
+    };
+    if dir.try_extend_from_slice(parent).is_err() {
+        log::fatal(log::EXIT_TEMP, &[b"unable to find the directory of ipcserver: path too long"]);
     }
 }
 
+/// Appends the command line of the chain after `ipcserver-socketbinder`
+/// (which is executed directly): each link is `dir/LINK -N ipcserver
+/// -vN options --`, then prog.
 fn build_chain(
     o: &Options,
     dir: &[u8],
-    operands: ucspi_ipc::runtime::CStrArray,
-    argv: &mut StrVec,
+    operands: CStrArray<'static>,
+    argv: &mut StrVec<'static>,
 ) -> Result<(), rustix::io::Errno> {
-    let verbosity: &'static CStr = match o.verbosity {
-        0 => c"-v0",
-        1 => c"-v1",
-        _ => c"-v2",
+    let access = o.rules.is_some() || o.banner.is_some() || o.localname.is_some();
+    let verbosity = |link_logs_access: bool| -> &'static CStr {
+        match o.verbosity {
+            0 => c"-v0",
+            1 => c"-v1",
+            // With -v the original logs an access line for every
+            // connection: ipcserverd writes it when no link after it will.
+            _ if link_logs_access => c"-v3",
+            _ => c"-v2",
+        }
     };
-    let program = |argv: &mut StrVec, name: &[u8]| argv.push_concat(&[dir, b"/", name]);
-    let flag = |argv: &mut StrVec, on: bool, f: &'static CStr| if on { argv.push_static(f) } else { Ok(()) };
-    let option = |argv: &mut StrVec, value: Option<&'static CStr>, f: &'static CStr| match value {
-        Some(v) => argv.push_static(f).and_then(|()| argv.push_static(v)),
+    let link = |argv: &mut StrVec<'static>, name: &[u8], v: &'static CStr| {
+        argv.push_concat(&[dir, b"/", name])?;
+        argv.push_borrowed(c"-N")?;
+        argv.push_borrowed(c"ipcserver")?;
+        argv.push_borrowed(v)
+    };
+    let flag = |argv: &mut StrVec<'static>, on: bool, f: &'static CStr| if on { argv.push_borrowed(f) } else { Ok(()) };
+    let option = |argv: &mut StrVec<'static>, value: Option<&'static CStr>, f: &'static CStr| match value {
+        Some(v) => argv.push_borrowed(f).and_then(|()| argv.push_borrowed(v)),
         None => Ok(()),
     };
-    let Some(path) = operands.iter().next() else { log::usage(USAGE) };
+    let number = |argv: &mut StrVec<'static>, value: Option<u32>, f: &[u8]| match value {
+        Some(n) => {
+            let mut digits = [0; num::U64_DIGITS];
+            argv.push_concat(&[f, num::fmt_u64(n as u64, &mut digits)])
+        }
+        None => Ok(()),
+    };
+    let Some(path) = operands.first() else { log::usage() };
 
-    program(argv, b"ipcserver-socketbinder")?;
+    // argv[0] of the first link: what `ps` shows for the chain.
+    argv.push_borrowed(c"ipcserver")?;
+    argv.push_borrowed(c"-N")?;
+    argv.push_borrowed(c"ipcserver")?;
+    argv.push_borrowed(verbosity(false))?;
     flag(argv, o.keep_existing, c"-D")?;
     option(argv, o.backlog, c"-b")?;
     option(argv, o.perms, c"-a")?;
-    argv.push_static(c"--")?;
-    argv.push_static(path)?;
+    argv.push_borrowed(c"--")?;
+    argv.push_borrowed(path)?;
 
-    if o.uid.is_some() || o.gid.is_some() || o.gidlist.is_some() || o.from_env {
-        program(argv, b"ipcapplyuidgid")?;
-        // -U first, so that explicit -u/-g/-G override the environment.
-        flag(argv, o.from_env, c"-U")?;
-        option(argv, o.uid, c"-u")?;
-        option(argv, o.gid, c"-g")?;
-        option(argv, o.gidlist, c"-G")?;
-        argv.push_static(c"--")?;
+    let t = &o.target;
+    if t.uid.is_some() || t.gid.is_some() || t.groups.is_some() {
+        link(argv, b"ipcapplyuidgid", verbosity(false))?;
+        number(argv, t.uid.map(Uid::as_raw), b"-u")?;
+        number(argv, t.gid.map(Gid::as_raw), b"-g")?;
+        if let Some(groups) = &t.groups {
+            let mut list = ArrayVec::<u8, { 11 * uidgid::GIDLIST_MAX }>::new();
+            for (i, g) in groups.iter().enumerate() {
+                let mut digits = [0; num::U64_DIGITS];
+                let sep: &[u8] = if i == 0 { b"" } else { b"," };
+                let _ = list.try_extend_from_slice(sep);
+                let _ = list.try_extend_from_slice(num::fmt_u64(g.as_raw() as u64, &mut digits));
+            }
+            argv.push_concat(&[b"-G", &list])?;
+        }
+        argv.push_borrowed(c"--")?;
     }
 
-    program(argv, b"ipcserverd")?;
-    argv.push_static(verbosity)?;
+    link(argv, b"ipcserverd", verbosity(!access))?;
     flag(argv, o.ready, c"-1")?;
     flag(argv, o.no_peercred, c"-P")?;
     option(argv, o.maxconn, c"-c")?;
     option(argv, o.localmax, c"-C")?;
-    argv.push_static(c"--")?;
+    argv.push_borrowed(c"--")?;
 
-    if o.rules.is_some() || o.banner.is_some() || o.localname.is_some() {
-        program(argv, b"ipcserver-access")?;
-        argv.push_static(verbosity)?;
+    if access {
+        link(argv, b"ipcserver-access", verbosity(false))?;
         option(argv, o.rules, c"-x")?;
         flag(argv, o.rules_optional, c"-X")?;
         option(argv, o.banner, c"-B")?;
         option(argv, o.localname, c"-l")?;
-        argv.push_static(c"--")?;
+        argv.push_borrowed(c"--")?;
     }
     argv.push_all(operands.skip(1))
 }

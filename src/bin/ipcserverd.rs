@@ -7,8 +7,23 @@
 //! Signals arrive through a signalfd; children are spawned vfork-style, so a
 //! connection costs accept, a credential lookup, one clone and the child's
 //! dup2/exec, and no allocation.
-#![no_std]
-#![no_main]
+//!
+//! Fairness and robustness: at most [`ACCEPTS_PER_ROUND`] connections are
+//! accepted between two looks at the signals, and exited children are
+//! reaped before a connection is refused for a per-uid limit, so a flood
+//! from one uid cannot starve the others; when the system runs out of
+//! descriptors or memory, accepting pauses (until a child exits or
+//! [`BACKOFF_MS`] pass) with one warning per shortage, and the daemon never
+//! exits for it.
+//!
+//! The log lines of a connection are written by its child before it
+//! executes prog (`status`, `pid ... from`, and at verbosity 3 the access
+//! line), so they always come before anything prog or a later link writes.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+// Audited uses: replacing descriptor 1 at start, and the connection on
+// descriptors 0 and 1 in each child.
+#![allow(unsafe_code)]
 
 use arrayvec::ArrayVec;
 use rustix::event::{poll, PollFd, PollFlags};
@@ -16,15 +31,21 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
 use ucspi_ipc::env::{Env, Mark};
-use ucspi_ipc::runtime::{self, CStrArray, Disposition, SigSet, Start};
-use ucspi_ipc::{args::Getopt, exec, io, log, log::Line, num, socket};
+use ucspi_ipc::runtime::{self, CStrArray, SigSet, Start};
+use ucspi_ipc::socket::SockPath;
+use ucspi_ipc::{args::Getopt, exec, io, log, log::Line, socket};
 
 ucspi_ipc::program!(main);
 
-const USAGE: &[u8] = b"[ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] [ -C localmaxconn ] prog...";
 /// Largest maxconn: the size of the child table.
-const MAXCONN_LIMIT: usize = 16384;
+const MAXCONN_LIMIT: usize = 65535;
 static CHILDREN: runtime::Table<ArrayVec<Child, MAXCONN_LIMIT>> = runtime::Table::new(ArrayVec::new_const());
+
+/// Most connections accepted between two looks at the signals.
+const ACCEPTS_PER_ROUND: usize = 64;
+/// How long accepting pauses after the system ran out of a resource,
+/// unless a child exits first.
+const BACKOFF_MS: i64 = 100;
 
 /// The variables this program sets; inherited values are dropped.
 const OUR_VARS: [&[u8]; 6] =
@@ -48,38 +69,43 @@ struct Server {
     children: &'static mut ArrayVec<Child, MAXCONN_LIMIT>,
     /// The environment of every child up to `base`; per connection only
     /// the remote variables are added after it.
-    env: &'static mut Env,
+    env: &'static mut Env<'static>,
     base: Mark,
-    prog: CStrArray,
+    prog: CStrArray<'static>,
     path_var: Option<&'static [u8]>,
-    /// The signal mask we found, restored in each child.
-    mask: SigSet,
-    /// SIGCHLD was ignored when we started: children get it back that way.
-    sigchld_was_ignored: bool,
+    local: SockPath,
+    /// Accepting is paused after a resource shortage.
+    paused: bool,
+    /// The current shortage was logged (once per episode).
+    shortage_logged: bool,
 }
 
 fn main(start: Start) -> ! {
-    log::set_name(b"ipcserverd");
+    log::init(
+        c"ipcserverd",
+        c"[ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] [ -C localmaxconn ] [ -N name ] prog...",
+    );
     let mut ready = false;
     let mut peercred = true;
     let mut maxconn = 40;
     let mut localmax = None;
-    let mut opts = Getopt::new(start.argv, b"1v:Ppc:C:");
+    let mut opts = Getopt::new(start.argv, b"1v:Ppc:C:N:");
     for o in opts.by_ref() {
         match o.letter {
             b'1' => ready = true,
-            b'v' => log::set_verbosity(number(o.arg_bytes()).min(255) as u8),
+            b'v' => log::set_verbosity(o.number(0, 255) as u8),
             b'P' => peercred = false,
             b'p' => peercred = true,
-            b'c' => maxconn = number(o.arg_bytes()) as usize,
-            b'C' => localmax = Some(number(o.arg_bytes()) as usize),
-            _ => log::usage(USAGE),
+            b'c' => maxconn = o.number(1, MAXCONN_LIMIT as u32) as usize,
+            b'C' => localmax = Some(o.number(1, MAXCONN_LIMIT as u32) as usize),
+            b'N' => log::set_name(o.arg),
+            _ => log::usage(),
         }
     }
-    if opts.operand_count() == 0 || maxconn == 0 || maxconn > MAXCONN_LIMIT || localmax == Some(0) {
-        log::usage(USAGE);
+    if opts.operand_count() == 0 {
+        log::usage();
     }
-    let listener = io::fd(0);
+    let listener = io::stdin();
     if !socket::is_unix_listener(listener) {
         log::fatal(log::EXIT_USAGE, &[b"standard input is not a listening Unix stream socket"]);
     }
@@ -103,32 +129,33 @@ fn main(start: Start) -> ! {
     }
     let base = env.mark();
 
-    let sigchld_was_ignored = runtime::set_disposition(Signal::CHILD, None) == Ok(Disposition::Ignore);
-    if sigchld_was_ignored {
-        // Ignored SIGCHLD would make the kernel reap children behind our
-        // back and the connection count would never go down.
-        if let Err(e) = runtime::set_disposition(Signal::CHILD, Some(Disposition::Default)) {
-            log::fatal_sys(e, &[b"reset SIGCHLD"]);
-        }
-    }
-    let signals = SigSet::default()
-        .with(Signal::CHILD)
-        .with(Signal::TERM)
-        .with(Signal::HUP)
-        .with(Signal::QUIT)
-        .with(Signal::ABORT);
-    let mask = runtime::block_signals(signals).unwrap_or_else(|e| log::fatal_sys(e, &[b"block signals"]));
-    let sigfd = runtime::signalfd(signals).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"]));
+    // Children must start as from a clean exec, whatever our launcher left
+    // ignored (SIGPIPE, SIGCHLD...): defaults here, an empty mask there.
+    // SIGPIPE is blocked rather than ignored, so that a closed log pipe is
+    // an error for us and not a death.
+    runtime::default_dispositions().unwrap_or_else(|e| log::fatal_sys(e, &[b"reset signal dispositions"]));
+    let handled =
+        SigSet::EMPTY.with(Signal::CHILD).with(Signal::TERM).with(Signal::HUP).with(Signal::QUIT).with(Signal::ABORT);
+    runtime::block_signals(handled.with(Signal::PIPE)).unwrap_or_else(|e| log::fatal_sys(e, &[b"block signals"]));
+    let sigfd = runtime::signalfd(handled).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"]));
 
     if ready {
-        let mut line = ArrayVec::<u8, { socket::PATH_MAX + 2 }>::new();
+        let mut line = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
         let _ = line.try_extend_from_slice(&local);
         let _ = line.try_push(b'\n');
-        if let Err(e) = io::write_all(io::fd(1), &line) {
+        if let Err(e) = io::write_all(io::stdout(), &line) {
             log::warn_sys(e, &[b"write readiness notification"]);
         }
     }
-    io::close(1);
+    // Let go of stdout (a notification pipe, say), and keep descriptor 1
+    // busy with a second reference to the listening socket rather than
+    // closed, so that no connection is ever accepted onto it. Children get
+    // their connection on 0 and 1 instead.
+    // SAFETY: nothing in this program borrows descriptor 1 after this
+    // point; it is replaced, not used.
+    if let Err(e) = unsafe { io::dup_to(listener, 1) } {
+        log::fatal_sys(e, &[b"replace standard output"]);
+    }
 
     let mut server = Server {
         listener,
@@ -141,25 +168,34 @@ fn main(start: Start) -> ! {
         base,
         prog: opts.operands(),
         path_var: ucspi_ipc::env::get(start.envp, b"PATH"),
-        mask,
-        sigchld_was_ignored,
+        local,
+        paused: false,
+        shortage_logged: false,
     };
-    server.status();
+    server.status(0);
     server.run(&sigfd)
-}
-
-fn number(s: &[u8]) -> u32 {
-    num::parse_u32(s).unwrap_or_else(|| log::usage(USAGE))
 }
 
 impl Server {
     fn run(&mut self, sigfd: &OwnedFd) -> ! {
+        let backoff = rustix::event::Timespec { tv_sec: 0, tv_nsec: BACKOFF_MS * 1_000_000 };
         loop {
-            let accepting = self.children.len() < self.maxconn;
+            let accepting = !self.paused && self.children.len() < self.maxconn;
             let mut fds = [PollFd::new(sigfd, PollFlags::IN), PollFd::new(&self.listener, PollFlags::IN)];
             let n = if accepting { 2 } else { 1 };
-            match poll(&mut fds[..n], None) {
+            match poll(&mut fds[..n], self.paused.then_some(&backoff)) {
+                // Only a paused poll has a timeout: the pause is over.
+                Ok(0) => self.paused = false,
                 Ok(_) | Err(Errno::INTR) => {}
+                // More descriptors polled than RLIMIT_NOFILE allows, or no
+                // memory: a shortage like any other. Wait, then look at
+                // the signals without poll.
+                Err(e @ (Errno::INVAL | Errno::NOMEM)) => {
+                    self.shortage(e, b"poll");
+                    let _ = rustix::thread::nanosleep(&backoff);
+                    self.handle_signals(sigfd);
+                    continue;
+                }
                 Err(e) => log::fatal_sys(e, &[b"poll"]),
             }
             let signalled = !fds[0].revents().is_empty();
@@ -174,13 +210,25 @@ impl Server {
     }
 
     /// Accepts while under the limit: until EAGAIN on a non-blocking
-    /// socket, once on a blocking one (poll said it would not block).
+    /// socket (at most [`ACCEPTS_PER_ROUND`]), once on a blocking one (poll
+    /// said it would not block).
     fn accept_some(&mut self) {
-        while self.children.len() < self.maxconn {
+        for _ in 0..ACCEPTS_PER_ROUND {
+            if self.children.len() >= self.maxconn {
+                return;
+            }
             match socket::accept(self.listener) {
-                Ok((conn, remote)) => self.serve(conn, &remote),
+                Ok((conn, remote)) => {
+                    self.shortage_logged = false;
+                    self.serve(conn, &remote);
+                }
                 Err(Errno::AGAIN) => return,
                 Err(Errno::INTR) | Err(Errno::CONNABORTED) => {}
+                Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                    self.shortage(e, b"accept");
+                    self.paused = true;
+                    return;
+                }
                 Err(e) => {
                     log::warn_sys(e, &[b"accept"]);
                     return;
@@ -190,6 +238,19 @@ impl Server {
                 return;
             }
         }
+    }
+
+    /// Logs a resource shortage once per episode (until a connection is
+    /// accepted again).
+    fn shortage(&mut self, e: Errno, what: &[u8]) {
+        if !self.shortage_logged {
+            log::warn_sys(e, &[what]);
+            self.shortage_logged = true;
+        }
+    }
+
+    fn same_uid(&self, uid: Option<u32>) -> usize {
+        self.children.iter().filter(|c| c.uid == uid).count()
     }
 
     fn serve(&mut self, conn: OwnedFd, remote: &[u8]) {
@@ -202,9 +263,15 @@ impl Server {
             None
         };
         let uid = ids.map(|(u, _)| u);
-        let same_uid = self.children.iter().filter(|c| c.uid == uid).count();
+        let mut same_uid = self.same_uid(uid);
         if same_uid >= self.localmax {
-            return self.refuse(uid);
+            // Children of this uid may have exited since the last look at
+            // the signals: count again before refusing.
+            self.reap();
+            same_uid = self.same_uid(uid);
+            if same_uid >= self.localmax {
+                return self.refuse(uid);
+            }
         }
         self.env.truncate(self.base);
         let built = self
@@ -222,51 +289,44 @@ impl Server {
             return log::warn_sys(e, &[b"build the environment of a client, dropping it"]);
         }
         let envp = self.env.finish();
-        let (prog, path_var, mask, reignore) = (self.prog, self.path_var, self.mask, self.sigchld_was_ignored);
+        let (prog, path_var) = (self.prog, self.path_var);
+        let (count, maxconn, local) = (self.children.len() + 1, self.maxconn, &self.local);
         let conn_fd = conn.as_fd();
         let spawned = runtime::spawn(&mut || {
-            if let Err(e) = io::dup_to(conn_fd, 0).and_then(|()| io::dup_to(conn_fd, 1)) {
-                log::fatal_sys(e, &[b"move the connection to descriptors 0 and 1"]);
+            if log::verbosity() >= 2 {
+                child_log(count, maxconn, local, remote, ids);
             }
-            if reignore {
-                let _ = runtime::set_disposition(Signal::CHILD, Some(Disposition::Ignore));
+            // SAFETY: in the child, descriptors 0 and 1 are replaced by the
+            // connection for prog; nothing here uses them afterwards.
+            if let Err(e) = unsafe { io::dup_to(conn_fd, 0).and_then(|()| io::dup_to(conn_fd, 1)) } {
+                log::drop_connection(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
             }
-            if let Err(e) = runtime::set_signal_mask(mask) {
-                log::fatal_sys(e, &[b"restore the signal mask"]);
+            if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
+                log::drop_connection(&[b"clear the signal mask: ", log::errno_text(e)]);
             }
             let err = exec::exec_search(prog, envp, path_var);
-            let name = prog.iter().next().map_or(&b""[..], |p| p.to_bytes());
-            log::fatal_sys(err, &[b"run ", name])
+            let name = prog.first().map_or(&b""[..], |p| p.to_bytes());
+            log::drop_connection(&[b"run ", name, b": ", log::errno_text(err)])
         });
         drop(conn);
         match spawned {
+            // Cannot overflow: we only accept below maxconn.
             Ok(pid) => {
-                // Cannot overflow: we only accept below maxconn.
                 let _ = self.children.try_push(Child { pid, uid });
-                if log::verbosity() >= 2 {
-                    self.status();
-                    Line::new()
-                        .str(b"pid ")
-                        .num(pid.as_raw_nonzero().get() as u64)
-                        .str(b" from ")
-                        .sanitised(remote)
-                        .emit();
-                }
             }
             Err(e) => log::warn_sys(e, &[b"fork"]),
         }
     }
 
     fn refuse(&self, uid: Option<u32>) {
-        let mut l = Line::new();
-        l.str(b"warning: dropping a connection from ");
-        match uid {
-            Some(u) => l.str(b"uid ").num(u as u64),
-            None => l.str(b"a client"),
-        };
-        l.str(b": local limit of ").num(self.localmax as u64).str(b" reached");
         if log::verbosity() >= 1 {
-            l.emit();
+            let mut l = Line::new();
+            l.str(b"warning: dropping a connection from ");
+            match uid {
+                Some(u) => l.str(b"uid ").num(u as u64),
+                None => l.str(b"a client"),
+            };
+            l.str(b": local limit of ").num(self.localmax as u64).str(b" reached").emit();
         }
     }
 
@@ -317,11 +377,14 @@ impl Server {
         }
     }
 
+    /// Collects every child that has exited; a child exiting also ends a
+    /// pause for a resource shortage.
     fn reap(&mut self) {
         // All our children are in the table: once it is empty there is
         // nothing left to wait for.
         while !self.children.is_empty() {
             let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) else { return };
+            self.paused = false;
             if let Some(i) = self.children.iter().position(|c| c.pid == pid) {
                 self.children.swap_remove(i);
             }
@@ -332,14 +395,33 @@ impl Server {
                     .str(b" status ")
                     .num(status.as_raw() as u32 as u64)
                     .emit();
-                self.status();
+                self.status(self.children.len());
             }
         }
     }
 
-    fn status(&self) {
-        if log::verbosity() >= 2 {
-            Line::new().str(b"status: ").num(self.children.len() as u64).str(b"/").num(self.maxconn as u64).emit();
-        }
+    fn status(&self, n: usize) {
+        status_line(n, self.maxconn);
+    }
+}
+
+/// `status: N/MAX`, at verbosity 2.
+fn status_line(n: usize, maxconn: usize) {
+    if log::verbosity() >= 2 {
+        Line::new().str(b"status: ").num(n as u64).str(b"/").num(maxconn as u64).emit();
+    }
+}
+
+/// What a child logs before it executes prog: `status: N/MAX`, `pid PID
+/// from REMOTE`, and at verbosity 3 the access line (when there is no
+/// ipcserver-access to write it), with our own ids under -P as the
+/// original.
+fn child_log(count: usize, maxconn: usize, local: &[u8], remote: &[u8], ids: Option<(u32, u32)>) {
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    status_line(count, maxconn);
+    Line::new().str(b"pid ").num(pid as u64).str(b" from ").sanitised(remote).emit();
+    if log::verbosity() >= 3 {
+        let ids = ids.unwrap_or_else(|| (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
+        log::access(true, pid, local, remote, ids);
     }
 }

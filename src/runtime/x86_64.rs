@@ -1,14 +1,50 @@
 //! x86_64 Linux: the entry point, system call instructions, a clone on a
-//! new stack, and the memory functions, in the fewest instructions.
+//! new stack, the kernel's `struct sigaction` layout, and the memory
+//! functions, in the fewest instructions.
+//!
+//! Everything here is what differs between architectures; the generic
+//! runtime (`runtime.rs`) only uses the names below.
 
 use core::arch::{asm, global_asm};
 
+/// `rt_sigaction`.
 pub const SYS_RT_SIGACTION: usize = 13;
+/// `rt_sigprocmask`.
 pub const SYS_RT_SIGPROCMASK: usize = 14;
+/// `execve`.
 pub const SYS_EXECVE: usize = 59;
+/// `exit_group`.
 pub const SYS_EXIT_GROUP: usize = 231;
+/// `signalfd4`.
 pub const SYS_SIGNALFD4: usize = 289;
 const SYS_CLONE: usize = 56;
+
+/// The number of SIGCHLD, for clone's exit signal.
+pub const SIGCHLD: usize = 17;
+
+/// The kernel's `struct sigaction` on x86_64 (not glibc's): handler,
+/// flags, restorer, mask. Only SIG_DFL and SIG_IGN are ever installed,
+/// which need no restorer.
+#[repr(C)]
+pub struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+impl KernelSigaction {
+    /// A disposition with this handler value (0 SIG_DFL, 1 SIG_IGN), no
+    /// flags, empty mask.
+    pub const fn with_handler(handler: usize) -> KernelSigaction {
+        KernelSigaction { handler, flags: 0, restorer: 0, mask: 0 }
+    }
+
+    /// The handler value (0 SIG_DFL, 1 SIG_IGN, else a function).
+    pub const fn handler(&self) -> usize {
+        self.handler
+    }
+}
 
 /// `_start`: clear the frame pointer, pass the kernel's stack pointer to
 /// the program's `__ucspi_main`, with the stack aligned as the ABI wants.
@@ -28,6 +64,8 @@ macro_rules! runtime_entry {
     };
 }
 
+/// A system call with one argument.
+///
 /// # Safety
 /// The caller guarantees the system call's own contract.
 #[inline]
@@ -41,6 +79,8 @@ pub unsafe fn syscall1(n: usize, a: usize) -> usize {
     ret
 }
 
+/// A system call with three arguments.
+///
 /// # Safety
 /// The caller guarantees the system call's own contract.
 #[inline]
@@ -54,6 +94,8 @@ pub unsafe fn syscall3(n: usize, a: usize, b: usize, c: usize) -> usize {
     ret
 }
 
+/// A system call with four arguments.
+///
 /// # Safety
 /// The caller guarantees the system call's own contract.
 #[inline]
@@ -66,6 +108,7 @@ pub unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> usiz
     }
     ret
 }
+
 global_asm!(
     ".globl __ucspi_clone_on_stack",
     "__ucspi_clone_on_stack:",
@@ -93,7 +136,8 @@ extern "C" {
     fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
 }
 
-/// clone(flags) with the child on `stack`, running `entry(arg)`.
+/// clone(flags) with the child on `stack`, running `entry(arg)`. Returns
+/// the raw result (a pid, or a negated errno).
 ///
 /// # Safety
 /// `stack` must be the top of memory the child may use as its stack for as
@@ -103,6 +147,8 @@ pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(
     unsafe { __ucspi_clone_on_stack(flags, stack, entry, arg) }
 }
 
+/// C's memcpy.
+///
 /// # Safety
 /// As C's memcpy.
 #[inline]
@@ -115,6 +161,8 @@ pub unsafe fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
     d
 }
 
+/// C's memmove.
+///
 /// # Safety
 /// As C's memmove.
 #[inline]
@@ -133,6 +181,8 @@ pub unsafe fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
     d
 }
 
+/// C's memset.
+///
 /// # Safety
 /// As C's memset.
 #[inline]
@@ -145,6 +195,8 @@ pub unsafe fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
     d
 }
 
+/// C's memcmp.
+///
 /// # Safety
 /// As C's memcmp.
 #[inline]
@@ -164,6 +216,8 @@ pub unsafe fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     }
 }
 
+/// C's strlen.
+///
 /// # Safety
 /// As C's strlen.
 #[inline]
