@@ -65,8 +65,28 @@ impl<'a> Opt<'a> {
     }
 }
 
-/// Iterates over the options of argv (argv[0] is skipped). An unknown
-/// option or a missing argument is reported and ends the program (100).
+/// An option [`Getopt::next_checked`] cannot accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptError {
+    /// A letter not in the spec.
+    Unknown(u8),
+    /// A letter that takes an argument, at the end of the command line.
+    MissingArgument(u8),
+}
+
+impl OptError {
+    /// Reports the error as getopt does, then the usage line; exit 100.
+    pub fn die(self) -> ! {
+        match self {
+            OptError::Unknown(letter) => log::option_error(&[b"illegal option -- ", &[letter]]),
+            OptError::MissingArgument(letter) => log::option_error(&[b"option requires an argument -- ", &[letter]]),
+        }
+    }
+}
+
+/// Iterates over the options of argv (argv[0] is skipped). As an
+/// iterator, an unknown option or a missing argument is reported and ends
+/// the program (100); [`Getopt::next_checked`] returns them instead.
 pub struct Getopt<'a> {
     argv: CStrArray<'a>,
     count: usize,
@@ -102,6 +122,13 @@ impl<'a> Iterator for Getopt<'a> {
     type Item = Opt<'a>;
 
     fn next(&mut self) -> Option<Opt<'a>> {
+        self.next_checked().map(|o| o.unwrap_or_else(|e| e.die()))
+    }
+}
+
+impl<'a> Getopt<'a> {
+    /// The next option, or why it is not one; `None` when the options end.
+    pub fn next_checked(&mut self) -> Option<Result<Opt<'a>, OptError>> {
         if self.pos == 0 {
             if self.index >= self.count {
                 return None;
@@ -122,14 +149,18 @@ impl<'a> Iterator for Getopt<'a> {
         self.pos += 1;
         let at_end = self.pos >= bytes.len();
         let Some(i) = self.spec.iter().position(|&c| c == letter && c != b':') else {
-            log::option_error(&[b"illegal option -- ", &[letter]])
+            if at_end {
+                self.index += 1;
+                self.pos = 0;
+            }
+            return Some(Err(OptError::Unknown(letter)));
         };
         if self.spec.get(i + 1) != Some(&b':') {
             if at_end {
                 self.index += 1;
                 self.pos = 0;
             }
-            return Some(Opt { letter, arg: c"" });
+            return Some(Ok(Opt { letter, arg: c"" }));
         }
         // The option takes an argument: the rest of this word, or the next.
         let start = self.pos;
@@ -137,14 +168,14 @@ impl<'a> Iterator for Getopt<'a> {
         self.pos = 0;
         if !at_end {
             let rest = CStr::from_bytes_with_nul(&word.to_bytes_with_nul()[start..]).unwrap_or(c"");
-            return Some(Opt { letter, arg: rest });
+            return Some(Ok(Opt { letter, arg: rest }));
         }
         if self.index >= self.count {
-            log::option_error(&[b"option requires an argument -- ", &[letter]])
+            return Some(Err(OptError::MissingArgument(letter)));
         }
         let arg = self.arg(self.index);
         self.index += 1;
-        Some(Opt { letter, arg })
+        Some(Ok(Opt { letter, arg }))
     }
 }
 
@@ -199,6 +230,15 @@ mod tests {
             ]
         );
         assert_eq!(r, vec!["path", "-v"]);
+    }
+
+    #[test]
+    fn errors_are_returned_by_next_checked() {
+        let mut g = Getopt::new(argv(&["p", "-vz", "-c"]), b"vc:");
+        assert_eq!(g.next_checked().map(|o| o.map(|o| o.letter)), Some(Ok(b'v')));
+        assert_eq!(g.next_checked().map(|o| o.map(|o| o.letter)), Some(Err(OptError::Unknown(b'z'))));
+        assert_eq!(g.next_checked().map(|o| o.map(|o| o.letter)), Some(Err(OptError::MissingArgument(b'c'))));
+        assert_eq!(g.operand_count(), 0);
     }
 
     #[test]
