@@ -282,7 +282,7 @@ fn system_errors_are_111_with_messages() {
 #[test]
 fn full_disk_is_a_write_error() {
     if !Path::new("/dev/full").exists() {
-        eprintln!("SKIPPED full_disk_is_a_write_error: no /dev/full");
+        skip("full_disk_is_a_write_error", "no /dev/full");
         return;
     }
     let d = TempDir::new();

@@ -646,7 +646,7 @@ fn finds_its_siblings_without_proc() {
     }
     let probe = run(Command::new("unshare").args(["--mount", "--propagation", "private", "true"]), 10);
     if !probe.status.success() {
-        eprintln!("SKIPPED finds_its_siblings_without_proc: no mount namespaces here ({})", stderr(&probe).trim());
+        skip("finds_its_siblings_without_proc", &format!("no mount namespaces here ({})", stderr(&probe).trim()));
         return;
     }
     let d = TempDir::new();

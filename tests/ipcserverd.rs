@@ -314,7 +314,7 @@ fn a_flood_from_one_uid_does_not_starve_another() {
         return;
     }
     if !Path::new("/usr/bin/python3").exists() {
-        eprintln!("SKIPPED a_flood_from_one_uid_does_not_starve_another: no /usr/bin/python3");
+        skip("a_flood_from_one_uid_does_not_starve_another", "no /usr/bin/python3");
         return;
     }
     let dir = TempDir::new();

@@ -228,21 +228,29 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Whether an external program is installed; prints a skip notice if not.
+/// Says that `test` is skipped and why, in the normal output of `cargo
+/// test`: the test harness captures `eprintln!`, not a write to the
+/// process's stderr.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}
+
+/// Whether an external program is installed; says SKIPPED if not.
 pub fn have(program: &str, test: &str) -> bool {
     let found =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false);
     if !found {
-        eprintln!("SKIPPED {test}: {program} is not installed");
+        skip(test, &format!("{program} is not installed"));
     }
     found
 }
 
-/// Prints a skip notice unless running as root.
+/// Whether we run as root; says SKIPPED if not.
 pub fn need_root(test: &str) -> bool {
     let r = is_root();
     if !r {
-        eprintln!("SKIPPED {test}: needs root");
+        skip(test, "needs root");
     }
     r
 }
