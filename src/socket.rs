@@ -91,10 +91,9 @@ pub fn listen(path: &CStr, o: &ListenOptions) -> Result<OwnedFd, Failure> {
     let addr = address(path).map_err(|e| (Step::Bind, e))?;
     let fd = stream_socket(o.nonblocking).map_err(|e| (Step::Create, e))?;
     if o.remove_existing {
-        match rustix::fs::unlink(path) {
-            Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err((Step::Bind, e)),
-        }
+        // As the original and s6 do: whatever stops the removal (a
+        // directory, a file we may not remove) makes bind fail and say so.
+        let _ = rustix::fs::unlink(path);
         net::sockopt::set_socket_reuseaddr(&fd, true).map_err(|e| (Step::Bind, e))?;
     }
     // bind creates the file with 0777 & ~umask: set the umask so that the

@@ -140,7 +140,9 @@ fn s6_version() -> Option<(u32, u32)> {
         let mut n = v.split(['.', '-']).map(|x| x.parse::<u32>().ok());
         Some((n.next()??, n.next()??))
     };
-    for dir in ["/usr/lib", "/usr/lib64", "/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
+    for dir in
+        ["/usr/lib", "/usr/lib64", "/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+    {
         let Ok(entries) = std::fs::read_dir(dir) else { continue };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
