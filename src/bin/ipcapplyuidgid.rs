@@ -1,4 +1,4 @@
-//! ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] [ -v verbosity ] prog...:
+//! ipcapplyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] [ -v verbosity ] [ -N name ] prog...:
 //! drop privileges (supplementary groups, then gid, then uid) and execute
 //! into prog.... `-U` takes the ids from `$UID`, `$GID`, `$GIDLIST`; a later
 //! option overrides an earlier one; a uid without a gid takes the user's

@@ -1,10 +1,11 @@
 //! ipcserver-access [ -v verbosity ] [ -E | -e ] [ -l localname ]
-//! [ -B banner ] [ -x rules.cdb ] [ -X ] prog...
+//! [ -B banner ] [ -x rules.cdb ] [ -X ] [ -N name ] prog...
 //!
 //! Runs once per connection between the server and the application:
 //! writes the banner, sets IPCLOCALPATH, applies the access rules for the
 //! client's ids (a deny exits 100 without running prog), logs, and
-//! executes into prog.
+//! executes into prog. Every failure drops the connection with the
+//! original's `warning: dropping connection, unable to ...` (111).
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 

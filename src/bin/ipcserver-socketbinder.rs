@@ -1,4 +1,4 @@
-//! ipcserver-socketbinder [ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] [ -v verbosity ] PATH prog...:
+//! ipcserver-socketbinder [ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] [ -v verbosity ] [ -N name ] PATH prog...:
 //! bind a Unix stream socket to PATH, listen, put it on descriptor 0 (not
 //! close-on-exec) and execute into prog..., the first link of the server
 //! chain.
