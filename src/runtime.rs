@@ -275,10 +275,9 @@ pub fn set_disposition(sig: Signal, to: Option<Disposition>) -> Result<Dispositi
 /// that children start as if from a clean `execve` (a launcher may have
 /// left SIGPIPE or others ignored, and ignored signals survive exec).
 pub fn default_dispositions() -> Result<(), Errno> {
-    const KILL: usize = 9;
-    const STOP: usize = 19;
+    let (kill, stop) = (Signal::KILL.as_raw() as usize, Signal::STOP.as_raw() as usize);
     for signo in 1..=64usize {
-        if signo == KILL || signo == STOP {
+        if signo == kill || signo == stop {
             continue;
         }
         let dfl = arch::KernelSigaction::with_handler(0);
@@ -297,11 +296,10 @@ pub fn default_dispositions() -> Result<(), Errno> {
 /// Creates a signalfd for `set` (non-blocking, close-on-exec, never on
 /// descriptors 0 to 2).
 pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
-    const SFD_CLOEXEC: usize = 0o2000000;
-    const SFD_NONBLOCK: usize = 0o4000;
+    // signalfd's flags are the open flags of the architecture.
+    let flags = (rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NONBLOCK).bits() as usize;
     // SAFETY: -1 asks for a new descriptor; the set pointer is valid for 8 bytes.
-    let ret =
-        unsafe { syscall4(arch::SYS_SIGNALFD4, usize::MAX, &set as *const _ as usize, 8, SFD_CLOEXEC | SFD_NONBLOCK) };
+    let ret = unsafe { syscall4(arch::SYS_SIGNALFD4, usize::MAX, &set as *const _ as usize, 8, flags) };
     // SAFETY: on success the kernel returned a new descriptor that we own.
     let fd = result(ret).map(|fd| unsafe { rustix::fd::FromRawFd::from_raw_fd(fd as i32) })?;
     crate::io::above_stdio(fd)
