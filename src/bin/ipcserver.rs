@@ -28,7 +28,8 @@ ucspi_ipc::program!(main);
 /// The most children ipcserverd keeps.
 const MAXCONN_LIMIT: u32 = 65535;
 
-/// The options, checked; numbers kept as the strings to pass on.
+/// The options, checked; numbers are checked here (so that nothing is
+/// bound for a command line that will fail) and passed on as written.
 #[derive(Default)]
 struct Options {
     verbosity: u8,
@@ -66,16 +67,26 @@ fn main(start: Start) -> ! {
             b'D' => o.keep_existing = true,
             b'p' => o.no_peercred = false,
             b'P' => o.no_peercred = true,
-            b'c' => o.maxconn = checked(arg, opt.number(1, MAXCONN_LIMIT)),
-            b'C' => o.localmax = checked(arg, opt.number(1, MAXCONN_LIMIT)),
+            // Checked here, passed on as written.
+            b'c' => {
+                opt.number(1, MAXCONN_LIMIT);
+                o.maxconn = arg;
+            }
+            b'C' => {
+                opt.number(1, MAXCONN_LIMIT);
+                o.localmax = arg;
+            }
             b'x' => o.rules = arg,
             b'X' => o.rules_optional = true,
             b'B' => o.banner = arg,
             b'l' => o.localname = arg,
-            b'b' => o.backlog = checked(arg, opt.number(0, i32::MAX as u32)),
+            b'b' => {
+                opt.number(0, i32::MAX as u32);
+                o.backlog = arg;
+            }
             b'a' => {
-                o.perms =
-                    checked(arg, opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777"))
+                opt.value(permissions, b"octal, at most 777");
+                o.perms = arg;
             }
             b'u' => o.target.uid = Some(Uid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
             b'g' => o.target.gid = Some(Gid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
@@ -98,18 +109,19 @@ fn main(start: Start) -> ! {
     if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
         log::fatal_sys(e, &[b"build the command line"]);
     }
+    // The first link is executed by its path, under the name "ipcserver".
     let mut program = ArrayVec::<u8, 4200>::new();
     let _ = program.try_extend_from_slice(&dir);
     let _ = program.try_extend_from_slice(b"/ipcserver-socketbinder\0");
-    let Ok(first) = CStr::from_bytes_with_nul(&program) else { log::usage() };
+    // Cannot fail: `dir` came from a path (no NUL) of at most 4096 bytes.
+    let first = CStr::from_bytes_with_nul(&program).unwrap_or(c"/");
     let err = runtime::execve(first, argv.finish(), start.envp);
     log::fatal_sys(err, &[b"run ", first.to_bytes()])
 }
 
-/// An option's argument, passed on as it is once `_value` (what the option
-/// error of a bad one would have ended the program before) is known good.
-fn checked<T>(arg: Option<&'static CStr>, _value: T) -> Option<&'static CStr> {
-    arg
+/// Socket file permissions, as ipcserver-socketbinder takes them.
+fn permissions(a: &[u8]) -> Option<u32> {
+    num::parse_octal(a).filter(|&p| p <= 0o777)
 }
 
 /// The directory of our own executable: /proc/self/exe, or else the path
