@@ -72,6 +72,15 @@ pub struct Target {
     pub groups: Option<GidList>,
 }
 
+/// A supplementary group list to set.
+#[derive(Debug, PartialEq)]
+enum Groups<'a> {
+    /// The list given.
+    List(&'a [Gid]),
+    /// Just this gid.
+    Only(Gid),
+}
+
 /// Why [`Target::complete`] failed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CompleteError {
@@ -133,13 +142,16 @@ impl Target {
     }
 
     /// The supplementary list to set, if any: the given list, or else,
-    /// when the uid or gid changes, just the gid (so that root's groups
-    /// are never kept).
-    fn groups_to_set(&self) -> Option<&[Gid]> {
-        match (&self.groups, &self.gid) {
-            (Some(list), _) => Some(list),
-            (None, Some(gid)) if !gid.is_root() || self.changes_uid() => Some(core::slice::from_ref(gid)),
-            (None, _) => None,
+    /// when the uid or gid changes, just the gid the program will run with
+    /// (`current` when the gid is left unchanged), so that root's other
+    /// groups are never kept.
+    fn groups_to_set(&self, current: Gid) -> Option<Groups<'_>> {
+        let new_gid = self.gid.filter(|g| !g.is_root());
+        match (&self.groups, new_gid) {
+            (Some(list), _) => Some(Groups::List(list)),
+            (None, Some(gid)) => Some(Groups::Only(gid)),
+            (None, None) if self.changes_uid() => Some(Groups::Only(current)),
+            (None, None) => None,
         }
     }
 
@@ -147,9 +159,12 @@ impl Target {
     /// what could not be set (`supplementary groups`, `gid`, `uid`) and
     /// why; the caller must then exit without running anything.
     pub fn apply(&self) -> Result<(), (&'static [u8], Errno)> {
-        if let Some(groups) = self.groups_to_set() {
-            rustix::thread::set_thread_groups(groups).map_err(|e| (&b"set supplementary groups"[..], e))?;
-        }
+        let groups = match self.groups_to_set(rustix::process::getegid()) {
+            None => Ok(()),
+            Some(Groups::List(list)) => rustix::thread::set_thread_groups(list),
+            Some(Groups::Only(gid)) => rustix::thread::set_thread_groups(&[gid]),
+        };
+        groups.map_err(|e| (&b"set supplementary groups"[..], e))?;
         if let Some(gid) = self.gid.filter(|g| !g.is_root()) {
             rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e))?;
         }
@@ -231,18 +246,17 @@ mod tests {
 
     #[test]
     fn a_set_gid_without_list_is_the_only_group() {
-        let t = target(1, 5, None);
-        assert_eq!(t.groups_to_set(), Some(&gids(&[5])[..]));
-        let t = target(1, 5, Some(gids(&[7, 8])));
-        assert_eq!(t.groups_to_set(), Some(&gids(&[7, 8])[..]));
-        // A uid drop with gid 0 kept still drops root's other groups.
-        let t = target(1, 0, None);
-        assert_eq!(t.groups_to_set(), Some(&gids(&[0])[..]));
-        let t = target(0, 0, None);
-        assert_eq!(t.groups_to_set(), None);
-        let t = target(0, 0, Some(gids(&[])));
-        assert_eq!(t.groups_to_set(), Some(&[][..]));
-        assert_eq!(Target::default().groups_to_set(), None);
+        let current = Gid::from_raw(42);
+        let only = |g| Some(Groups::Only(Gid::from_raw(g)));
+        assert_eq!(target(1, 5, None).groups_to_set(current), only(5));
+        let list = gids(&[7, 8]);
+        assert_eq!(target(1, 5, Some(list.clone())).groups_to_set(current), Some(Groups::List(&list)));
+        // A uid drop with the gid left as it is: that gid, never root's 0.
+        assert_eq!(target(1, 0, None).groups_to_set(current), only(42));
+        assert_eq!(Target { uid: Some(Uid::from_raw(1)), ..Target::default() }.groups_to_set(current), only(42));
+        assert_eq!(target(0, 0, None).groups_to_set(current), None);
+        assert_eq!(target(0, 0, Some(gids(&[]))).groups_to_set(current), Some(Groups::List(&[])));
+        assert_eq!(Target::default().groups_to_set(current), None);
     }
 
     #[test]

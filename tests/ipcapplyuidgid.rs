@@ -165,6 +165,25 @@ fn uid_and_gid_and_the_gid_becomes_the_only_group() {
     assert_eq!(ids(apply().args(["-u1", "-g2", "-u", "3", "-g", "4"])), (all(3), all(4), "4".into()));
 }
 
+/// `-g 0` leaves the gid as it is: when the uid changes, the only group
+/// is that gid, never root's group 0.
+#[test]
+fn a_gid_left_unchanged_is_the_only_group_when_the_uid_changes() {
+    if !need_root("a_gid_left_unchanged_is_the_only_group_when_the_uid_changes") {
+        return;
+    }
+    let inner = bin("ipcapplyuidgid");
+    let inner = inner.to_str().unwrap();
+    assert_eq!(ids(apply().args(["-g", "5", inner, "-u", "1", "-g", "0"])), (all(1), all(5), "5".into()));
+    assert_eq!(ids(apply().args(["-g", "5", inner, "-u", "1", "-g", "0", "-G", "9"])), (all(1), all(5), "9".into()));
+}
+
+#[test]
+fn quiet_applies_to_environment_errors_given_before_it() {
+    let o = run(apply().args(["-U", "-v0", "sh", "-c", "echo ran"]), 10);
+    fails(&o, 100, "");
+}
+
 #[test]
 fn explicit_group_list() {
     if !need_root("explicit_group_list") {

@@ -111,6 +111,43 @@ fn nothing_is_bound_for_a_command_line_that_fails() {
     }
 }
 
+/// `-q` after `-U` silences its error too, and nothing is bound.
+#[test]
+fn quiet_applies_to_environment_errors_given_before_it() {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let o = run(cmd("ipcserver").env_remove("UID").env("GID", "1").args(["-U", "-q"]).arg(&sock).arg("true"), 10);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(stderr(&o), "");
+    assert!(!sock.exists());
+}
+
+/// An empty supplementary list (what s6-envuidgid sets for a user with no
+/// other group) is passed on whole: no supplementary group.
+#[test]
+fn an_empty_group_list_is_passed_on() {
+    if !need_root("an_empty_group_list_is_passed_on") {
+        return;
+    }
+    let d = TempDir::new();
+    for (i, (opts, env)) in
+        [(&["-u", "65534", "-g", "65533", "-G", ""][..], &[][..]), (&["-U"][..], &[("GIDLIST", "")][..])]
+            .iter()
+            .enumerate()
+    {
+        let sock = d.join(&format!("s{i}"));
+        let mut c = cmd("ipcserver");
+        c.env("UID", "65534").env("GID", "65533").envs(env.iter().copied()).args(*opts).arg(&sock);
+        let _srv = Server::start(c.args(["cat", "/proc/self/status"]).stderr(Stdio::null()), &sock);
+        let (u, g, groups) = identity(&fetch(&sock).unwrap());
+        assert_eq!(
+            (u.as_str(), g.as_str(), groups.as_str()),
+            ("65534 65534 65534 65534", "65533 65533 65533 65533", ""),
+            "{opts:?}"
+        );
+    }
+}
+
 #[test]
 fn the_largest_connection_limit_is_accepted() {
     let d = TempDir::new();

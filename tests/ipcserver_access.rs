@@ -572,6 +572,13 @@ fn nameless_and_large_assignments_are_honoured() {
 }
 
 #[test]
+fn quiet_silences_a_missing_program() {
+    let o = run(&mut access(&["-v0"], CLIENT), 10);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
 fn logs_under_the_name_it_is_given() {
     let (_d, cdb) = rules_dir(":deny\n");
     let (pid, o) = spawn_wait(&mut access(&["-N", "ipcserver", "-v2", "-x", cdb.to_str().unwrap(), "true"], CLIENT));

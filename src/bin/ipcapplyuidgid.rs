@@ -22,6 +22,8 @@ fn main(start: Start) -> ! {
     );
     let mut target = Target::default();
     let mut unexport = false;
+    // Reported once the whole command line (and so -v) is read.
+    let mut env_error = None;
     let mut opts = Getopt::new(start.argv, b"zu:g:G:Uv:N:");
     for o in opts.by_ref() {
         match o.letter {
@@ -29,11 +31,18 @@ fn main(start: Start) -> ! {
             b'u' => target.uid = Some(Uid::from_raw(o.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
             b'g' => target.gid = Some(Gid::from_raw(o.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
             b'G' => target.groups = Some(o.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
-            b'U' => target.read_env(start.envp).unwrap_or_else(|msg| log::fatal(log::EXIT_USAGE, &[msg])),
+            b'U' => {
+                if let Err(msg) = target.read_env(start.envp) {
+                    env_error.get_or_insert(msg);
+                }
+            }
             b'v' => log::set_verbosity(o.number(0, 255) as u8),
             b'N' => log::set_name(o.arg),
             _ => log::usage(),
         }
+    }
+    if let Some(msg) = env_error {
+        log::fatal(log::EXIT_USAGE, &[msg]);
     }
     if opts.operand_count() == 0 {
         log::usage();

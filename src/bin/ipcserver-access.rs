@@ -125,10 +125,10 @@ fn main(start: Start) -> ! {
     );
     let mut opts = Getopt::new(start.argv, b"v:Eel:B:x:XN:");
     let o = options(&mut opts);
+    log::set_verbosity(o.verbosity);
     if opts.operand_count() == 0 {
         log::usage();
     }
-    log::set_verbosity(o.verbosity);
     let envp = start.envp;
     let logging = o.verbosity >= 2;
 

@@ -55,6 +55,8 @@ fn main(start: Start) -> ! {
 [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] path program",
     );
     let mut o = Options { verbosity: 1, ..Options::default() };
+    // Reported once the whole command line (and so -q) is read.
+    let mut env_error = None;
     let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:");
     for opt in opts.by_ref() {
         let arg = Some(opt.arg);
@@ -91,13 +93,20 @@ fn main(start: Start) -> ! {
             b'u' => o.target.uid = Some(Uid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
             b'g' => o.target.gid = Some(Gid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
             b'G' => o.target.groups = Some(opt.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
-            b'U' => o.target.read_env(start.envp).unwrap_or_else(|msg| log::fatal(log::EXIT_USAGE, &[msg])),
+            b'U' => {
+                if let Err(msg) = o.target.read_env(start.envp) {
+                    env_error.get_or_insert(msg);
+                }
+            }
             // ucspi-ipc compatibility: accepted, without effect.
             b'h' | b'H' | b'o' | b'O' => {}
             _ => log::usage(),
         }
     }
     log::set_verbosity(o.verbosity);
+    if let Some(msg) = env_error {
+        log::fatal(log::EXIT_USAGE, &[msg]);
+    }
     if opts.operand_count() < 2 {
         log::usage();
     }
@@ -208,7 +217,10 @@ fn build_chain(
                 let _ = list.try_extend_from_slice(sep);
                 let _ = list.try_extend_from_slice(num::fmt_u64(g.as_raw() as u64, &mut digits));
             }
-            argv.push_concat(&[b"-G", &list])?;
+            // Two arguments: an empty list ("-G ''", as s6-envuidgid sets
+            // GIDLIST for a user without other groups) is one too.
+            argv.push_borrowed(c"-G")?;
+            argv.push_concat(&[&list])?;
         }
         argv.push_borrowed(c"--")?;
     }
