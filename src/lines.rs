@@ -2,9 +2,11 @@
 //! provides (on the stack for small files such as /etc/passwd, in `.bss`
 //! for rules files): no allocation, one `read` per block.
 //!
-//! A line longer than the buffer is reported as such, with its beginning,
-//! and can then be skipped whole; the caller decides whether that is an
-//! error (a rule) or not (a comment). The last line needs no newline.
+//! A buffer of N bytes holds lines of up to N - 1 bytes (one byte is room
+//! for the newline that ends it). A longer line is reported as such, with
+//! its beginning, and can then be skipped whole; the caller decides whether
+//! that is an error (a rule) or not (a comment). The last line needs no
+//! newline.
 //! This module knows nothing of what lines mean.
 
 use crate::io;
@@ -32,7 +34,7 @@ pub struct Lines<'b> {
 }
 
 impl<'b> Lines<'b> {
-    /// Lines read through `buf`, which bounds their length.
+    /// Lines read through `buf`: lines of up to `buf.len() - 1` bytes.
     pub fn new(buf: &'b mut [u8]) -> Lines<'b> {
         Lines { buf, start: 0, end: 0, eof: false, last: 0..0 }
     }

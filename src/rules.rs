@@ -521,7 +521,7 @@ pub enum CompileError {
 }
 
 /// Reads rules in `syntax` from `input` through `lines` (whose buffer
-/// should hold [`LINE_MAX`] bytes) and adds one record per key to `out`.
+/// should hold [`LINE_MAX`] + 1 bytes) and adds one record per key to `out`.
 /// On a refused line, [`Lines::last`] is that line.
 pub fn compile(
     input: BorrowedFd<'_>,
@@ -556,7 +556,7 @@ pub fn compile(
 
 /// The input buffer of [`compile_atomically`]: a whole rule line, in
 /// `.bss` (pages are touched only as far as lines reach).
-static INPUT: crate::runtime::Table<[u8; LINE_MAX]> = crate::runtime::Table::new([0; LINE_MAX]);
+static INPUT: crate::runtime::Table<[u8; LINE_MAX + 1]> = crate::runtime::Table::new([0; LINE_MAX + 1]);
 
 /// What `ipcrules` and `ipcexecrules` do: compiles the rules on standard
 /// input into `tmp`, syncs it and renames it over `target`, then exits 0.
@@ -832,7 +832,7 @@ mod tests {
         let f = std::fs::File::open(&input).unwrap();
         let target = std::ffi::CString::new(dir.join("r.cdb").to_str().unwrap()).unwrap();
         let tmp = std::ffi::CString::new(dir.join("r.tmp").to_str().unwrap()).unwrap();
-        let mut buf = vec![0u8; LINE_MAX];
+        let mut buf = vec![0u8; LINE_MAX + 1];
         let mut lines = Lines::new(&mut buf);
         let r = cdb::write_atomic(&target, &tmp, |w| compile(crate::io::borrow_std(&f), syntax, &mut lines, w));
         let result = r.map_err(|e| match e {
@@ -878,6 +878,15 @@ mod tests {
         assert_eq!(check(r, Some(1), None).unwrap().1.len(), ASSIGNMENT_MAX + 2);
         assert_eq!(check(r, Some(2), None).unwrap().1, b"D\0");
         assert_eq!(check(r, Some(9), Some(9)), None);
+    }
+
+    #[test]
+    fn a_line_of_exactly_line_max_bytes_is_a_rule() {
+        let padded = |len: usize| format!("1:deny{}", " ".repeat(len - 6));
+        let c = compile_text("exact", format!("{}\n2:deny", padded(LINE_MAX)).as_bytes(), Syntax::Access);
+        assert_eq!(c.result, Ok(()));
+        let c = compile_text("over", format!("{}\n2:deny", padded(LINE_MAX + 1)).as_bytes(), Syntax::Access);
+        assert_eq!(c.result, Err(CompileError::Parse(ParseError::LineTooLong)));
     }
 
     #[test]
