@@ -1,0 +1,8 @@
+//! Fuzz target: the properties of checks/cdb_writer.rs on every input.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::cdb_writer::check(data));
