@@ -168,32 +168,38 @@ impl Pattern<'_> {
         IDS_MAX + self.command.map_or(0, |c| COMMAND_PREFIX_MAX + c.cmd.len())
     }
 
-    fn key(&self, uid: Option<u32>, gid: Option<u32>) -> Key {
-        let mut k = Key::new();
-        push_ids(&mut k, uid, gid);
+    /// Writes the key for these ids into `k` (reused from key to key: a
+    /// `Key` is 4 KiB, too big to return by value a million times).
+    fn key(&self, uid: Option<u32>, gid: Option<u32>, k: &mut Key) {
+        k.clear();
+        push_ids(k, uid, gid);
         if let Some(c) = self.command {
             let _ = k.try_push(b',');
-            push_num(&mut k, c.uid);
+            push_num(k, c.uid);
             let _ = k.try_push(b'.');
             let _ = k.try_extend_from_slice(c.cmd);
         }
-        k
     }
 
     /// Calls `f` with each key the rule is stored under.
     pub fn for_each_key<E>(&self, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
-        match self.address {
-            Address::Anyone => f(&self.key(None, None)),
-            Address::Uid(u) => f(&self.key(Some(u), None)),
-            Address::Gid(g) => f(&self.key(None, Some(g))),
-            Address::UidGid(u, g) => f(&self.key(Some(u), Some(g))),
-            Address::Range(first, last) => {
-                for uid in first..=last {
-                    f(&self.key(Some(uid), None))?;
-                }
-                Ok(())
-            }
+        let mut k = Key::new();
+        let (first, last, gid) = match self.address {
+            Address::Anyone => return f(self.with_key(None, None, &mut k)),
+            Address::Uid(u) => (u, u, None),
+            Address::Gid(g) => return f(self.with_key(None, Some(g), &mut k)),
+            Address::UidGid(u, g) => (u, u, Some(g)),
+            Address::Range(first, last) => (first, last, None),
+        };
+        for uid in first..=last {
+            f(self.with_key(Some(uid), gid, &mut k))?;
         }
+        Ok(())
+    }
+
+    fn with_key<'k>(&self, uid: Option<u32>, gid: Option<u32>, k: &'k mut Key) -> &'k [u8] {
+        self.key(uid, gid, k);
+        k
     }
 }
 
@@ -450,19 +456,19 @@ pub struct Keys<'s> {
     step: u8,
 }
 
-/// Iterates over the lookup keys. `suffix` must leave room in a [`Key`]
+/// The lookup keys for `client`. `suffix` must leave room in a [`Key`]
 /// for `EUID.EGID` (21 bytes); [`lookup`] checks it.
 pub fn keys(client: Client, suffix: &[u8]) -> Keys<'_> {
     Keys { client, suffix, step: 0 }
 }
 
-impl Iterator for Keys<'_> {
-    type Item = Key;
-
-    fn next(&mut self) -> Option<Key> {
+impl Keys<'_> {
+    /// Writes the next key into `out` (a `Key` is 4 KiB: one buffer serves
+    /// every key); false when there is none left.
+    pub fn next_into(&mut self, out: &mut Key) -> bool {
         loop {
             let step = self.step;
-            self.step += 1;
+            self.step = self.step.saturating_add(1);
             let (uid, gid, with_suffix) = match (step, self.client.euid, self.client.egid) {
                 (0, Some(u), Some(g)) => (Some(u), Some(g), true),
                 (1, Some(u), _) => (Some(u), None, true),
@@ -471,39 +477,37 @@ impl Iterator for Keys<'_> {
                 // The bare empty key; for access rules step 3 was it.
                 (4, _, _) if !self.suffix.is_empty() => (None, None, false),
                 (0..=3, _, _) => continue,
-                _ => return None,
+                _ => return false,
             };
-            let mut k = Key::new();
-            push_ids(&mut k, uid, gid);
+            out.clear();
+            push_ids(out, uid, gid);
             if with_suffix {
                 // Cannot fail: the suffix leaves room for the ids (see `keys`).
-                let _ = k.try_extend_from_slice(self.suffix);
+                let _ = out.try_extend_from_slice(self.suffix);
             }
-            return Some(k);
+            return true;
         }
     }
 }
 
-/// The rule that applies: the key it is stored under and where its value
-/// is in the caller's buffer.
-#[derive(Debug)]
-pub struct Found {
-    /// The key.
-    pub key: Key,
-    /// The value's place in the buffer.
-    pub value: Range<usize>,
-}
-
 /// Finds the rule for `client` (keys ending in `suffix`), reading into
-/// `buf` (at least [`RECORD_MAX`] bytes for any rule a compiler accepts).
-/// `Ok(None)`: no rule.
-pub fn lookup(rules: &Reader, client: Client, suffix: &[u8], buf: &mut [u8]) -> Result<Option<Found>, CdbError> {
+/// `buf` (at least [`RECORD_MAX`] bytes for any rule a compiler accepts):
+/// where its value is in `buf`, the key it is stored under being left in
+/// `key`. `Ok(None)`: no rule.
+pub fn lookup(
+    rules: &Reader,
+    client: Client,
+    suffix: &[u8],
+    buf: &mut [u8],
+    key: &mut Key,
+) -> Result<Option<Range<usize>>, CdbError> {
     if suffix.len() + IDS_MAX > KEY_MAX {
         return Err(CdbError::TooBig);
     }
-    for key in keys(client, suffix) {
-        if let Some(value) = rules.find(&key, buf)? {
-            return Ok(Some(Found { key, value }));
+    let mut keys = keys(client, suffix);
+    while keys.next_into(key) {
+        if let Some(value) = rules.find(key, buf)? {
+            return Ok(Some(value));
         }
     }
     Ok(None)
@@ -796,7 +800,11 @@ mod tests {
     }
 
     fn key_list(c: Client, suffix: &str) -> Vec<String> {
-        keys(c, suffix.as_bytes()).map(|k| String::from_utf8(k.to_vec()).unwrap()).collect()
+        let (mut keys, mut k, mut all) = (keys(c, suffix.as_bytes()), Key::new(), Vec::new());
+        while keys.next_into(&mut k) {
+            all.push(String::from_utf8(k.to_vec()).unwrap());
+        }
+        all
     }
 
     #[test]
@@ -844,10 +852,10 @@ mod tests {
     }
 
     fn check(r: &Reader, euid: Option<u32>, egid: Option<u32>) -> Option<(String, Vec<u8>)> {
-        let mut buf = vec![0u8; RECORD_MAX];
-        lookup(r, Client { euid, egid }, b"", &mut buf)
+        let (mut buf, mut key) = (vec![0u8; RECORD_MAX], Key::new());
+        lookup(r, Client { euid, egid }, b"", &mut buf, &mut key)
             .unwrap()
-            .map(|f| (String::from_utf8(f.key.to_vec()).unwrap(), buf[f.value].to_vec()))
+            .map(|v| (String::from_utf8(key.to_vec()).unwrap(), buf[v].to_vec()))
     }
 
     #[test]
@@ -914,7 +922,7 @@ mod tests {
         let mut buf = vec![0u8; RECORD_MAX];
         let long = vec![b'x'; KEY_MAX];
         assert_eq!(
-            lookup(c.reader.as_ref().unwrap(), Client::default(), &long, &mut buf).err(),
+            lookup(c.reader.as_ref().unwrap(), Client::default(), &long, &mut buf, &mut Key::new()).err(),
             Some(CdbError::TooBig)
         );
     }

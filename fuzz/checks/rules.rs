@@ -439,8 +439,9 @@ fn check_compile(data: &[u8], syntax: Syntax, buffer: usize) {
                     let expected = lookup_keys(client, suffix)
                         .into_iter()
                         .find_map(|k| first.get(&k[..]).map(|v| (Text(k.clone()), Text::from(*v))));
-                    let got = rules::lookup(&reader, client, suffix, buf);
-                    let got = got.map(|f| f.map(|f| (Text::from(&f.key[..]), Text::from(&buf[f.value]))));
+                    let mut key = rules::Key::new();
+                    let got = rules::lookup(&reader, client, suffix, buf, &mut key);
+                    let got = got.map(|f| f.map(|v| (Text::from(&key[..]), Text::from(&buf[v]))));
                     if suffix.len() + IDS_LONGEST > KEY_MAX {
                         assert_eq!(got, Err(CdbError::TooBig), "{what}: lookup {client:?} {}", show(suffix));
                     } else {

@@ -23,17 +23,17 @@ fn main(start: Start) -> ! {
         |reason: &[u8]| -> ! { log::fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
     let rules = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));
     let Some(buf) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
-    let found = rules::lookup(&rules, client, b"", buf).unwrap_or_else(|e| unable(e.reason()));
+    let mut key = rules::Key::new();
+    let found = rules::lookup(&rules, client, b"", buf, &mut key).unwrap_or_else(|e| unable(e.reason()));
     // Nothing is printed unless the whole rule decodes.
-    if let Some(f) = &found {
-        if rules::records(&buf[f.value.clone()]).any(|r| r.is_err()) {
+    if let Some(v) = &found {
+        if rules::records(&buf[v.clone()]).any(|r| r.is_err()) {
             unable(rules::MALFORMED);
         }
     }
     let mut room = [0u8; 4096];
     let mut out = io::Buffered::new(io::stdout(), &mut room);
-    let written =
-        report(&mut out, found.as_ref().map(|f| (&f.key[..], &buf[f.value.clone()]))).and_then(|()| out.flush());
+    let written = report(&mut out, found.map(|v| (&key[..], &buf[v]))).and_then(|()| out.flush());
     if let Err(e) = written {
         log::fatal_sys(e, &[b"write to stdout"]);
     }

@@ -90,12 +90,13 @@ fn apply_rules(path: &CStr, optional: bool, client: Client, env: &mut Env<'stati
         Err(e) => unreadable(path, e.reason()),
     };
     let Some(buf) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
-    let found = rules::lookup(&rules, client, b"", buf).unwrap_or_else(|e| unreadable(path, e.reason()));
+    let mut key = rules::Key::new();
+    let found = rules::lookup(&rules, client, b"", buf, &mut key).unwrap_or_else(|e| unreadable(path, e.reason()));
     // The descriptor is close-on-exec and we exit or exec soon: leaving it
     // open saves a close per connection.
     core::mem::forget(rules);
     let Some(found) = found else { return true };
-    let value: &'static [u8] = &buf[found.value];
+    let value: &'static [u8] = &buf[found];
     // Nothing is applied unless the whole rule decodes.
     if rules::records(value).any(|r| r.is_err()) {
         unreadable(path, rules::MALFORMED);

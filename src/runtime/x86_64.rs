@@ -153,6 +153,33 @@ pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(
 /// As C's memcpy.
 #[inline]
 pub unsafe fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+    // Most copies are a few bytes (a dot, some digits, a short name), where
+    // `rep movsb`'s start-up costs more than the copy: two overlapping loads
+    // and stores of the largest size that fits do it. Fixed-size unaligned
+    // accesses are not turned back into a memcpy call.
+    if n <= 16 {
+        // SAFETY: every access is within the first n bytes of each buffer
+        // (the second of each pair ends exactly at n); read before written,
+        // which is all memcpy promises for non-overlapping buffers.
+        unsafe {
+            use core::ptr::{read_unaligned as rd, write_unaligned as wr};
+            if n >= 8 {
+                let (a, b) = (rd(s as *const u64), rd(s.add(n - 8) as *const u64));
+                wr(d as *mut u64, a);
+                wr(d.add(n - 8) as *mut u64, b);
+            } else if n >= 4 {
+                let (a, b) = (rd(s as *const u32), rd(s.add(n - 4) as *const u32));
+                wr(d as *mut u32, a);
+                wr(d.add(n - 4) as *mut u32, b);
+            } else if n > 0 {
+                let (a, b, c) = (*s, *s.add(n / 2), *s.add(n - 1));
+                *d = a;
+                *d.add(n / 2) = b;
+                *d.add(n - 1) = c;
+            }
+        }
+        return d;
+    }
     // SAFETY: rep movsb copies n bytes forward; buffers valid by contract.
     unsafe {
         asm!("rep movsb", inout("rcx") n => _, inout("rdi") d => _, inout("rsi") s => _,
@@ -203,6 +230,41 @@ pub unsafe fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
 pub unsafe fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     if n == 0 {
         return 0;
+    }
+    // Short comparisons (a keyword, a key) as for memcpy: big-endian
+    // loads compare in memcmp's order; `repe cmpsb` starts too slowly.
+    if n <= 16 {
+        // SAFETY: every load is within the first n bytes of each buffer.
+        unsafe {
+            use core::ptr::read_unaligned as rd;
+            let cmp = |a: u64, b: u64| (a > b) as i32 - (a < b) as i32;
+            if n >= 8 {
+                let head = cmp(rd(a as *const u64).to_be(), rd(b as *const u64).to_be());
+                if head != 0 {
+                    return head;
+                }
+                return cmp(rd(a.add(n - 8) as *const u64).to_be(), rd(b.add(n - 8) as *const u64).to_be());
+            }
+            if n >= 4 {
+                let head = cmp(rd(a as *const u32).to_be() as u64, rd(b as *const u32).to_be() as u64);
+                if head != 0 {
+                    return head;
+                }
+                return cmp(
+                    rd(a.add(n - 4) as *const u32).to_be() as u64,
+                    rd(b.add(n - 4) as *const u32).to_be() as u64,
+                );
+            }
+            let mut i = 0;
+            while i < n {
+                let (x, y) = (*a.add(i), *b.add(i));
+                if x != y {
+                    return x as i32 - y as i32;
+                }
+                i += 1;
+            }
+            return 0;
+        }
     }
     let (x, y): (*const u8, *const u8);
     // SAFETY: repe cmpsb stops at the first difference or after n bytes;
