@@ -534,6 +534,37 @@ mod tests {
         assert!(std::panic::catch_unwind(|| a.skip(3)).is_err());
     }
 
+    /// Our memory functions (the test harness itself uses libc's) against
+    /// the slice operations, for every size around the short-size paths.
+    #[test]
+    fn memory_functions_agree_with_slices() {
+        let src: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+        for n in 0..40 {
+            for off in 0..3 {
+                let mut dst = vec![0xAAu8; 48];
+                // SAFETY: both buffers hold off + n bytes.
+                unsafe { mem::memcpy(dst.as_mut_ptr().add(off), src.as_ptr().add(off), n) };
+                assert_eq!(&dst[off..off + n], &src[off..off + n], "memcpy n={n}");
+                assert!(dst[..off].iter().chain(&dst[off + n..]).all(|&b| b == 0xAA), "memcpy n={n} overran");
+            }
+            let a = &src[..n];
+            for at in 0..n {
+                for delta in [1u8, 0x80, 0xFF] {
+                    let mut b = a.to_vec();
+                    b[at] = b[at].wrapping_add(delta);
+                    // SAFETY: both hold n bytes.
+                    let got = unsafe { mem::memcmp(a.as_ptr(), b.as_ptr(), n) }.signum();
+                    assert_eq!(got, a.cmp(&b[..]) as i32, "memcmp n={n} at={at}");
+                    // SAFETY: as above.
+                    let back = unsafe { mem::memcmp(b.as_ptr(), a.as_ptr(), n) }.signum();
+                    assert_eq!(back, -got, "memcmp n={n} at={at} reversed");
+                }
+            }
+            // SAFETY: both hold n bytes.
+            assert_eq!(unsafe { mem::memcmp(a.as_ptr(), src.as_ptr(), n) }, 0);
+        }
+    }
+
     /// One test for everything `spawn` does: tests run on parallel
     /// threads, and a second simultaneous `spawn` is refused with BUSY.
     #[test]
