@@ -7,6 +7,11 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
     parse_radix(s, 10).and_then(|n| u32::try_from(n).ok())
 }
 
+/// Parses a non-empty string of decimal digits that fits in a u64.
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    parse_radix(s, 10)
+}
+
 /// Parses a non-empty string of octal digits that fits in a u32.
 pub fn parse_octal(s: &[u8]) -> Option<u32> {
     parse_radix(s, 8).and_then(|n| u32::try_from(n).ok())
@@ -58,6 +63,8 @@ mod tests {
         assert_eq!(parse_u32(b"-1"), None);
         assert_eq!(parse_u32(b"+1"), None);
         assert_eq!(parse_u32(b" 1"), None);
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
         assert_eq!(parse_octal(b"0777"), Some(0o777));
         assert_eq!(parse_octal(b"8"), None);
     }

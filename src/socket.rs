@@ -178,6 +178,63 @@ pub fn peer_ids(fd: impl AsFd) -> Result<(u32, u32), Errno> {
     Ok((c.uid.as_raw(), c.gid.as_raw()))
 }
 
+/// Most descriptors passed in one message (SCM_RIGHTS).
+pub const FDS_MAX: usize = 3;
+
+/// Sends `data` with `fds` attached (SCM_RIGHTS), in one `sendmsg`, never
+/// raising SIGPIPE; returns how much of `data` went out.
+pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[rustix::fd::BorrowedFd<'_>]) -> Result<usize, Errno> {
+    use core::mem::MaybeUninit;
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_MAX))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if fds.len() > FDS_MAX || !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(Errno::INVAL);
+    }
+    let iov = [rustix::io::IoSlice::new(data)];
+    loop {
+        match net::sendmsg(&sock, &iov, &mut control, SendFlags::NOSIGNAL) {
+            Err(Errno::INTR) => {}
+            r => return r,
+        }
+    }
+}
+
+/// Receives into `buf` (`peek`: without taking the data off the socket,
+/// and without descriptors), adding any descriptors that come with it to
+/// `fds` (close-on-exec; ones beyond its room are closed). `Ok(0)` is end
+/// of file. A stream socket hands descriptors over with the first byte of
+/// the message they were sent with, and a receive (peek or not) stops at
+/// the end of such a message.
+pub fn recv_with_fds(
+    sock: impl AsFd,
+    buf: &mut [u8],
+    peek: bool,
+    fds: &mut ArrayVec<OwnedFd, FDS_MAX>,
+) -> Result<usize, Errno> {
+    use core::mem::MaybeUninit;
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_MAX))];
+    let mut control = RecvAncillaryBuffer::new(if peek { &mut space[..0] } else { &mut space[..] });
+    let flags = if peek { RecvFlags::PEEK } else { RecvFlags::CMSG_CLOEXEC };
+    let mut iov = [rustix::io::IoSliceMut::new(buf)];
+    let got = loop {
+        match net::recvmsg(&sock, &mut iov, &mut control, flags) {
+            Err(Errno::INTR) => {}
+            r => break r?,
+        }
+    };
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = msg {
+            for fd in received {
+                // Beyond our room: dropped, which closes it.
+                let _ = fds.try_push(fd);
+            }
+        }
+    }
+    Ok(got.bytes)
+}
+
 /// Whether `fd` is a listening Unix stream socket.
 pub fn is_unix_listener(fd: impl AsFd) -> bool {
     let fd = fd.as_fd();
@@ -215,5 +272,32 @@ mod tests {
         assert!(peer_ids(&conn).is_ok());
         drop(c);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn descriptors_travel_with_the_first_byte() {
+        let (a, b) =
+            rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(send_with_fds(&a, b"head", &[w.as_fd()]), Ok(4));
+        rustix::io::write(&a, b"tail").unwrap();
+        drop(w);
+        let mut fds = ArrayVec::new();
+        let mut buf = [0u8; 16];
+        // A peek sees the data, takes nothing, and installs no descriptor;
+        // like a read, it stops after the message that carried some.
+        assert_eq!(recv_with_fds(&b, &mut buf, true, &mut fds), Ok(4));
+        assert_eq!(recv_with_fds(&b, &mut buf, true, &mut fds), Ok(4));
+        assert!(fds.is_empty());
+        // A read stops after the message that carried descriptors.
+        assert_eq!(recv_with_fds(&b, &mut buf, false, &mut fds), Ok(4));
+        assert_eq!(&buf[..4], b"head");
+        assert_eq!(fds.len(), 1);
+        rustix::io::write(&fds[0], b"through").unwrap();
+        let mut got = [0u8; 7];
+        assert_eq!(rustix::io::read(&r, &mut got), Ok(7));
+        assert_eq!(&got, b"through");
+        assert_eq!(recv_with_fds(&b, &mut buf, false, &mut fds), Ok(4));
+        assert_eq!(&buf[..4], b"tail");
     }
 }
