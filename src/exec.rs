@@ -13,13 +13,20 @@ use rustix::io::Errno;
 /// PATH when the environment has none.
 const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
 /// Longest candidate path.
-const PATH_MAX: usize = 4096;
+pub const PATH_MAX: usize = 4096;
 
 /// Executes `argv[0]` with arguments `argv` and environment `envp`,
 /// searching `search_path` (a `$PATH` value; `None` means the default).
 /// Returns only on failure, with the most telling error.
 pub fn exec_search(argv: CStrArray<'_>, envp: CStrArray<'_>, search_path: Option<&[u8]>) -> Errno {
     let Some(prog) = argv.first() else { return Errno::INVAL };
+    exec_file_search(prog, argv, envp, search_path)
+}
+
+/// As [`exec_search`], executing `file` (searched for in the same way)
+/// with `argv` as its command line: for running one program under
+/// another's name.
+pub fn exec_file_search(prog: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, search_path: Option<&[u8]>) -> Errno {
     let name = prog.to_bytes();
     if name.is_empty() {
         return Errno::NOENT;
@@ -69,4 +76,28 @@ pub fn exec_or_drop(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
 
 fn program_name(argv: CStrArray<'_>) -> &[u8] {
     argv.first().map_or(&b""[..], |p| p.to_bytes())
+}
+
+/// The directory of the running program's executable: /proc/self/exe, or
+/// else the path the kernel says it was executed as (AT_EXECFN), which
+/// needs no /proc; relative to where it started. Programs that run their
+/// siblings (ipcserver, ipcdo, ipcrun) find them there, never through PATH.
+/// Fatal (111) if neither says.
+pub fn own_directory(start: crate::runtime::Start) -> ArrayVec<u8, PATH_MAX> {
+    let mut buf = [0u8; PATH_MAX];
+    let exe: &[u8] = match rustix::fs::readlinkat_raw(rustix::fs::CWD, c"/proc/self/exe", &mut buf[..]) {
+        Ok(n) if n > 0 && n < PATH_MAX => &buf[..n],
+        _ => start.exec_path().map_or(&b""[..], |p| p.to_bytes()),
+    };
+    let parent = match memchr::memrchr(b'/', exe) {
+        Some(0) => &b"/"[..],
+        Some(i) => &exe[..i],
+        // Executed by a bare name: relative to where we started.
+        None if !exe.is_empty() => &b"."[..],
+        None => log::fatal(log::EXIT_TEMP, &[b"unable to find the directory of my executable"]),
+    };
+    let mut dir = ArrayVec::new();
+    // Cannot fail: `parent` is part of a path of at most PATH_MAX bytes.
+    let _ = dir.try_extend_from_slice(parent);
+    dir
 }

@@ -3,8 +3,9 @@
 //! writing a buffer completely, reading with EINTR handled, copying one
 //! descriptor to another.
 //!
-//! Descriptors 0, 1 and 2 belong to the process as a whole: [`stdin`],
-//! [`stdout`] and [`stderr`] borrow them freely, and nothing in this
+//! Descriptors 0, 1 and 2 belong to the process as a whole (and 6 and 7
+//! to a UCSPI client program): [`stdin`], [`stdout`], [`stderr`],
+//! [`from_server`] and [`to_server`] borrow them freely, and nothing in this
 //! library closes or replaces them except the `unsafe` functions here,
 //! whose callers promise that no borrow of the replaced descriptor is used
 //! afterwards as if it were the old file. Every descriptor the library
@@ -38,6 +39,19 @@ pub fn stdout() -> BorrowedFd<'static> {
 pub fn stderr() -> BorrowedFd<'static> {
     // SAFETY: as for `stdin`.
     unsafe { BorrowedFd::borrow_raw(2) }
+}
+
+/// A UCSPI client's connection, as read (descriptor 6).
+pub fn from_server() -> BorrowedFd<'static> {
+    // SAFETY: as for `stdin`: descriptor 6 is the protocol's, for the
+    // whole process, and the library never closes or replaces it.
+    unsafe { BorrowedFd::borrow_raw(6) }
+}
+
+/// A UCSPI client's connection, as written (descriptor 7).
+pub fn to_server() -> BorrowedFd<'static> {
+    // SAFETY: as for `from_server`.
+    unsafe { BorrowedFd::borrow_raw(7) }
 }
 
 /// Moves `fd` to descriptor 3 or above if it landed on 0, 1 or 2 (which

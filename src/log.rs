@@ -82,8 +82,13 @@ pub struct Line(ArrayVec<u8, LINE_MAX>);
 impl Line {
     /// A line starting with `NAME: `.
     pub fn new() -> Line {
+        Line::named(name())
+    }
+
+    /// A line starting with `name: ` rather than the program's name.
+    pub fn named(name: &[u8]) -> Line {
         let mut l = Line(ArrayVec::new());
-        l.str(name()).str(b": ");
+        l.str(name).str(b": ");
         l
     }
 

@@ -156,6 +156,40 @@ pub fn header(with_fds: bool, uid: &[u8], count: usize, args_len: usize) -> Arra
     h
 }
 
+/// Where ipcdo and ipcrun find the ipcexec server unless
+/// `$IPCEXEC_SOCKET` says otherwise: the original's compiled-in path.
+pub const SOCKET_DEFAULT: &CStr = c"/service/ipcexec/s";
+
+/// What `ipcdo` and `ipcrun` do: executes `ipcclient -l0 SOCKET ipccommand
+/// [-F] UID prog...`, both programs taken from the directory of the running
+/// one, SOCKET from `$IPCEXEC_SOCKET` or [`SOCKET_DEFAULT`].
+pub fn run_client(
+    start: crate::runtime::Start,
+    uid: &[u8],
+    with_fds: bool,
+    prog: crate::runtime::CStrArray<'static>,
+) -> ! {
+    use crate::log;
+    let dir = crate::exec::own_directory(start);
+    let socket = crate::env::get(start.envp, b"IPCEXEC_SOCKET");
+    let argv = crate::strvec::StrVec::take();
+    let built = argv
+        .push_concat(&[&dir, b"/ipcclient"])
+        .and_then(|()| argv.push_borrowed(c"-l0"))
+        .and_then(|()| match socket {
+            Some(s) => argv.push_concat(&[s]),
+            None => argv.push_borrowed(SOCKET_DEFAULT),
+        })
+        .and_then(|()| argv.push_concat(&[&dir, b"/ipccommand"]))
+        .and_then(|()| if with_fds { argv.push_borrowed(c"-F") } else { Ok(()) })
+        .and_then(|()| argv.push_concat(&[uid]))
+        .and_then(|()| argv.push_all(prog));
+    if let Err(e) = built {
+        log::fatal_sys(e, &[b"build the command line"]);
+    }
+    crate::exec::exec_or_die(argv.finish(), start.envp)
+}
+
 /// What came with a request: the client's descriptors 0, 1 and 2, when it
 /// sent them.
 pub type Fds = ArrayVec<OwnedFd, FDS_MAX>;

@@ -325,7 +325,7 @@ pub enum Record<'v> {
     Set(Assignment<'v>),
     /// Run PATH instead of the requested program (ipcexec only; the path
     /// may be empty, as the original's compiler allows).
-    Exec(&'v [u8]),
+    Exec(&'v CStr),
 }
 
 /// A `NAME=VALUE` record, borrowed from the buffer it was read into.
@@ -393,7 +393,8 @@ impl<'v> Iterator for Records<'v> {
 fn decode(r: &[u8]) -> Result<Record<'_>, Malformed> {
     match r {
         [b'D', 0] => Ok(Record::Deny),
-        [b'=', path @ .., 0] => Ok(Record::Exec(path)),
+        // Cannot fail: the record ends with its NUL and has no other.
+        [b'=', path @ ..] => CStr::from_bytes_with_nul(path).map(Record::Exec).map_err(|_| Malformed),
         [b'+', set @ ..] if memchr::memchr(b'=', set).is_some() => {
             // Cannot fail: `set` ends with the record's NUL and has no other.
             CStr::from_bytes_with_nul(set).map(|e| Record::Set(Assignment(e))).map_err(|_| Malformed)
@@ -556,6 +557,64 @@ pub fn compile(
         }
         pattern.for_each_key(|k| out.add(k, &value)).map_err(CompileError::Write)?;
     }
+}
+
+/// The record buffer of [`check`], in `.bss` (see `runtime::Table`).
+static RECORD: crate::runtime::Table<[u8; RECORD_MAX]> = crate::runtime::Table::new([0; RECORD_MAX]);
+
+/// Which checker is reporting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Checker {
+    /// ipcrulescheck: connections; no rule means allow.
+    Access,
+    /// ipcexecrulescheck: requests; `execute PATH` shown; no rule means
+    /// deny (ipcexec fails closed).
+    Exec,
+}
+
+/// What `ipcrulescheck` and `ipcexecrulescheck` do: looks up the rule for
+/// `client` (keys ending in `suffix`) in `path` and prints, as the
+/// originals do, `rule KEY:`, a line per record (`set environment variable
+/// NAME=VALUE`; for exec rules `execute PATH`), then `allow connection` or
+/// `deny connection`; or `default:` and the default. Nothing is printed
+/// unless the whole rule decodes. Exits 0, or 111 with `unable to read
+/// FILE: REASON`.
+pub fn check(path: &CStr, client: Client, suffix: &[u8], checker: Checker) -> ! {
+    use crate::log;
+    let unable =
+        |reason: &[u8]| -> ! { log::fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
+    let rules = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));
+    let Some(buf) = RECORD.take() else { crate::runtime::exit(log::EXIT_TEMP) };
+    let mut key = Key::new();
+    let found = lookup(&rules, client, suffix, buf, &mut key).unwrap_or_else(|e| unable(e.reason()));
+    let rule = found.map(|v| (&key[..], &buf[v]));
+    if rule.is_some_and(|(_, value)| records(value).any(|r| r.is_err())) {
+        unable(MALFORMED);
+    }
+    let mut room = [0u8; 4096];
+    let mut out = crate::io::Buffered::new(crate::io::stdout(), &mut room);
+    if let Err(e) = report(&mut out, rule, checker).and_then(|()| out.flush()) {
+        log::fatal_sys(e, &[b"write to stdout"]);
+    }
+    crate::runtime::exit(0)
+}
+
+fn report(out: &mut crate::io::Buffered<'_>, rule: Option<(&[u8], &[u8])>, checker: Checker) -> Result<(), Errno> {
+    let Some((key, value)) = rule else {
+        let default: &[u8] = if checker == Checker::Exec { b"deny connection\n" } else { b"allow connection\n" };
+        return out.put(&[b"default:\n", default]);
+    };
+    out.put(&[b"rule ", key, b":\n"])?;
+    for r in records(value).flatten() {
+        match r {
+            Record::Deny => return out.put(&[b"deny connection\n"]),
+            Record::Set(a) => out.put(&[b"set environment variable ", a.entry().to_bytes(), b"\n"])?,
+            Record::Exec(p) if checker == Checker::Exec => out.put(&[b"execute ", p.to_bytes(), b"\n"])?,
+            // Not for connections: ipcexec's business.
+            Record::Exec(_) => {}
+        }
+    }
+    out.put(&[b"allow connection\n"])
 }
 
 /// The input buffer of [`compile_atomically`]: a whole rule line, in
@@ -786,7 +845,7 @@ mod tests {
                     String::from_utf8_lossy(a.value()),
                     a.entry().to_str().unwrap()
                 ),
-                Record::Exec(p) => format!("exec {}", String::from_utf8_lossy(p)),
+                Record::Exec(p) => format!("exec {}", p.to_str().unwrap()),
             })
             .collect();
         assert_eq!(all, ["D", "A|x=y|A=x=y", "E||E=", "|nameless|=nameless", "exec /bin/sh", "exec "]);

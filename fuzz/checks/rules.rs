@@ -321,7 +321,7 @@ fn check_line(line: &[u8], syntax: Syntax) {
                     );
                     Instruction::Set(a.name().into(), a.value().into())
                 }
-                Ok(Record::Exec(path)) => Instruction::Exec(path.into()),
+                Ok(Record::Exec(path)) => Instruction::Exec(path.to_bytes().into()),
                 Err(e) => panic!("{what}: the value does not decode: {e:?}"),
             })
             .collect();

@@ -21,7 +21,7 @@ use rustix::process::{Gid, Uid};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::uidgid::{self, Target};
-use ucspi_ipc::{args::Getopt, log, num};
+use ucspi_ipc::{args::Getopt, exec, log, num};
 
 ucspi_ipc::program!(main);
 
@@ -112,8 +112,7 @@ fn main(start: Start) -> ! {
     }
     // Before anything is bound: a uid without a gid needs the user database.
     o.target.complete().unwrap_or_else(|e| e.die());
-    let mut dir = ArrayVec::<u8, 4096>::new();
-    own_directory(start, &mut dir);
+    let dir = exec::own_directory(start);
     let argv = StrVec::take();
     if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
         log::fatal_sys(e, &[b"build the command line"]);
@@ -131,26 +130,6 @@ fn main(start: Start) -> ! {
 /// Socket file permissions, as ipcserver-socketbinder takes them.
 fn permissions(a: &[u8]) -> Option<u32> {
     num::parse_octal(a).filter(|&p| p <= 0o777)
-}
-
-/// The directory of our own executable: /proc/self/exe, or else the path
-/// the kernel says we were executed as (AT_EXECFN), which needs no /proc.
-fn own_directory(start: Start, dir: &mut ArrayVec<u8, 4096>) {
-    let mut buf = [0u8; 4096];
-    let exe: &[u8] = match rustix::fs::readlinkat_raw(rustix::fs::CWD, c"/proc/self/exe", &mut buf[..]) {
-        Ok(n) if n > 0 && n < buf.len() => &buf[..n],
-        _ => start.exec_path().map_or(&b""[..], |p| p.to_bytes()),
-    };
-    let parent = match memchr::memrchr(b'/', exe) {
-        Some(0) => &b"/"[..],
-        Some(i) => &exe[..i],
-        // Executed by a bare name: relative to where we started.
-        None if !exe.is_empty() => &b"."[..],
-        None => log::fatal(log::EXIT_TEMP, &[b"unable to find the directory of ipcserver"]),
-    };
-    if dir.try_extend_from_slice(parent).is_err() {
-        log::fatal(log::EXIT_TEMP, &[b"unable to find the directory of ipcserver: path too long"]);
-    }
 }
 
 /// Appends the command line of the chain after `ipcserver-socketbinder`

@@ -1,0 +1,118 @@
+//! ipccommand [ -F ] uid prog...
+//!
+//! Runs under ipcclient, against ipcexec: writes the request to run
+//! prog... as uid to descriptor 7, then copies stdin to the server and the
+//! server's output to stdout at the same time; when stdin ends it shuts
+//! down its side of the connection (so a program that reads to end of file
+//! sees it) and goes on copying until the server closes. Exit 0, 100 on a
+//! usage error, 111 on an I/O error.
+//!
+//! `-F`: sends its own descriptors 0, 1 and 2 with the request, so that
+//! the program reads and writes them directly (a terminal stays a
+//! terminal; nothing is relayed), then waits for the program's wait status
+//! and exits with it (a death by signal N as 128+N). A server that does
+//! not know `-F` closes the connection without a status: a clear error.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+
+use ucspi_ipc::relay::{self, Ends, Failure};
+use ucspi_ipc::request::{self, ARGS_MAX, COUNT_MAX};
+use ucspi_ipc::runtime::{self, CStrArray, Start};
+use ucspi_ipc::{args::Getopt, io, log, netstring, socket, uidgid};
+
+ucspi_ipc::program!(main);
+
+fn main(start: Start) -> ! {
+    log::init(c"ipccommand", c"uid program");
+    let mut with_fds = false;
+    let mut opts = Getopt::new(start.argv, b"F");
+    for o in opts.by_ref() {
+        match o.letter {
+            b'F' => with_fds = true,
+            _ => log::usage(),
+        }
+    }
+    if opts.operand_count() < 2 {
+        log::usage();
+    }
+    let operands = opts.operands();
+    let uid = operands.first().map_or(&b""[..], |u| u.to_bytes());
+    if uidgid::parse_id(uid).is_none() {
+        log::fatal(log::EXIT_USAGE, &[b"invalid uid: ", uid]);
+    }
+    let prog = operands.skip(1);
+    if let Err(e) = send_request(with_fds, uid, prog) {
+        log::fatal_sys(e, &[b"write the request"]);
+    }
+    if with_fds {
+        wait_for_status()
+    }
+    let ends =
+        Ends { input: io::stdin(), from_server: io::from_server(), to_server: io::to_server(), output: io::stdout() };
+    match relay::relay(ends) {
+        Ok(()) => runtime::exit(0),
+        Err(Failure::ReadInput(e)) => log::fatal_sys(e, &[b"read from stdin"]),
+        Err(Failure::WriteServer(e)) => log::fatal_sys(e, &[b"write to the server"]),
+        Err(Failure::ReadServer(e)) => log::fatal_sys(e, &[b"read from the server"]),
+        Err(Failure::WriteOutput(e)) => log::fatal_sys(e, &[b"write to stdout"]),
+        Err(Failure::Poll(e)) => log::fatal_sys(e, &[b"poll"]),
+    }
+}
+
+/// Writes the request to run `prog` as `uid` (with our descriptors 0, 1
+/// and 2 attached to its first bytes when `with_fds`).
+fn send_request(with_fds: bool, uid: &[u8], prog: CStrArray<'_>) -> Result<(), rustix::io::Errno> {
+    let count = prog.len();
+    let len: usize = prog.iter().map(|a| a.to_bytes_with_nul().len()).sum();
+    if count > COUNT_MAX {
+        log::fatal(log::EXIT_USAGE, &[b"more than 1024 arguments"]);
+    }
+    if len > ARGS_MAX {
+        log::fatal(log::EXIT_USAGE, &[b"arguments longer than 131072 bytes"]);
+    }
+    if with_fds {
+        let ours = [io::stdin(), io::stdout(), io::stderr()];
+        let marker = request::WITH_FDS;
+        if socket::send_with_fds(io::to_server(), marker, &ours)? < marker.len() {
+            return Err(rustix::io::Errno::IO);
+        }
+    }
+    let mut buf = [0u8; 4096];
+    let mut out = io::Buffered::new(io::to_server(), &mut buf);
+    out.put(&[&request::header(false, uid, count, len)])?;
+    for arg in prog.iter() {
+        out.put(&[arg.to_bytes_with_nul()])?;
+    }
+    out.put(&[b","])?;
+    out.flush()
+}
+
+/// Reads the program's wait status and exits as it did.
+fn wait_for_status() -> ! {
+    let mut buf = [0u8; 32];
+    let mut have = 0;
+    loop {
+        match netstring::parse(&buf[..have], 10) {
+            Ok(Some((digits, _))) => exit_as(digits),
+            Err(_) => break,
+            Ok(None) if have == buf.len() => break,
+            Ok(None) => {}
+        }
+        match io::read(io::from_server(), &mut buf[have..]) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) => log::fatal_sys(e, &[b"read the exit status"]),
+        }
+    }
+    log::fatal(log::EXIT_TEMP, &[b"the server sent no exit status (a server without -F support closes at once)"])
+}
+
+/// Exits as a program with wait status `digits` did: its exit code, or
+/// 128 + N for a death by signal N.
+fn exit_as(digits: &[u8]) -> ! {
+    let Some(status) = ucspi_ipc::num::parse_u32(digits) else {
+        log::fatal(log::EXIT_TEMP, &[b"the server sent a bad exit status"])
+    };
+    let signal = status & 0x7f;
+    runtime::exit(if signal == 0 { ((status >> 8) & 0xff) as i32 } else { 128 + signal as i32 })
+}

@@ -1,0 +1,244 @@
+//! ipcexec rules.cdb
+//!
+//! Runs under a server, once per connection, as root: reads one request
+//! (a uid and a command line, see [`ucspi_ipc::request`]), looks up the
+//! rules for the client and that request, and runs the program as that
+//! uid, its primary gid and no other group. Keys are tried in the
+//! original's order (`EUID.EGID,UID.CMD`, `EUID,UID.CMD`, `.EGID,UID.CMD`,
+//! `,UID.CMD`, then the empty key); no matching rule means deny (the
+//! original allows). An allowed rule's assignments reach the program;
+//! `allow="path"` runs path instead; `IPCUID` and `IPCGID` (from the rule
+//! or the environment) override the ids; unless `IPCERROUT` is `0`, the
+//! program's stderr is its stdout. Each request logs one line,
+//! `ipcexec: ok|deny EUID.EGID,UID.CMD`; other messages start with
+//! `ipcserver:`, as the original's do.
+//!
+//! A request that brings the client's descriptors 0, 1 and 2 runs the
+//! program on those, in a child, and answers with its wait status.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+// Audited uses: stderr onto stdout, and the client's descriptors onto 0,
+// 1 and 2 in the child.
+#![allow(unsafe_code)]
+
+use core::ffi::CStr;
+use rustix::fd::AsFd;
+use rustix::process::{Gid, Uid, WaitOptions};
+use ucspi_ipc::cdb::Reader;
+use ucspi_ipc::env::{self, Env};
+use ucspi_ipc::request::{self, Fds, Request};
+use ucspi_ipc::rules::{self, Client, Key, Record};
+use ucspi_ipc::runtime::{self, CStrArray, Start};
+use ucspi_ipc::strvec::StrVec;
+use ucspi_ipc::userdb::{self, Query};
+use ucspi_ipc::{exec, io, log, netstring, num};
+
+ucspi_ipc::program!(main);
+
+/// How long a client has to send its whole request, by default.
+const TIMEOUT_DEFAULT: u32 = 10;
+
+static REQUEST: runtime::Table<[u8; request::BUFFER]> = runtime::Table::new([0; request::BUFFER]);
+static RECORD: runtime::Table<[u8; rules::RECORD_MAX]> = runtime::Table::new([0; rules::RECORD_MAX]);
+
+fn main(start: Start) -> ! {
+    log::init(c"ipcserver", c"");
+    let mut operands = start.argv.iter().skip(1);
+    let (Some(path), None) = (operands.next(), operands.next()) else {
+        // The original's usage line, trailing blank included.
+        if log::verbosity() >= 1 {
+            log::Line::new().str(b"usage: ipcexec rules.cdb ").emit();
+        }
+        runtime::exit(log::EXIT_USAGE)
+    };
+    let envp = start.envp;
+    let timeout = match env::get(envp, b"IPCEXEC_TIMEOUT") {
+        None => TIMEOUT_DEFAULT,
+        Some(t) => num::parse_u32(t)
+            .filter(|&t| t > 0)
+            .unwrap_or_else(|| log::fatal(log::EXIT_USAGE, &[b"invalid IPCEXEC_TIMEOUT: ", t])),
+    };
+    let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
+    let (Some(buf), Some(record)) = (REQUEST.take(), RECORD.take()) else { runtime::exit(log::EXIT_TEMP) };
+    let (req, fds) = request::read(io::stdin(), buf, request::deadline_in(timeout))
+        .unwrap_or_else(|bad| log::fatal(log::EXIT_TEMP, &[b"bad ipc request: ", bad.reason()]));
+    let user = match userdb::find(Query::Uid(req.uid)) {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            let mut digits = [0; num::U64_DIGITS];
+            log::fatal(log::EXIT_TEMP, &[b"unknown uid ", num::fmt_u64(req.uid as u64, &mut digits)])
+        }
+        Err(e) => log::fatal_sys(e, &[b"read /etc/passwd"]),
+    };
+
+    let env = Env::take();
+    if let Err(e) = env.inherit(envp) {
+        log::fatal_sys(e, &[b"read environment"]);
+    }
+    let allowed = apply_rules(path, client, &req, record, env);
+    access_line(allowed.is_some(), client, &req);
+    let Some(run_instead) = allowed else { deny(&req) };
+
+    let id = |name: &[u8], default: u32| match env.get(name) {
+        None => default,
+        Some(v) => ucspi_ipc::uidgid::parse_id(v)
+            .unwrap_or_else(|| log::fatal(log::EXIT_USAGE, &[b"invalid ", name, b": ", v])),
+    };
+    let ids = (Uid::from_raw(id(b"IPCUID", req.uid)), Gid::from_raw(id(b"IPCGID", user.gid)));
+    let errout = env.get(b"IPCERROUT") != Some(b"0");
+
+    let argv = StrVec::take();
+    for arg in req.args() {
+        if let Err(e) = argv.push_borrowed(arg) {
+            log::fatal_sys(e, &[b"build the command line"]);
+        }
+    }
+    let program = run_instead.unwrap_or(req.args().next().unwrap_or(c""));
+    let (argv, envp) = (argv.finish(), env.finish());
+    if req.with_fds {
+        run_with_fds(program, argv, envp, ids, fds);
+    }
+    if errout {
+        // SAFETY: descriptor 2 is replaced for the program; nothing here
+        // uses it as the old file afterwards (messages go to the client).
+        if let Err(e) = unsafe { io::dup_to(io::stdout(), 2) } {
+            log::fatal_sys(e, &[b"move stderr to stdout"]);
+        }
+    }
+    become_user(ids);
+    run(program, argv, envp)
+}
+
+/// The rule for this client and request, applied to `env`: `None` for a
+/// deny (or no rule), else the program to run instead of the one asked
+/// for, if the rule names one.
+fn apply_rules(
+    path: &CStr,
+    client: Client,
+    req: &Request<'_>,
+    record: &'static mut [u8],
+    env: &mut Env<'static>,
+) -> Option<Option<&'static CStr>> {
+    let unable =
+        |reason: &[u8]| -> ! { log::fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
+    let mut suffix = Key::new();
+    let mut digits = [0; num::U64_DIGITS];
+    for piece in [&b","[..], num::fmt_u64(req.uid as u64, &mut digits), b".", req.program()] {
+        if suffix.try_extend_from_slice(piece).is_err() {
+            log::fatal(log::EXIT_TEMP, &[b"bad ipc request: program name too long"]);
+        }
+    }
+    let rules = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));
+    let mut key = Key::new();
+    let found = rules::lookup(&rules, client, &suffix, record, &mut key).unwrap_or_else(|e| unable(e.reason()));
+    // No rule: deny. The original allows, and so a rules file without a
+    // final `:deny` would let every local user run anything as root.
+    let value: &'static [u8] = &record[found?];
+    if rules::records(value).any(|r| r.is_err()) {
+        unable(rules::MALFORMED);
+    }
+    let mut instead = None;
+    for r in rules::records(value).flatten() {
+        match r {
+            Record::Deny => return None,
+            // Nameless: sets nothing, as in the original.
+            Record::Set(a) if a.name().is_empty() => {}
+            Record::Set(a) => {
+                if let Err(e) = env.set_entry(a.entry()) {
+                    log::fatal_sys(e, &[b"set environment variable ", a.name()]);
+                }
+            }
+            Record::Exec(p) => instead = Some(p),
+        }
+    }
+    Some(instead)
+}
+
+/// `ipcexec: ok|deny EUID.EGID,UID.CMD` on the server's log.
+fn access_line(allowed: bool, client: Client, req: &Request<'_>) {
+    if log::verbosity() == 0 {
+        return;
+    }
+    let mut l = log::Line::named(b"ipcexec");
+    l.str(if allowed { b"ok " } else { b"deny " });
+    if let Some(u) = client.euid {
+        l.num(u as u64);
+    }
+    l.str(b".");
+    if let Some(g) = client.egid {
+        l.num(g as u64);
+    }
+    l.str(b",").num(req.uid as u64).str(b".").sanitised(req.program());
+    l.emit();
+}
+
+/// Refuses the request: 100, and to a client that brought its
+/// descriptors, that status.
+fn deny(req: &Request<'_>) -> ! {
+    if req.with_fds {
+        send_status((log::EXIT_USAGE as u32) << 8);
+    }
+    runtime::exit(log::EXIT_USAGE)
+}
+
+/// Drops to `uid`, `gid` and just that group, unless that is what we run
+/// as already (a server not run as root can still serve its own uid).
+fn become_user((uid, gid): (Uid, Gid)) {
+    if rustix::process::geteuid() == uid && rustix::process::getegid() == gid {
+        return;
+    }
+    let dropped = rustix::thread::set_thread_groups(&[gid])
+        .map_err(|e| (&b"set supplementary groups"[..], e))
+        .and_then(|()| rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e)))
+        .and_then(|()| rustix::thread::set_thread_uid(uid).map_err(|e| (&b"set uid"[..], e)));
+    if let Err((what, e)) = dropped {
+        log::fatal_sys(e, &[what]);
+    }
+}
+
+/// Executes `program` with `argv` (a PATH search for a name without `/`).
+fn run(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
+    let err = exec::exec_file_search(program, argv, envp, env::get(envp, b"PATH"));
+    log::fatal_sys(err, &[b"run ", argv.first().map_or(&b""[..], |a| a.to_bytes())])
+}
+
+/// Runs the program on the client's descriptors, in a child, waits for
+/// it and sends the client its wait status.
+fn run_with_fds(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, ids: (Uid, Gid), fds: Fds) -> ! {
+    let spawned = runtime::spawn(&mut || {
+        for (n, fd) in fds.iter().enumerate() {
+            // SAFETY: in the child, 0, 1 and 2 are replaced by the client's
+            // descriptors for the program; nothing here uses the old ones.
+            if let Err(e) = unsafe { io::dup_to(fd.as_fd(), n as i32) } {
+                log::fatal_sys(e, &[b"move the client's descriptors"]);
+            }
+        }
+        become_user(ids);
+        run(program, argv, envp)
+    });
+    // The program holds the client's descriptors now; we must not, or a
+    // reader of the client's output would wait for us too.
+    drop(fds);
+    let pid = spawned.unwrap_or_else(|e| log::fatal_sys(e, &[b"fork"]));
+    let status = loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => break status.as_raw() as u32,
+            Err(rustix::io::Errno::INTR) => {}
+            Ok(None) | Err(_) => log::fatal(log::EXIT_TEMP, &[b"unable to wait for the program"]),
+        }
+    };
+    send_status(status);
+    runtime::exit(0)
+}
+
+/// Writes a wait status to the client: a netstring of decimal digits.
+fn send_status(status: u32) {
+    let mut digits = [0; num::U64_DIGITS];
+    let digits = num::fmt_u64(status as u64, &mut digits);
+    let mut reply = arrayvec::ArrayVec::<u8, 48>::new();
+    for piece in [&netstring::header(digits.len())[..], digits, b","] {
+        let _ = reply.try_extend_from_slice(piece);
+    }
+    // A client gone away cannot be told; nothing else to do about it.
+    let _ = rustix::net::send(io::stdout(), &reply, rustix::net::SendFlags::NOSIGNAL);
+}

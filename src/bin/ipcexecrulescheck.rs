@@ -1,0 +1,36 @@
+//! ipcexecrulescheck rules.cdb: say what ipcexec using rules.cdb would do
+//! with a request from a client whose ids are $IPCREMOTEEUID and
+//! $IPCREMOTEEGID to run $IPCCOMMAND (required) as $IPCUID (default 0).
+//! No matching rule is `default:` and `deny connection`: ipcexec fails
+//! closed.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+
+use ucspi_ipc::rules::{self, Checker, Client, Key};
+use ucspi_ipc::runtime::Start;
+use ucspi_ipc::{args, env, log, uidgid};
+
+ucspi_ipc::program!(main);
+
+fn main(start: Start) -> ! {
+    log::init(c"ipcexecrulescheck", c"rules.cdb");
+    let [path] = args::exact_operands(start.argv);
+    let envp = start.envp;
+    let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
+    // The original's code for it: 111.
+    let command = env::get(envp, b"IPCCOMMAND").unwrap_or_else(|| log::fatal(log::EXIT_TEMP, &[b"IPCCOMMAND not set"]));
+    let uid = match env::get(envp, b"IPCUID") {
+        None => &b"0"[..],
+        Some(u) if uidgid::parse_id(u).is_some() => u,
+        Some(u) => log::fatal(log::EXIT_USAGE, &[b"invalid IPCUID: ", u]),
+    };
+    let mut digits = [0; ucspi_ipc::num::U64_DIGITS];
+    let uid = ucspi_ipc::num::fmt_u64(uidgid::parse_id(uid).unwrap_or(0) as u64, &mut digits);
+    let mut suffix = Key::new();
+    for piece in [&b","[..], uid, b".", command] {
+        if suffix.try_extend_from_slice(piece).is_err() {
+            log::fatal(log::EXIT_USAGE, &[b"IPCCOMMAND too long"]);
+        }
+    }
+    rules::check(path, client, &suffix, Checker::Exec)
+}

@@ -1,0 +1,27 @@
+//! ipcrun [ -F ] prog...: `ipcdo root prog...`: asks the ipcexec server to
+//! run prog... as root. It executes into `ipcclient -l0 SOCKET ipccommand
+//! [-F] 0 prog...` (found next to it); SOCKET is $IPCEXEC_SOCKET, by
+//! default /service/ipcexec/s.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+
+use ucspi_ipc::runtime::Start;
+use ucspi_ipc::{args::Getopt, log, request};
+
+ucspi_ipc::program!(main);
+
+fn main(start: Start) -> ! {
+    log::init(c"ipcrun", c"[ -F ] prog");
+    let mut with_fds = false;
+    let mut opts = Getopt::new(start.argv, b"F");
+    for o in opts.by_ref() {
+        match o.letter {
+            b'F' => with_fds = true,
+            _ => log::usage(),
+        }
+    }
+    if opts.operand_count() < 1 {
+        log::usage();
+    }
+    request::run_client(start, b"0", with_fds, opts.operands())
+}
