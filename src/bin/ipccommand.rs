@@ -99,7 +99,8 @@ fn wait_for_status() -> ! {
             Ok(None) => {}
         }
         match io::read(io::from_server(), &mut buf[have..]) {
-            Ok(0) => break,
+            // A server that closes with our request unread resets.
+            Ok(0) | Err(rustix::io::Errno::CONNRESET) => break,
             Ok(n) => have += n,
             Err(e) => log::fatal_sys(e, &[b"read the exit status"]),
         }

@@ -181,10 +181,11 @@ fn deny(req: &Request<'_>) -> ! {
     runtime::exit(log::EXIT_USAGE)
 }
 
-/// Drops to `uid`, `gid` and just that group, unless that is what we run
-/// as already (a server not run as root can still serve its own uid).
+/// Drops to `uid`, `gid` and just that group. A server not run as root
+/// cannot change its groups: it serves its own ids as they are.
 fn become_user((uid, gid): (Uid, Gid)) {
-    if rustix::process::geteuid() == uid && rustix::process::getegid() == gid {
+    let euid = rustix::process::geteuid();
+    if !euid.is_root() && euid == uid && rustix::process::getegid() == gid {
         return;
     }
     let dropped = rustix::thread::set_thread_groups(&[gid])

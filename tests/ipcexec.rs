@@ -1,0 +1,561 @@
+//! ipcexec, ipccommand, ipcexecrules, ipcexecrulescheck, ipcdo and ipcrun,
+//! run for real: requests well and badly formed, the rules and their
+//! lookup order, what the program runs as and with, descriptor passing,
+//! and the original ucspi-ipc 0.67 on either side of the connection.
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// A request for `uid` to run `args`, as the original ipccommand writes it.
+fn request(uid: &str, args: &[&str]) -> Vec<u8> {
+    let body: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let count = args.len().to_string();
+    let mut r = format!("{}:{uid},{}:{count},{}:", uid.len(), count.len(), body.len()).into_bytes();
+    r.extend_from_slice(&body);
+    r.push(b',');
+    r
+}
+
+/// Our uid and gid, and whether a user of that uid is in /etc/passwd.
+fn own_ids() -> (u32, u32) {
+    let st = std::fs::read_to_string("/proc/self/status").unwrap();
+    let f =
+        |n: &str| st.lines().find(|l| l.starts_with(n)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap();
+    (f("Uid:"), f("Gid:"))
+}
+
+/// The primary gid of `uid` in /etc/passwd.
+fn primary_gid(uid: u32) -> Option<u32> {
+    std::fs::read_to_string("/etc/passwd").unwrap().lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f.get(3)?.parse().ok())?
+    })
+}
+
+/// Rules compiled with our ipcexecrules into DIR/rules.cdb.
+fn rules(d: &TempDir, text: &str) -> PathBuf {
+    let cdb = d.join("rules.cdb");
+    let o = run_input(cmd("ipcexecrules").arg(&cdb).arg(d.join("rules.tmp")), text.as_bytes(), 10);
+    assert_eq!(o.status.code(), Some(0), "ipcexecrules: {}", stderr(&o));
+    cdb
+}
+
+/// ipcexec on `cdb` with `input` (request and what follows) on a pipe,
+/// the client's ids `euid.egid`, and `env`.
+fn exec_direct(cdb: &Path, ids: (u32, u32), env: &[(&str, &str)], input: &[u8]) -> Output {
+    let mut c = cmd("ipcexec");
+    c.arg(cdb).env_clear().env("PATH", "/usr/bin:/bin");
+    c.env("IPCREMOTEEUID", ids.0.to_string()).env("IPCREMOTEEGID", ids.1.to_string());
+    c.envs(env.iter().copied());
+    run_input(&mut c, input, 20)
+}
+
+/// `ipcexec: ok|deny EUID.EGID,UID.CMD` as ipcexec logs it.
+fn access_line(verdict: &str, (e, g): (u32, u32), uid: u32, cmd: &str) -> String {
+    format!("ipcexec: {verdict} {e}.{g},{uid}.{cmd}\n")
+}
+
+#[test]
+fn usage() {
+    for args in [&[][..], &["a", "b"][..]] {
+        let o = run(cmd("ipcexec").args(args), 10);
+        assert_eq!(o.status.code(), Some(100));
+        assert_eq!(stderr(&o), "ipcserver: usage: ipcexec rules.cdb \n");
+    }
+}
+
+#[test]
+fn bad_requests_run_nothing() {
+    let d = TempDir::new();
+    let marker = d.join("ran");
+    let (uid, gid) = own_ids();
+    let cdb = rules(&d, ":allow\n");
+    let m = marker.to_str().unwrap();
+    let touch = |uid: &str| request(uid, &["touch", m]);
+    let mut cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"x:0,".to_vec(), "not three netstrings"),
+        (b"1:a,1:1,6:touch\0,".to_vec(), "the uid is not a number"),
+        (b"10:4294967295,1:1,6:touch\0,".to_vec(), "the uid is not a number"),
+        (b"1:0,1:0,0:,".to_vec(), "the argument count is not a number from 1 to 1024"),
+        (b"1:0,4:1025,".to_vec(), "the argument count is not a number from 1 to 1024"),
+        (b"1:0,1:3,6:touch\0,".to_vec(), "the arguments do not match their count"),
+        (b"1:0,1:1,5:touch,".to_vec(), "the arguments do not match their count"),
+        (b"1:0,1:1,6:touch\0x".to_vec(), "not three netstrings"),
+        (b"1:0,1:1,99999999:".to_vec(), "arguments longer than 131072 bytes"),
+        (b"1:F,1:0,1:1,6:touch\0,".to_vec(), "descriptors announced and not sent"),
+    ];
+    let mut truncated = touch(&uid.to_string());
+    truncated.pop();
+    cases.push((truncated, "connection closed before the end"));
+    cases.push((Vec::new(), "connection closed before the end"));
+    for (input, reason) in cases {
+        let o = exec_direct(&cdb, (uid, gid), &[], &input);
+        assert_eq!(o.status.code(), Some(111), "{reason}");
+        assert_eq!(stderr(&o), format!("ipcserver: fatal: bad ipc request: {reason}\n"));
+        assert!(!marker.exists(), "{reason}: the program ran");
+    }
+}
+
+#[test]
+fn a_request_that_does_not_arrive_in_time_is_dropped() {
+    let d = TempDir::new();
+    let cdb = rules(&d, ":allow\n");
+    let mut c = cmd("ipcexec");
+    c.arg(&cdb).env("IPCEXEC_TIMEOUT", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // Half a request, then silence, with the connection kept open.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"1:0,1:1,").unwrap();
+    let start = std::time::Instant::now();
+    let o = wait_output(child, 10);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(stdin);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipcserver: fatal: bad ipc request: not received in time\n");
+    let o = run(cmd("ipcexec").arg(&cdb).env("IPCEXEC_TIMEOUT", "0"), 10);
+    assert_eq!(stderr(&o), "ipcserver: fatal: invalid IPCEXEC_TIMEOUT: 0\n");
+    assert_eq!(o.status.code(), Some(100));
+}
+
+#[test]
+fn unknown_uid_and_unreadable_rules() {
+    let d = TempDir::new();
+    let (uid, gid) = own_ids();
+    let cdb = rules(&d, ":allow\n");
+    let o = exec_direct(&cdb, (uid, gid), &[], &request("3999999999", &["true"]));
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipcserver: fatal: unknown uid 3999999999\n");
+    let missing = d.join("none.cdb");
+    let o = exec_direct(&missing, (uid, gid), &[], &request(&uid.to_string(), &["true"]));
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        stderr(&o),
+        format!("ipcserver: fatal: unable to read {}: no such file or directory\n", missing.display())
+    );
+}
+
+/// Which rule applies to a client (euid 1001, egid 1010) asking to run
+/// `printenv WHICH` as us: every key form, in the original's order, and no
+/// rule means deny.
+#[test]
+fn lookup_order_and_fail_closed_default() {
+    let d = TempDir::new();
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let lines = [
+        format!("1001.1010,{u}.printenv:allow,WHICH=\"uid.gid\""),
+        format!("1001,{u}.printenv:allow,WHICH=\"uid\""),
+        format!(".1010,{u}.printenv:allow,WHICH=\"gid\""),
+        format!(",{u}.printenv:allow,WHICH=\"anyone\""),
+        ":allow,WHICH=\"empty key\"".to_string(),
+    ];
+    let client = (1001, 1010);
+    let rq = request(&u, &["printenv", "WHICH"]);
+    for first in 0..lines.len() {
+        let cdb = rules(&d, &(lines[first..].join("\n") + "\n"));
+        let o = exec_direct(&cdb, client, &[], &rq);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let expect = ["uid.gid", "uid", "gid", "anyone", "empty key"][first];
+        assert_eq!(stdout(&o), format!("{expect}\n"));
+        assert_eq!(stderr(&o), access_line("ok", client, uid, "printenv"));
+    }
+    // Other clients fall through to the empty key.
+    let cdb = rules(&d, &(lines.join("\n") + "\n"));
+    let o = exec_direct(&cdb, (7, 7), &[], &rq);
+    assert_eq!(stdout(&o), "anyone\n");
+    // No rule: denied, silently but for the log line (the original allows).
+    let cdb = rules(&d, &format!("1001,{u}.other:allow\n"));
+    let o = exec_direct(&cdb, client, &[], &rq);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(stderr(&o), access_line("deny", client, uid, "printenv"));
+    // An explicit deny, before a broader allow.
+    let cdb = rules(&d, &format!("1001,{u}.printenv:deny\n:allow\n"));
+    let o = exec_direct(&cdb, client, &[], &rq);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(stderr(&o), access_line("deny", client, uid, "printenv"));
+}
+
+#[test]
+fn assignments_exec_override_and_the_environment() {
+    let d = TempDir::new();
+    let (uid, gid) = own_ids();
+    let u = uid.to_string();
+    let cdb = rules(
+        &d,
+        &format!(
+            ",{u}.env:allow,A=\"rule\",=\"nameless\"\n,{u}.ls:allow=\"/bin/echo\",B=\"b\"\n,{u}.missing:allow=\"/nonexistent\"\n"
+        ),
+    );
+    let o = exec_direct(&cdb, (uid, gid), &[("KEEP", "1")], &request(&u, &["env"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let vars = env_lines(&o.stdout);
+    let get = |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    assert_eq!(get("A").as_deref(), Some("rule"));
+    assert_eq!(get("KEEP").as_deref(), Some("1"));
+    assert_eq!(get("IPCREMOTEEUID"), Some(uid.to_string()));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("nameless"));
+    // allow="path": that program, with the request's arguments (and its
+    // argv[0] kept).
+    let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &["ls", "-l", "x y"]));
+    assert_eq!(stdout(&o), "-l x y\n");
+    // A failed exec, with stderr sent to the client as everything else.
+    let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &["missing"]));
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stdout(&o), "ipcserver: fatal: unable to run missing: no such file or directory\n");
+}
+
+#[test]
+fn stderr_goes_to_the_client_unless_ipcerrout_is_0() {
+    let d = TempDir::new();
+    let (uid, gid) = own_ids();
+    let u = uid.to_string();
+    let cdb = rules(&d, &format!(",{u}.sh:allow\n"));
+    let rq = request(&u, &["sh", "-c", "echo out; echo err >&2"]);
+    for (env, out, err) in [
+        (&[][..], "out\nerr\n", ""),
+        (&[("IPCERROUT", "1")][..], "out\nerr\n", ""),
+        (&[("IPCERROUT", "0")][..], "out\n", "err\n"),
+    ] {
+        let o = exec_direct(&cdb, (uid, gid), env, &rq);
+        assert_eq!(stdout(&o), out, "{env:?}");
+        assert_eq!(stderr(&o), format!("{}{err}", access_line("ok", (uid, gid), uid, "sh")), "{env:?}");
+    }
+}
+
+/// What follows the request is the program's input, whole, even when it
+/// comes in the same write as the request (the original loses it).
+#[test]
+fn input_after_the_request_reaches_the_program_whole() {
+    let d = TempDir::new();
+    let (uid, gid) = own_ids();
+    let u = uid.to_string();
+    let cdb = rules(&d, &format!(",{u}.cat:allow\n"));
+    let mut input = request(&u, &["cat"]);
+    input.extend_from_slice(b"right behind the request\n");
+    let o = exec_direct(&cdb, (uid, gid), &[], &input);
+    assert_eq!(stdout(&o), "right behind the request\n");
+}
+
+fn is_root_or_skip(test: &str) -> bool {
+    need_root(test)
+}
+
+/// The program runs as the uid asked for, its primary gid, and no other
+/// group; IPCUID and IPCGID (from the rule or the environment) override.
+#[test]
+fn the_program_runs_as_the_target_user() {
+    if !is_root_or_skip("the_program_runs_as_the_target_user") {
+        return;
+    }
+    let d = TempDir::new();
+    let cdb = rules(&d, ":allow\n,65534.ids:allow=\"/bin/cat\",IPCGID=\"5\"\n");
+    let status = |o: &Output| {
+        let s = stdout(o);
+        let f = |n: &str| {
+            s.lines().find(|l| l.starts_with(n)).unwrap()[n.len()..].split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        (f("Uid:"), f("Gid:"), f("Groups:"))
+    };
+    let all = |n: u32| format!("{n} {n} {n} {n}");
+    let rq = |uid: &str| request(uid, &["cat", "/proc/self/status"]);
+    let nobody_gid = primary_gid(65534).unwrap();
+    let o = exec_direct(&cdb, (1000, 1000), &[], &rq("65534"));
+    assert_eq!(status(&o), (all(65534), all(nobody_gid), nobody_gid.to_string()), "{}", stderr(&o));
+    let o = exec_direct(&cdb, (1000, 1000), &[], &rq("0"));
+    assert_eq!(status(&o), (all(0), all(0), "0".to_string()));
+    let o = exec_direct(&cdb, (1000, 1000), &[("IPCUID", "1"), ("IPCGID", "2")], &rq("0"));
+    assert_eq!(status(&o), (all(1), all(2), "2".to_string()));
+    let o = exec_direct(&cdb, (1000, 1000), &[], &request("65534", &["ids", "/proc/self/status"]));
+    assert_eq!(status(&o), (all(65534), all(5), "5".to_string()));
+    let o = exec_direct(&cdb, (1000, 1000), &[("IPCUID", "x")], &rq("0"));
+    assert_eq!(o.status.code(), Some(100));
+    assert!(stderr(&o).ends_with("ipcserver: fatal: invalid IPCUID: x\n"), "{}", stderr(&o));
+}
+
+/// An ipcexec server on a fresh socket, its rules, its log.
+struct ExecServer {
+    _server: Server,
+    dir: TempDir,
+    sock: PathBuf,
+    log: PathBuf,
+}
+
+impl ExecServer {
+    fn start(rules_text: &str) -> ExecServer {
+        ExecServer::start_with(rules_text, &bin("ipcexec"))
+    }
+
+    fn start_with(rules_text: &str, ipcexec: &Path) -> ExecServer {
+        let dir = TempDir::new();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let cdb = rules(&dir, rules_text);
+        let sock = dir.join("s");
+        let log = dir.join("log");
+        let mut c = cmd("ipcserver");
+        c.args(["-v"]).arg(&sock).arg(ipcexec).arg(&cdb).stderr(std::fs::File::create(&log).unwrap());
+        let server = Server::start(&mut c, &sock);
+        ExecServer { _server: server, dir, sock, log }
+    }
+
+    /// Our ipcclient and ipccommand, as `prefix` (empty, or a command that
+    /// drops privileges first) runs them.
+    fn command(&self, opts: &[&str], uid: &str, prog: &[&str]) -> Command {
+        let mut c = Command::new(bin("ipcclient"));
+        c.arg(&self.sock).arg(bin("ipccommand")).args(opts).arg(uid).args(prog);
+        c
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[test]
+fn relayed_requests_through_the_server() {
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let s = ExecServer::start(&format!(",{u}.wc:allow\n,{u}.sh:allow\n"));
+    // The program reads to the end of its input: ipccommand shuts down its
+    // side when stdin ends (the original never does, and this would hang).
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let o = run_input(&mut s.command(&[], &u, &["wc", "-c"]), &data, 20);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "300000");
+    // Binary data both ways.
+    let o = run_input(&mut s.command(&[], &u, &["sh", "-c", "cat"]), &data, 20);
+    assert!(o.stdout == data, "{} bytes back", o.stdout.len());
+    // A denied request: nothing, exit 0 (as the original's ipccommand).
+    let o = run(&mut s.command(&[], &u, &["id"]), 10);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    assert!(wait_until(10, || s.log().contains(&format!(",{u}.id\n"))), "{}", s.log());
+    assert!(s.log().contains(&format!("ipcexec: deny {uid}.")), "{}", s.log());
+}
+
+#[test]
+fn descriptors_passed_with_f_and_the_exit_status_back() {
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let s = ExecServer::start(&format!(",{u}.sh:allow\n,{u}.cat:allow\n"));
+    for (script, code) in [("exit 0", 0), ("exit 3", 3), ("kill -TERM $$", 128 + 15), ("kill -KILL $$", 128 + 9)] {
+        let o = run(&mut s.command(&["-F"], &u, &["sh", "-c", script]), 10);
+        assert_eq!(o.status.code(), Some(code), "{script}: {}", stderr(&o));
+    }
+    // The program writes our stdout and stderr itself, and reads our stdin.
+    let o = run_input(&mut s.command(&["-F"], &u, &["sh", "-c", "cat; echo err >&2"]), b"from stdin\n", 10);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("from stdin\n", "err\n"));
+    // Large binary data, straight through (no relay).
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(7) >> 3) as u8).collect();
+    let o = run_input(&mut s.command(&["-F"], &u, &["cat"]), &data, 30);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout == data, "{} bytes back", o.stdout.len());
+    // Denied: 100, as ipcexec exits.
+    let o = run(&mut s.command(&["-F"], &u, &["id"]), 10);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(100), String::new()));
+}
+
+/// With -F the program's stdin is the caller's terminal: `tty` names it.
+#[test]
+fn descriptors_passed_with_f_keep_a_terminal() {
+    if !have("script", "descriptors_passed_with_f_keep_a_terminal") {
+        return;
+    }
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let s = ExecServer::start(&format!(",{u}.tty:allow\n,{u}.sh:allow\n"));
+    let inner =
+        format!("tty; {} {} {} -F {u} tty", bin("ipcclient").display(), s.sock.display(), bin("ipccommand").display());
+    let o = run(Command::new("script").args(["-qec", &inner, "/dev/null"]), 20);
+    let out = stdout(&o).replace('\r', "");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(lines[0].starts_with("/dev/pts/"), "{out:?}");
+    assert_eq!(lines[0], lines[1], "the program sees the caller's terminal");
+}
+
+#[test]
+fn ipccommand_usage_and_errors() {
+    let usage = "ipccommand: usage: ipccommand uid program\n";
+    for (args, err) in [
+        (&[][..], usage.to_string()),
+        (&["0"][..], usage.to_string()),
+        (&["-x", "0", "true"][..], format!("ipccommand: illegal option -- x\n{usage}")),
+        (&["root", "true"][..], "ipccommand: fatal: invalid uid: root\n".to_string()),
+    ] {
+        let o = run(cmd("ipccommand").args(args), 10);
+        assert_eq!(o.status.code(), Some(100), "{args:?}");
+        assert_eq!(stderr(&o), err, "{args:?}");
+    }
+    // Not under ipcclient: descriptor 7 is not there.
+    let o = run(cmd("ipccommand").args(["0", "true"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipccommand: fatal: unable to write the request: bad file descriptor\n");
+}
+
+/// The original on either side: our ipccommand against its ipcexec, its
+/// ipccommand against ours, and -F against a server that does not know it.
+#[test]
+fn wire_compatible_with_the_original_both_ways() {
+    let Some(original) = std::env::var_os("UCSPI_IPC_ORIGINAL").map(PathBuf::from) else {
+        skip("wire_compatible_with_the_original_both_ways", "UCSPI_IPC_ORIGINAL is not set");
+        return;
+    };
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let rules_text = format!(",{u}.sh:allow\n,{u}.wc:allow\n");
+    // Our client, the original's server.
+    let theirs = ExecServer::start_with(&rules_text, &original.join("ipcexec"));
+    let o = run(&mut theirs.command(&[], &u, &["sh", "-c", "echo from the original"]), 10);
+    assert_eq!(stdout(&o), "from the original\n", "{}", stderr(&o));
+    // A program that reads to the end of its input ends: our half-close
+    // reaches it. (What it reads may be short: the original's ipcexec
+    // reads 8192 bytes at once and loses input that comes with the request.)
+    let o = run_input(&mut theirs.command(&[], &u, &["sh", "-c", "cat >/dev/null; echo done"]), b"12345", 10);
+    assert_eq!(stdout(&o), "done\n", "{}", stderr(&o));
+    // -F against it: a clear error, at once.
+    let start = std::time::Instant::now();
+    let o = run(&mut theirs.command(&["-F"], &u, &["sh", "-c", "echo x"]), 10);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        stderr(&o),
+        "ipccommand: fatal: the server sent no exit status (a server without -F support closes at once)\n"
+    );
+    // The original's client, our server.
+    let ours = ExecServer::start(&rules_text);
+    let mut c = Command::new(original.join("ipcclient"));
+    // (One line of input: the original's ipccommand never shuts down its
+    // side, so a program that reads to the end would wait forever.)
+    c.arg(&ours.sock).arg(original.join("ipccommand")).arg(&u).args(["sh", "-c", "echo from ours; head -n 1"]);
+    let o = run_input(&mut c, b"input\n", 10);
+    assert_eq!(stdout(&o), "from ours\ninput\n", "{}", stderr(&o));
+}
+
+/// ipcexecrules compiles what the original does, byte for byte, and
+/// ipcexecrulescheck says what ipcexec will do.
+#[test]
+fn exec_rules_compiled_and_checked() {
+    let d = TempDir::new();
+    let text = "0,0.echo:allow,A=\"x\"\n0,0.ls:allow=\"/bin/echo\"\n0,0.false:deny\n\
+                0,0.idx:allow,IPCUID=\"1\",IPCGID=\"2\"\n:allow,X=\"y\"\n";
+    let cdb = rules(&d, text);
+    if let Some(original) = std::env::var_os("UCSPI_IPC_ORIGINAL").map(PathBuf::from) {
+        let theirs = d.join("theirs.cdb");
+        let o = run_input(
+            Command::new(original.join("ipcexecrules")).arg(&theirs).arg(d.join("t.tmp")),
+            text.as_bytes(),
+            10,
+        );
+        assert!(o.status.success());
+        assert_eq!(std::fs::read(&cdb).unwrap(), std::fs::read(&theirs).unwrap(), "byte for byte");
+    }
+    let check = |vars: &[(&str, &str)]| {
+        let mut c = cmd("ipcexecrulescheck");
+        c.arg(&cdb).env_clear().env("IPCREMOTEEUID", "0").env("IPCREMOTEEGID", "0").envs(vars.iter().copied());
+        run(&mut c, 10)
+    };
+    let says = |vars: &[(&str, &str)]| stdout(&check(vars));
+    assert_eq!(says(&[("IPCCOMMAND", "echo")]), "rule 0,0.echo:\nset environment variable A=x\nallow connection\n");
+    assert_eq!(says(&[("IPCCOMMAND", "ls")]), "rule 0,0.ls:\nexecute /bin/echo\nallow connection\n");
+    assert_eq!(says(&[("IPCCOMMAND", "false")]), "rule 0,0.false:\ndeny connection\n");
+    assert_eq!(says(&[("IPCCOMMAND", "zzz")]), "rule :\nset environment variable X=y\nallow connection\n");
+    assert_eq!(
+        says(&[("IPCCOMMAND", "echo"), ("IPCUID", "1")]),
+        "rule :\nset environment variable X=y\nallow connection\n"
+    );
+    let cdb2 = rules(&d, "0,0.echo:allow\n");
+    let o = run(cmd("ipcexecrulescheck").arg(&cdb2).env_clear().env("IPCCOMMAND", "zzz"), 10);
+    assert_eq!(stdout(&o), "default:\ndeny connection\n", "ipcexec fails closed");
+    let o = check(&[]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(111), "ipcexecrulescheck: fatal: IPCCOMMAND not set\n".into()));
+    let o = check(&[("IPCCOMMAND", "echo"), ("IPCUID", "x")]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(100), "ipcexecrulescheck: fatal: invalid IPCUID: x\n".into()));
+    let o = run_input(cmd("ipcexecrules").arg(d.join("x.cdb")).arg(d.join("x.tmp")), b"1,0.ls:deny=\"/x\"\n", 10);
+    assert_eq!(stderr(&o), "ipcexecrules: fatal: unable to parse this line: 1,0.ls:deny=\"/x\"\n");
+}
+
+#[test]
+fn ipcdo_and_ipcrun() {
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let s = ExecServer::start(&format!(",{u}.echo:allow\n,0.echo:allow\n"));
+    let name = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2) == Some(&u.as_str())).then(|| f[0].to_string())
+        })
+        .unwrap();
+    for who in [u.as_str(), name.as_str()] {
+        let o = run(cmd("ipcdo").env("IPCEXEC_SOCKET", &s.sock).args([who, "echo", "as", who]), 10);
+        assert_eq!(stdout(&o), format!("as {who}\n"), "{}", stderr(&o));
+        let o = run(cmd("ipcdo").env("IPCEXEC_SOCKET", &s.sock).args(["-F", who, "echo", "with -F"]), 10);
+        assert_eq!((o.status.code(), stdout(&o)), (Some(0), "with -F\n".into()), "{}", stderr(&o));
+    }
+    let o = run(cmd("ipcdo").args(["nosuchaccount", "echo"]), 10);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(100), "ipcdo: fatal: unknown account nosuchaccount\n".into()));
+    let o = run(cmd("ipcdo").arg("root"), 10);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(100), "ipcdo: usage: ipcdo [ -F ] user prog\n".into()));
+    let o = run(&mut cmd("ipcrun"), 10);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(100), "ipcrun: usage: ipcrun [ -F ] prog\n".into()));
+    // The default socket is the original's.
+    let o = run(cmd("ipcrun").env_remove("IPCEXEC_SOCKET").arg("true"), 10);
+    if !Path::new("/service/ipcexec/s").exists() {
+        assert_eq!(stderr(&o), "ipcclient: unable to connect to /service/ipcexec/s: no such file or directory\n");
+    }
+    if is_root() {
+        let o = run(cmd("ipcrun").env("IPCEXEC_SOCKET", &s.sock).args(["echo", "as root"]), 10);
+        assert_eq!(stdout(&o), "as root\n", "{}", stderr(&o));
+    }
+}
+
+/// The service as the issue describes it: run as root, used by an
+/// unprivileged user, whose identity the program sees.
+#[test]
+fn an_unprivileged_client_runs_a_program_as_root() {
+    if !need_root("an_unprivileged_client_runs_a_program_as_root")
+        || !have("setpriv", "an_unprivileged_client_runs_a_program_as_root")
+    {
+        return;
+    }
+    let s = ExecServer::start("65534,0.sh:allow\n:deny\n");
+    let script = "id -u; echo $IPCREMOTEEUID $IPCREMOTEEGID";
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin("ipcrun")).args(["sh", "-c", script]);
+    let o = run(c.env("IPCEXEC_SOCKET", &s.sock), 10);
+    assert_eq!(stdout(&o), "0\n65534 65534\n", "{}", stderr(&o));
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin("ipcrun")).args(["id"]);
+    let o = run(c.env("IPCEXEC_SOCKET", &s.sock), 10);
+    assert_eq!(stdout(&o), "", "denied");
+    let mut back = String::new();
+    let _ = std::fs::File::open(&s.log).unwrap().read_to_string(&mut back);
+    assert!(wait_until(10, || s.log().contains("ipcexec: deny 65534.65534,0.id")), "{}", s.log());
+    let _ = &s.dir;
+}
+
+/// Through the server, a client that writes its request and the program's
+/// input in one write: the program gets all of it (the original's ipcexec
+/// reads 8192 bytes at once and loses it).
+#[test]
+fn one_write_for_request_and_input_over_the_socket() {
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let s = ExecServer::start(&format!(",{u}.cat:allow\n"));
+    for _ in 0..20 {
+        let mut c = std::os::unix::net::UnixStream::connect(&s.sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut bytes = request(&u, &["cat"]);
+        bytes.extend_from_slice(b"all of it\n");
+        c.write_all(&bytes).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut back = String::new();
+        c.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "all of it\n");
+    }
+}
