@@ -179,6 +179,18 @@ impl<'a> Getopt<'a> {
     }
 }
 
+/// The options of a program whose only option is one flag (`spec` is that
+/// letter): whether it was given, and the operands, at least `min` of them
+/// (else a usage error).
+pub fn flag_and_operands<'a>(argv: CStrArray<'a>, spec: &'static [u8], min: usize) -> (bool, CStrArray<'a>) {
+    let mut opts = Getopt::new(argv, spec);
+    let flag = opts.by_ref().count() > 0;
+    if opts.operand_count() < min {
+        log::usage();
+    }
+    (flag, opts.operands())
+}
+
 /// The operands of a program that takes no options and exactly `N`
 /// operands (`--` is allowed first); anything else is a usage error.
 pub fn exact_operands<const N: usize>(argv: CStrArray<'_>) -> [&CStr; N] {

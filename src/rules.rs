@@ -403,6 +403,46 @@ fn decode(r: &[u8]) -> Result<Record<'_>, Malformed> {
     }
 }
 
+/// What a rule decides once applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'v> {
+    /// Refuse.
+    Deny,
+    /// Allow, running this program instead of the one asked for, if any
+    /// (only ipcexec runs one; ipcserver-access ignores it).
+    Allow(Option<&'v CStr>),
+}
+
+/// Why a rule could not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyError<'v> {
+    /// A value no rules compiler writes ([`MALFORMED`]); nothing applied.
+    Malformed,
+    /// The environment has no room for this variable.
+    Env(&'v [u8], Errno),
+}
+
+/// Applies an encoded rule: its assignments go into `env`, borrowed from
+/// `value` (nameless ones, which the original's compiler writes for
+/// `,="value"`, set nothing, as in the original), and its verdict is
+/// returned. A deny stops there. Nothing is applied unless the whole value
+/// decodes.
+pub fn apply<'v>(value: &'v [u8], env: &mut crate::env::Env<'v>) -> Result<Verdict<'v>, ApplyError<'v>> {
+    if records(value).any(|r| r.is_err()) {
+        return Err(ApplyError::Malformed);
+    }
+    let mut instead = None;
+    for r in records(value).flatten() {
+        match r {
+            Record::Deny => return Ok(Verdict::Deny),
+            Record::Set(a) if a.name().is_empty() => {}
+            Record::Set(a) => env.set_entry(a.entry()).map_err(|e| ApplyError::Env(a.name(), e))?,
+            Record::Exec(p) => instead = Some(p),
+        }
+    }
+    Ok(Verdict::Allow(instead))
+}
+
 /// Who is asking: the client's effective ids, either of which may be
 /// unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -832,6 +872,21 @@ mod tests {
             .starts_with(format!("assignment longer than {ASSIGNMENT_MAX} ").as_bytes()));
         assert!(ParseError::RuleTooLong.message().starts_with(format!("rule longer than {VALUE_MAX} ").as_bytes()));
         assert!(ParseError::LineTooLong.message().starts_with(format!("line longer than {LINE_MAX} ").as_bytes()));
+    }
+
+    #[test]
+    fn applying_a_rule() {
+        use crate::env::Env;
+        let mut env = Env::new();
+        assert_eq!(apply(b"+A=1\0+=x\0=/bin/sh\0+B=2\0", &mut env), Ok(Verdict::Allow(Some(c"/bin/sh"))));
+        assert_eq!((env.get(b"A"), env.get(b"B"), env.get(b"")), (Some(&b"1"[..]), Some(&b"2"[..]), None));
+        let mut env = Env::new();
+        assert_eq!(apply(b"+A=1\0D\0+B=2\0", &mut env), Ok(Verdict::Deny));
+        assert_eq!(env.get(b"B"), None);
+        let mut env = Env::new();
+        assert_eq!(apply(b"+A=1\0?\0", &mut env), Err(ApplyError::Malformed));
+        assert_eq!(env.get(b"A"), None, "nothing applied");
+        assert_eq!(apply(b"", &mut env), Ok(Verdict::Allow(None)));
     }
 
     #[test]

@@ -18,24 +18,13 @@
 use ucspi_ipc::relay::{self, Ends, Failure};
 use ucspi_ipc::request::{self, ARGS_MAX, COUNT_MAX};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
-use ucspi_ipc::{args::Getopt, io, log, netstring, socket, uidgid};
+use ucspi_ipc::{args, io, log, netstring, socket, uidgid};
 
 ucspi_ipc::program!(main);
 
 fn main(start: Start) -> ! {
     log::init(c"ipccommand", c"uid program");
-    let mut with_fds = false;
-    let mut opts = Getopt::new(start.argv, b"F");
-    for o in opts.by_ref() {
-        match o.letter {
-            b'F' => with_fds = true,
-            _ => log::usage(),
-        }
-    }
-    if opts.operand_count() < 2 {
-        log::usage();
-    }
-    let operands = opts.operands();
+    let (with_fds, operands) = args::flag_and_operands(start.argv, b"F", 2);
     let uid = operands.first().map_or(&b""[..], |u| u.to_bytes());
     if uidgid::parse_id(uid).is_none() {
         log::fatal(log::EXIT_USAGE, &[b"invalid uid: ", uid]);

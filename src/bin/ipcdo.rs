@@ -9,24 +9,13 @@
 
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::userdb::{self, Query};
-use ucspi_ipc::{args::Getopt, log, num, request, uidgid};
+use ucspi_ipc::{args, log, num, request, uidgid};
 
 ucspi_ipc::program!(main);
 
 fn main(start: Start) -> ! {
     log::init(c"ipcdo", c"[ -F ] user prog");
-    let mut with_fds = false;
-    let mut opts = Getopt::new(start.argv, b"F");
-    for o in opts.by_ref() {
-        match o.letter {
-            b'F' => with_fds = true,
-            _ => log::usage(),
-        }
-    }
-    if opts.operand_count() < 2 {
-        log::usage();
-    }
-    let operands = opts.operands();
+    let (with_fds, operands) = args::flag_and_operands(start.argv, b"F", 2);
     let user = operands.first().map_or(&b""[..], |u| u.to_bytes());
     let uid = match uidgid::parse_id(user) {
         Some(uid) => uid,

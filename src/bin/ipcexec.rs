@@ -27,7 +27,7 @@ use rustix::process::{Gid, Uid, WaitOptions};
 use ucspi_ipc::cdb::Reader;
 use ucspi_ipc::env::{self, Env};
 use ucspi_ipc::request::{self, Fds, Request};
-use ucspi_ipc::rules::{self, Client, Key, Record};
+use ucspi_ipc::rules::{self, ApplyError, Client, Key, Verdict};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::userdb::{self, Query};
@@ -134,24 +134,12 @@ fn apply_rules(
     // No rule: deny. The original allows, and so a rules file without a
     // final `:deny` would let every local user run anything as root.
     let value: &'static [u8] = &record[found?];
-    if rules::records(value).any(|r| r.is_err()) {
-        unable(rules::MALFORMED);
+    match rules::apply(value, env) {
+        Ok(Verdict::Allow(instead)) => Some(instead),
+        Ok(Verdict::Deny) => None,
+        Err(ApplyError::Malformed) => unable(rules::MALFORMED),
+        Err(ApplyError::Env(name, e)) => log::fatal_sys(e, &[b"set environment variable ", name]),
     }
-    let mut instead = None;
-    for r in rules::records(value).flatten() {
-        match r {
-            Record::Deny => return None,
-            // Nameless: sets nothing, as in the original.
-            Record::Set(a) if a.name().is_empty() => {}
-            Record::Set(a) => {
-                if let Err(e) = env.set_entry(a.entry()) {
-                    log::fatal_sys(e, &[b"set environment variable ", a.name()]);
-                }
-            }
-            Record::Exec(p) => instead = Some(p),
-        }
-    }
-    Some(instead)
 }
 
 /// `ipcexec: ok|deny EUID.EGID,UID.CMD` on the server's log.

@@ -6,22 +6,12 @@
 #![cfg_attr(not(test), no_main)]
 
 use ucspi_ipc::runtime::Start;
-use ucspi_ipc::{args::Getopt, log, request};
+use ucspi_ipc::{args, log, request};
 
 ucspi_ipc::program!(main);
 
 fn main(start: Start) -> ! {
     log::init(c"ipcrun", c"[ -F ] prog");
-    let mut with_fds = false;
-    let mut opts = Getopt::new(start.argv, b"F");
-    for o in opts.by_ref() {
-        match o.letter {
-            b'F' => with_fds = true,
-            _ => log::usage(),
-        }
-    }
-    if opts.operand_count() < 1 {
-        log::usage();
-    }
-    request::run_client(start, b"0", with_fds, opts.operands())
+    let (with_fds, operands) = args::flag_and_operands(start.argv, b"F", 1);
+    request::run_client(start, b"0", with_fds, operands)
 }

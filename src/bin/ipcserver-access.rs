@@ -13,7 +13,7 @@ use core::ffi::CStr;
 use rustix::io::Errno;
 use ucspi_ipc::cdb::{CdbError, Reader};
 use ucspi_ipc::env::{self, Env};
-use ucspi_ipc::rules::{self, Client, Record};
+use ucspi_ipc::rules::{self, ApplyError, Client, Verdict};
 use ucspi_ipc::runtime::{self, Start};
 use ucspi_ipc::{args::Getopt, exec, io, log, socket};
 
@@ -97,26 +97,15 @@ fn apply_rules(path: &CStr, optional: bool, client: Client, env: &mut Env<'stati
     core::mem::forget(rules);
     let Some(found) = found else { return true };
     let value: &'static [u8] = &buf[found];
-    // Nothing is applied unless the whole rule decodes.
-    if rules::records(value).any(|r| r.is_err()) {
-        unreadable(path, rules::MALFORMED);
-    }
-    for r in rules::records(value).flatten() {
-        match r {
-            Record::Deny => return false,
-            // A nameless assignment (the original's compiler writes one
-            // for `,="value"`) sets nothing, as in the original.
-            Record::Set(a) if a.name().is_empty() => {}
-            Record::Set(a) => {
-                if let Err(e) = env.set_entry(a.entry()) {
-                    log::drop_connection(&[b"set environment variable ", a.name(), b": ", log::errno_text(e)]);
-                }
-            }
-            // An exec override is ipcexec's business.
-            Record::Exec(_) => {}
+    match rules::apply(value, env) {
+        // An exec override is ipcexec's business.
+        Ok(Verdict::Allow(_)) => true,
+        Ok(Verdict::Deny) => false,
+        Err(ApplyError::Malformed) => unreadable(path, rules::MALFORMED),
+        Err(ApplyError::Env(name, e)) => {
+            log::drop_connection(&[b"set environment variable ", name, b": ", log::errno_text(e)])
         }
     }
-    true
 }
 
 fn main(start: Start) -> ! {
