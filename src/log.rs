@@ -25,6 +25,7 @@ use rustix::io::Errno;
 /// without a lock.
 static NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static USAGE: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
+static USAGE_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static VERBOSITY: AtomicU8 = AtomicU8::new(1);
 
 /// Exit code for usage errors and permanent refusals.
@@ -53,6 +54,13 @@ pub fn init(name: &'static CStr, usage: &'static CStr) {
 /// `ipcserver: ...`, as the original's).
 pub fn set_name(name: &'static CStr) {
     NAME.store(name.as_ptr() as *mut c_char, Ordering::Release);
+}
+
+/// Names the program in its usage line as `name` rather than by the name
+/// its lines start with (the original's ipcexec says `ipcserver: usage:
+/// ipcexec rules.cdb`).
+pub fn set_usage_name(name: &'static CStr) {
+    USAGE_NAME.store(name.as_ptr() as *mut c_char, Ordering::Release);
 }
 
 /// The program name given to [`init`] or [`set_name`].
@@ -142,7 +150,7 @@ impl Default for Line {
 }
 
 fn usage_line() {
-    Line::new().str(b"usage: ").str(name()).str(b" ").str(load(&USAGE, b"")).emit();
+    Line::new().str(b"usage: ").str(load(&USAGE_NAME, name())).str(b" ").str(load(&USAGE, b"")).emit();
 }
 
 /// `NAME: usage: NAME ARGS`, exit 100 (printed unless verbosity is 0).

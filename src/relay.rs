@@ -8,7 +8,8 @@
 //! If the server stops reading (the socket says `broken pipe` or
 //! `connection reset`), the rest of the input is dropped and the server's
 //! output is still copied out: a server may answer and close without
-//! reading everything. This is `ipcconnect` and `ipccommand`'s loop; it
+//! reading everything. A closed input (started with descriptor 0 closed)
+//! is an empty one. This is `ipcconnect` and `ipccommand`'s loop; it
 //! prints nothing, it says what failed.
 
 use arrayvec::ArrayVec;
@@ -134,7 +135,9 @@ pub fn relay(ends: Ends<'_>) -> Result<(), Failure> {
             }
             match slot {
                 Slot::Input => match crate::io::read(ends.input, up.space()) {
-                    Ok(0) => reading_input = false,
+                    // A closed input is an empty one: the server's output
+                    // still comes out.
+                    Ok(0) | Err(Errno::BADF) => reading_input = false,
                     Ok(n) => up.filled(n),
                     // An inherited non-blocking input: poll again.
                     Err(Errno::AGAIN) => {}

@@ -76,7 +76,7 @@ pub enum Bad {
     Arguments,
     /// Longer than [`ARGS_MAX`].
     TooLong,
-    /// `1:F,` came without descriptors 0, 1 and 2.
+    /// `1:F,` came without descriptors 0, 1 and 2, or descriptors without it.
     Descriptors,
     /// The client closed the connection before the end of the request.
     Truncated,
@@ -93,7 +93,7 @@ impl Bad {
             Bad::Count => b"the argument count is not a number from 1 to 1024",
             Bad::Arguments => b"the arguments do not match their count",
             Bad::TooLong => b"arguments longer than 131072 bytes",
-            Bad::Descriptors => b"descriptors announced and not sent",
+            Bad::Descriptors => b"descriptors without 1:F, or 1:F, without descriptors",
             Bad::Truncated => b"connection closed before the end",
             Bad::TimedOut => b"not received in time",
         }
@@ -176,6 +176,8 @@ pub fn run_client(
     let built = argv
         .push_concat(&[&dir, b"/ipcclient"])
         .and_then(|()| argv.push_borrowed(c"-l0"))
+        // A socket path starting with `-` is still a path.
+        .and_then(|()| argv.push_borrowed(c"--"))
         .and_then(|()| match socket {
             Some(s) => argv.push_concat(&[s]),
             None => argv.push_borrowed(SOCKET_DEFAULT),

@@ -159,6 +159,9 @@ fn push_ids(k: &mut Key, uid: Option<u32>, gid: Option<u32>) {
 
 /// Longest `EUID.EGID`.
 const IDS_MAX: usize = 21;
+/// Longest suffix a lookup accepts (`,UID.CMD` of an ipcexec request):
+/// what leaves room for `EUID.EGID` in a key.
+pub const SUFFIX_MAX: usize = KEY_MAX - IDS_MAX;
 /// Longest `,UID.` of a command part.
 const COMMAND_PREFIX_MAX: usize = 12;
 
@@ -542,7 +545,7 @@ pub fn lookup(
     buf: &mut [u8],
     key: &mut Key,
 ) -> Result<Option<Range<usize>>, CdbError> {
-    if suffix.len() + IDS_MAX > KEY_MAX {
+    if suffix.len() > SUFFIX_MAX {
         return Err(CdbError::TooBig);
     }
     let mut keys = keys(client, suffix);

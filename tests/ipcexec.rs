@@ -61,10 +61,15 @@ fn access_line(verdict: &str, (e, g): (u32, u32), uid: u32, cmd: &str) -> String
 
 #[test]
 fn usage() {
-    for args in [&[][..], &["a", "b"][..]] {
+    let usage = "ipcserver: usage: ipcexec rules.cdb \n";
+    for (args, err) in [
+        (&[][..], usage.to_string()),
+        (&["a", "b"][..], usage.to_string()),
+        (&["-x", "a"][..], format!("ipcserver: illegal option -- x\n{usage}")),
+    ] {
         let o = run(cmd("ipcexec").args(args), 10);
         assert_eq!(o.status.code(), Some(100));
-        assert_eq!(stderr(&o), "ipcserver: usage: ipcexec rules.cdb \n");
+        assert_eq!(stderr(&o), err);
     }
 }
 
@@ -86,7 +91,7 @@ fn bad_requests_run_nothing() {
         (b"1:0,1:1,5:touch,".to_vec(), "the arguments do not match their count"),
         (b"1:0,1:1,6:touch\0x".to_vec(), "not three netstrings"),
         (b"1:0,1:1,99999999:".to_vec(), "arguments longer than 131072 bytes"),
-        (b"1:F,1:0,1:1,6:touch\0,".to_vec(), "descriptors announced and not sent"),
+        (b"1:F,1:0,1:1,6:touch\0,".to_vec(), "descriptors without 1:F, or 1:F, without descriptors"),
     ];
     let mut truncated = touch(&uid.to_string());
     truncated.pop();
@@ -207,6 +212,26 @@ fn assignments_exec_override_and_the_environment() {
     let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &["missing"]));
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stdout(&o), "ipcserver: fatal: unable to run missing: no such file or directory\n");
+    // The program's name comes from the client: sanitised in the message,
+    // which may reach the server's log (IPCERROUT=0), so that it cannot
+    // forge log lines.
+    let cdb = rules(&d, ":allow\n");
+    let forged = "x\nipcexec: ok 0.0,0.forged";
+    let o = exec_direct(&cdb, (uid, gid), &[("IPCERROUT", "0")], &request(&u, &[forged]));
+    assert_eq!(o.status.code(), Some(111));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.ends_with("ipcserver: fatal: unable to run x?ipcexec??ok?0.0,0.forged: no such file or directory\n"),
+        "{err}"
+    );
+    // A program name too long for a key is a bad request.
+    let long = "p".repeat(4080);
+    let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &[&long]));
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(111), "ipcserver: fatal: bad ipc request: program name too long\n".into())
+    );
 }
 
 #[test]
@@ -216,10 +241,16 @@ fn stderr_goes_to_the_client_unless_ipcerrout_is_0() {
     let u = uid.to_string();
     let cdb = rules(&d, &format!(",{u}.sh:allow\n"));
     let rq = request(&u, &["sh", "-c", "echo out; echo err >&2"]);
+    // As the original reads it: unset, or "decimal nonzero" (its leading
+    // digits), redirects.
     for (env, out, err) in [
         (&[][..], "out\nerr\n", ""),
         (&[("IPCERROUT", "1")][..], "out\nerr\n", ""),
+        (&[("IPCERROUT", "2x")][..], "out\nerr\n", ""),
         (&[("IPCERROUT", "0")][..], "out\n", "err\n"),
+        (&[("IPCERROUT", "00")][..], "out\n", "err\n"),
+        (&[("IPCERROUT", "")][..], "out\n", "err\n"),
+        (&[("IPCERROUT", "abc")][..], "out\n", "err\n"),
     ] {
         let o = exec_direct(&cdb, (uid, gid), env, &rq);
         assert_eq!(stdout(&o), out, "{env:?}");
@@ -272,6 +303,12 @@ fn the_program_runs_as_the_target_user() {
     assert_eq!(status(&o), (all(1), all(2), "2".to_string()));
     let o = exec_direct(&cdb, (1000, 1000), &[], &request("65534", &["ids", "/proc/self/status"]));
     assert_eq!(status(&o), (all(65534), all(5), "5".to_string()));
+    // IPCUID alone: that user's primary gid, never the asked-for uid's
+    // (root's here).
+    let o = exec_direct(&cdb, (1000, 1000), &[("IPCUID", "65534")], &rq("0"));
+    assert_eq!(status(&o), (all(65534), all(nobody_gid), nobody_gid.to_string()));
+    let o = exec_direct(&cdb, (1000, 1000), &[("IPCUID", "3999999999")], &rq("0"));
+    assert_eq!((o.status.code(), stdout(&o)), (Some(111), String::new()));
     let o = exec_direct(&cdb, (1000, 1000), &[("IPCUID", "x")], &rq("0"));
     assert_eq!(o.status.code(), Some(100));
     assert!(stderr(&o).ends_with("ipcserver: fatal: invalid IPCUID: x\n"), "{}", stderr(&o));
@@ -326,6 +363,11 @@ fn relayed_requests_through_the_server() {
     let o = run_input(&mut s.command(&[], &u, &["wc", "-c"]), &data, 20);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "300000");
+    // A closed stdin is empty input: the program's output still comes.
+    let mut c = Command::new("sh");
+    c.args(["-c", "exec \"$0\" \"$@\" <&-"]).arg(bin("ipcclient")).arg(&s.sock).arg(bin("ipccommand")).arg(&u);
+    let o = run(c.args(["sh", "-c", "echo still here"]), 10);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), "still here\n".into()), "{}", stderr(&o));
     // Binary data both ways.
     let o = run_input(&mut s.command(&[], &u, &["sh", "-c", "cat"]), &data, 20);
     assert!(o.stdout == data, "{} bytes back", o.stdout.len());
@@ -353,9 +395,33 @@ fn descriptors_passed_with_f_and_the_exit_status_back() {
     let o = run_input(&mut s.command(&["-F"], &u, &["cat"]), &data, 30);
     assert_eq!(o.status.code(), Some(0));
     assert!(o.stdout == data, "{} bytes back", o.stdout.len());
-    // Denied: 100, as ipcexec exits.
+    // Denied: 100, as ipcexec exits; a failure in ipcexec: 111, its
+    // status too (not "no status").
     let o = run(&mut s.command(&["-F"], &u, &["id"]), 10);
     assert_eq!((o.status.code(), stderr(&o)), (Some(100), String::new()));
+    let o = run(&mut s.command(&["-F"], "3999999999", &["sh"]), 10);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(111), String::new()));
+    assert!(wait_until(10, || s.log().contains("ipcserver: fatal: unknown uid 3999999999")), "{}", s.log());
+}
+
+/// With -F, a client that goes away gets its program SIGTERM (and
+/// SIGCONT), rather than leaving it running unseen.
+#[test]
+fn a_vanished_f_client_stops_its_program() {
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let s = ExecServer::start(&format!(",{u}.sh:allow\n"));
+    let mark = s.dir.join("term");
+    let script =
+        format!("trap 'echo term > {}; exit 0' TERM; echo started; while :; do sleep 0.05; done", mark.display());
+    let mut client =
+        s.command(&["-F"], &u, &["sh", "-c", &script]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut started = [0u8; 8];
+    client.stdout.take().unwrap().read_exact(&mut started).unwrap();
+    assert_eq!(&started, b"started\n");
+    kill(client.id() as i32, 9);
+    let _ = client.wait();
+    assert!(wait_until(10, || mark.exists()), "the program did not get SIGTERM");
 }
 
 /// With -F the program's stdin is the caller's terminal: `tty` names it.
@@ -379,7 +445,7 @@ fn descriptors_passed_with_f_keep_a_terminal() {
 
 #[test]
 fn ipccommand_usage_and_errors() {
-    let usage = "ipccommand: usage: ipccommand uid program\n";
+    let usage = "ipccommand: usage: ipccommand [ -F ] uid program\n";
     for (args, err) in [
         (&[][..], usage.to_string()),
         (&["0"][..], usage.to_string()),
@@ -423,7 +489,7 @@ fn wire_compatible_with_the_original_both_ways() {
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(
         stderr(&o),
-        "ipccommand: fatal: the server sent no exit status (a server without -F support closes at once)\n"
+        "ipccommand: fatal: the server closed the connection without an exit status (a server without -F support does that)\n"
     );
     // The original's client, our server.
     let ours = ExecServer::start(&rules_text);
@@ -503,6 +569,9 @@ fn ipcdo_and_ipcrun() {
     assert_eq!((o.status.code(), stderr(&o)), (Some(100), "ipcdo: usage: ipcdo [ -F ] user prog\n".into()));
     let o = run(&mut cmd("ipcrun"), 10);
     assert_eq!((o.status.code(), stderr(&o)), (Some(100), "ipcrun: usage: ipcrun [ -F ] prog\n".into()));
+    // A socket path that starts with `-` is still a path.
+    let o = run(cmd("ipcdo").env("IPCEXEC_SOCKET", "-p").args([u.as_str(), "true"]), 10);
+    assert_eq!(stderr(&o), "ipcclient: unable to connect to -p: no such file or directory\n");
     // The default socket is the original's.
     let o = run(cmd("ipcrun").env_remove("IPCEXEC_SOCKET").arg("true"), 10);
     if !Path::new("/service/ipcexec/s").exists() {

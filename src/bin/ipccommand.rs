@@ -23,7 +23,7 @@ use ucspi_ipc::{args, io, log, netstring, socket, uidgid};
 ucspi_ipc::program!(main);
 
 fn main(start: Start) -> ! {
-    log::init(c"ipccommand", c"uid program");
+    log::init(c"ipccommand", c"[ -F ] uid program");
     let (with_fds, operands) = args::flag_and_operands(start.argv, b"F", 2);
     let uid = operands.first().map_or(&b""[..], |u| u.to_bytes());
     if uidgid::parse_id(uid).is_none() {
@@ -94,7 +94,10 @@ fn wait_for_status() -> ! {
             Err(e) => log::fatal_sys(e, &[b"read the exit status"]),
         }
     }
-    log::fatal(log::EXIT_TEMP, &[b"the server sent no exit status (a server without -F support closes at once)"])
+    log::fatal(
+        log::EXIT_TEMP,
+        &[b"the server closed the connection without an exit status (a server without -F support does that)"],
+    )
 }
 
 /// Exits as a program with wait status `digits` did: its exit code, or

@@ -8,8 +8,9 @@
 //! `,UID.CMD`, then the empty key); no matching rule means deny (the
 //! original allows). An allowed rule's assignments reach the program;
 //! `allow="path"` runs path instead; `IPCUID` and `IPCGID` (from the rule
-//! or the environment) override the ids; unless `IPCERROUT` is `0`, the
-//! program's stderr is its stdout. Each request logs one line,
+//! or the environment) override the ids; unless `IPCERROUT` is set to a
+//! value that does not read as a nonzero number, the program's stderr is
+//! its stdout. Each request logs one line,
 //! `ipcexec: ok|deny EUID.EGID,UID.CMD`; other messages start with
 //! `ipcserver:`, as the original's do.
 //!
@@ -20,6 +21,9 @@
 // Audited uses: stderr onto stdout, and the client's descriptors onto 0,
 // 1 and 2 in the child.
 #![allow(unsafe_code)]
+// A failure carries its message line (1 KiB) back to the one place that
+// reports it, once, just before exit; there is no allocator to box it.
+#![allow(clippy::result_large_err)]
 
 use core::ffi::CStr;
 use rustix::fd::AsFd;
@@ -28,10 +32,10 @@ use ucspi_ipc::cdb::Reader;
 use ucspi_ipc::env::{self, Env};
 use ucspi_ipc::request::{self, Fds, Request};
 use ucspi_ipc::rules::{self, ApplyError, Client, Key, Verdict};
-use ucspi_ipc::runtime::{self, CStrArray, Start};
+use ucspi_ipc::runtime::{self, CStrArray, Never, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::userdb::{self, Query};
-use ucspi_ipc::{exec, io, log, netstring, num};
+use ucspi_ipc::{args, exec, io, log, netstring, num};
 
 ucspi_ipc::program!(main);
 
@@ -42,15 +46,10 @@ static REQUEST: runtime::Table<[u8; request::BUFFER]> = runtime::Table::new([0; 
 static RECORD: runtime::Table<[u8; rules::RECORD_MAX]> = runtime::Table::new([0; rules::RECORD_MAX]);
 
 fn main(start: Start) -> ! {
-    log::init(c"ipcserver", c"");
-    let mut operands = start.argv.iter().skip(1);
-    let (Some(path), None) = (operands.next(), operands.next()) else {
-        // The original's usage line, trailing blank included.
-        if log::verbosity() >= 1 {
-            log::Line::new().str(b"usage: ipcexec rules.cdb ").emit();
-        }
-        runtime::exit(log::EXIT_USAGE)
-    };
+    log::init(c"ipcserver", c"rules.cdb ");
+    // The original's usage line: `ipcserver: usage: ipcexec rules.cdb `.
+    log::set_usage_name(c"ipcexec");
+    let [path] = args::exact_operands(start.argv);
     let envp = start.envp;
     let timeout = match env::get(envp, b"IPCEXEC_TIMEOUT") {
         None => TIMEOUT_DEFAULT,
@@ -62,51 +61,115 @@ fn main(start: Start) -> ! {
     let (Some(buf), Some(record)) = (REQUEST.take(), RECORD.take()) else { runtime::exit(log::EXIT_TEMP) };
     let (req, fds) = request::read(io::stdin(), buf, request::deadline_in(timeout))
         .unwrap_or_else(|bad| log::fatal(log::EXIT_TEMP, &[b"bad ipc request: ", bad.reason()]));
-    let user = match userdb::find(Query::Uid(req.uid)) {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            let mut digits = [0; num::U64_DIGITS];
-            log::fatal(log::EXIT_TEMP, &[b"unknown uid ", num::fmt_u64(req.uid as u64, &mut digits)])
-        }
-        Err(e) => log::fatal_sys(e, &[b"read /etc/passwd"]),
-    };
-
-    let env = Env::take();
-    if let Err(e) = env.inherit(envp) {
-        log::fatal_sys(e, &[b"read environment"]);
+    let with_fds = req.with_fds;
+    let Err(failure) = serve(path, envp, client, req, fds, record);
+    // A client that sent its descriptors waits for a status: it gets ours.
+    if with_fds {
+        send_status((failure.code as u32) << 8);
     }
-    let allowed = apply_rules(path, client, &req, record, env);
-    access_line(allowed.is_some(), client, &req);
-    let Some(run_instead) = allowed else { deny(&req) };
+    if let Some(mut line) = failure.line {
+        if log::verbosity() >= 1 {
+            line.emit();
+        }
+    }
+    runtime::exit(failure.code)
+}
 
-    let id = |name: &[u8], default: u32| match env.get(name) {
-        None => default,
+/// How serving a request ended short of running the program: the exit
+/// code, and the message (none for a deny, which the access line says).
+struct Failure {
+    code: i32,
+    line: Option<log::Line>,
+}
+
+/// `fatal: PIECES...`, exit `code`.
+fn fatal(code: i32, pieces: &[&[u8]]) -> Failure {
+    let mut line = log::Line::new();
+    line.str(b"fatal: ");
+    for p in pieces {
+        line.str(p);
+    }
+    Failure { code, line: Some(line) }
+}
+
+/// `fatal: unable to PIECES...: REASON`, exit 111.
+fn fatal_sys(e: rustix::io::Errno, pieces: &[&[u8]]) -> Failure {
+    let mut f = fatal(log::EXIT_TEMP, &[b"unable to "]);
+    if let Some(line) = &mut f.line {
+        for p in pieces {
+            line.str(p);
+        }
+        line.str(b": ").errno(e);
+    }
+    f
+}
+
+/// Everything after the request is read: the rules, the ids, and running
+/// the program, which does not return.
+fn serve(
+    path: &CStr,
+    envp: CStrArray<'static>,
+    client: Client,
+    req: Request<'static>,
+    fds: Fds,
+    record: &'static mut [u8],
+) -> Result<Never, Failure> {
+    let user = known_user(req.uid)?;
+    let env = Env::take();
+    env.inherit(envp).map_err(|e| fatal_sys(e, &[b"read environment"]))?;
+    let allowed = apply_rules(path, client, &req, record, env)?;
+    access_line(allowed.is_some(), client, &req);
+    let Some(run_instead) = allowed else { return Err(Failure { code: log::EXIT_USAGE, line: None }) };
+
+    // IPCUID and IPCGID (the environment's, or the rule's) override the
+    // ids; IPCUID alone takes that user's primary gid, never the group of
+    // the uid asked for (which could be root's).
+    let id = |name: &[u8]| match env.get(name) {
+        None => Ok(None),
         Some(v) => ucspi_ipc::uidgid::parse_id(v)
-            .unwrap_or_else(|| log::fatal(log::EXIT_USAGE, &[b"invalid ", name, b": ", v])),
+            .map(Some)
+            .ok_or_else(|| fatal(log::EXIT_USAGE, &[b"invalid ", name, b": ", v])),
     };
-    let ids = (Uid::from_raw(id(b"IPCUID", req.uid)), Gid::from_raw(id(b"IPCGID", user.gid)));
-    let errout = env.get(b"IPCERROUT") != Some(b"0");
+    let (uid, gid) = match (id(b"IPCUID")?, id(b"IPCGID")?) {
+        (None, None) => (req.uid, user.gid),
+        (Some(uid), None) => (uid, known_user(uid)?.gid),
+        (uid, Some(gid)) => (uid.unwrap_or(req.uid), gid),
+    };
+    let ids = (Uid::from_raw(uid), Gid::from_raw(gid));
+    let errout = env.get(b"IPCERROUT").is_none_or(decimal_nonzero);
 
     let argv = StrVec::take();
     for arg in req.args() {
-        if let Err(e) = argv.push_borrowed(arg) {
-            log::fatal_sys(e, &[b"build the command line"]);
-        }
+        argv.push_borrowed(arg).map_err(|e| fatal_sys(e, &[b"build the command line"]))?;
     }
     let program = run_instead.unwrap_or(req.args().next().unwrap_or(c""));
     let (argv, envp) = (argv.finish(), env.finish());
     if req.with_fds {
-        run_with_fds(program, argv, envp, ids, fds);
+        run_with_fds(program, argv, envp, ids, fds)
     }
     if errout {
         // SAFETY: descriptor 2 is replaced for the program; nothing here
         // uses it as the old file afterwards (messages go to the client).
-        if let Err(e) = unsafe { io::dup_to(io::stdout(), 2) } {
-            log::fatal_sys(e, &[b"move stderr to stdout"]);
-        }
+        unsafe { io::dup_to(io::stdout(), 2) }.map_err(|e| fatal_sys(e, &[b"move stderr to stdout"]))?;
     }
     become_user(ids);
     run(program, argv, envp)
+}
+
+/// The user database's entry for `uid`.
+fn known_user(uid: u32) -> Result<userdb::User, Failure> {
+    let mut digits = [0; num::U64_DIGITS];
+    match userdb::find(Query::Uid(uid)) {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(fatal(log::EXIT_TEMP, &[b"unknown uid ", num::fmt_u64(uid as u64, &mut digits)])),
+        Err(e) => Err(fatal_sys(e, &[b"read /etc/passwd"])),
+    }
+}
+
+/// Whether a value is "decimal nonzero" as the original reads it: its
+/// leading digits, if any, make a number other than 0.
+fn decimal_nonzero(v: &[u8]) -> bool {
+    v.iter().take_while(|c| c.is_ascii_digit()).any(|&c| c != b'0')
 }
 
 /// The rule for this client and request, applied to `env`: `None` for a
@@ -118,27 +181,28 @@ fn apply_rules(
     req: &Request<'_>,
     record: &'static mut [u8],
     env: &mut Env<'static>,
-) -> Option<Option<&'static CStr>> {
-    let unable =
-        |reason: &[u8]| -> ! { log::fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
+) -> Result<Option<Option<&'static CStr>>, Failure> {
+    let unable = |reason: &[u8]| fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]);
     let mut suffix = Key::new();
     let mut digits = [0; num::U64_DIGITS];
     for piece in [&b","[..], num::fmt_u64(req.uid as u64, &mut digits), b".", req.program()] {
-        if suffix.try_extend_from_slice(piece).is_err() {
-            log::fatal(log::EXIT_TEMP, &[b"bad ipc request: program name too long"]);
-        }
+        let _ = suffix.try_extend_from_slice(piece);
     }
-    let rules = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));
+    if suffix.len() > rules::SUFFIX_MAX {
+        return Err(fatal(log::EXIT_TEMP, &[b"bad ipc request: program name too long"]));
+    }
+    let rules = Reader::open(path).map_err(|e| unable(e.reason()))?;
     let mut key = Key::new();
-    let found = rules::lookup(&rules, client, &suffix, record, &mut key).unwrap_or_else(|e| unable(e.reason()));
+    let found = rules::lookup(&rules, client, &suffix, record, &mut key).map_err(|e| unable(e.reason()))?;
     // No rule: deny. The original allows, and so a rules file without a
     // final `:deny` would let every local user run anything as root.
-    let value: &'static [u8] = &record[found?];
+    let Some(found) = found else { return Ok(None) };
+    let value: &'static [u8] = &record[found];
     match rules::apply(value, env) {
-        Ok(Verdict::Allow(instead)) => Some(instead),
-        Ok(Verdict::Deny) => None,
-        Err(ApplyError::Malformed) => unable(rules::MALFORMED),
-        Err(ApplyError::Env(name, e)) => log::fatal_sys(e, &[b"set environment variable ", name]),
+        Ok(Verdict::Allow(instead)) => Ok(Some(instead)),
+        Ok(Verdict::Deny) => Ok(None),
+        Err(ApplyError::Malformed) => Err(unable(rules::MALFORMED)),
+        Err(ApplyError::Env(name, e)) => Err(fatal_sys(e, &[b"set environment variable ", name])),
     }
 }
 
@@ -160,15 +224,6 @@ fn access_line(allowed: bool, client: Client, req: &Request<'_>) {
     l.emit();
 }
 
-/// Refuses the request: 100, and to a client that brought its
-/// descriptors, that status.
-fn deny(req: &Request<'_>) -> ! {
-    if req.with_fds {
-        send_status((log::EXIT_USAGE as u32) << 8);
-    }
-    runtime::exit(log::EXIT_USAGE)
-}
-
 /// Drops to `uid`, `gid` and just that group. A server not run as root
 /// cannot change its groups: it serves its own ids as they are.
 fn become_user((uid, gid): (Uid, Gid)) {
@@ -186,9 +241,16 @@ fn become_user((uid, gid): (Uid, Gid)) {
 }
 
 /// Executes `program` with `argv` (a PATH search for a name without `/`).
+/// On failure the message names the program the client asked for,
+/// sanitised: it may reach the server's log.
 fn run(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
     let err = exec::exec_file_search(program, argv, envp, env::get(envp, b"PATH"));
-    log::fatal_sys(err, &[b"run ", argv.first().map_or(&b""[..], |a| a.to_bytes())])
+    if log::verbosity() >= 1 {
+        let mut line = log::Line::new();
+        line.str(b"fatal: unable to run ").sanitised(argv.first().map_or(&b""[..], |a| a.to_bytes()));
+        line.str(b": ").errno(err).emit();
+    }
+    runtime::exit(log::EXIT_TEMP)
 }
 
 /// Runs the program on the client's descriptors, in a child, waits for
@@ -209,6 +271,7 @@ fn run_with_fds(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, ids: (
     // reader of the client's output would wait for us too.
     drop(fds);
     let pid = spawned.unwrap_or_else(|e| log::fatal_sys(e, &[b"fork"]));
+    watch_client(pid);
     let status = loop {
         match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
             Ok(Some((_, status))) => break status.as_raw() as u32,
@@ -218,6 +281,32 @@ fn run_with_fds(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, ids: (
     };
     send_status(status);
     runtime::exit(0)
+}
+
+/// Until the program exits, watches the connection: a client that goes
+/// away (nothing more is expected from it) gets its program SIGTERM and
+/// SIGCONT, as s6-sudod does, rather than leaving it running unseen.
+/// Without pidfds (Linux before 5.3) the program is simply waited for.
+fn watch_client(pid: rustix::process::Pid) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else { return };
+    loop {
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN), PollFd::from_borrowed_fd(io::stdin(), PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return,
+            Ok(_) => {}
+        }
+        if !fds[0].revents().is_empty() {
+            return;
+        }
+        let mut scratch = [0u8; 256];
+        if matches!(io::read(io::stdin(), &mut scratch), Ok(0) | Err(_)) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+            return;
+        }
+    }
 }
 
 /// Writes a wait status to the client: a netstring of decimal digits.
