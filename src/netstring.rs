@@ -41,7 +41,9 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, Error> {
         return Err(Error::TooLong);
     }
     let start = digits + 1;
-    let end = start + len as usize;
+    // A length no buffer can hold (with max near usize::MAX) is, like any
+    // other, waiting for more bytes.
+    let Some(end) = start.checked_add(len as usize) else { return Ok(None) };
     match buf.get(end) {
         None => Ok(None),
         Some(b',') => Ok(Some((&buf[start..end], end + 1))),
@@ -77,6 +79,7 @@ mod tests {
         assert_eq!(parse(b"11:", 10), Err(Error::TooLong));
         assert_eq!(parse(b"99999999999999999999999:", 10), Err(Error::TooLong));
         assert_eq!(parse(b"18446744073709551616:", usize::MAX), Err(Error::TooLong));
+        assert_eq!(parse(b"18446744073709551615:", usize::MAX), Ok(None));
     }
 
     #[test]

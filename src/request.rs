@@ -28,8 +28,12 @@ pub const ARGS_MAX: usize = 131072;
 /// Most arguments.
 pub const COUNT_MAX: usize = 1024;
 /// A buffer that holds any request: the marker, uid and count netstrings
-/// (at most 4 + 13 + 7 bytes) and the arguments' (at most 8 + ARGS_MAX).
-pub const BUFFER: usize = ARGS_MAX + 64;
+/// and the arguments', each with a length of up to 20 digits (leading
+/// zeros are valid) and the colon and comma around its data (`F`, at most
+/// 10 bytes, 10 bytes, at most ARGS_MAX).
+pub const BUFFER: usize = (HEADER_MAX + 1 + 1) + 2 * (HEADER_MAX + 10 + 1) + (HEADER_MAX + ARGS_MAX + 1);
+/// The longest `LEN:` of a netstring.
+const HEADER_MAX: usize = crate::num::U64_DIGITS + 1;
 /// The netstring that starts a request with descriptors.
 pub const WITH_FDS: &[u8] = b"1:F,";
 
@@ -367,6 +371,26 @@ mod tests {
         let mut rest = [0u8; 16];
         assert_eq!(rustix::io::read(&b, &mut rest), Ok(5));
         assert_eq!(&rest[..5], b"input");
+    }
+
+    #[test]
+    fn the_longest_valid_request_fits_the_buffer() {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        let (a, b) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
+        // Every length padded to 20 digits, ARGS_MAX bytes of arguments.
+        let mut bytes = format!("{:020}:0000000001,{:020}:0000000001,{:020}:", 10, 10, ARGS_MAX).into_bytes();
+        bytes.extend(std::iter::repeat_n(b'a', ARGS_MAX - 1));
+        bytes.extend(b"\0,");
+        let writer = std::thread::spawn(move || {
+            let mut sent = 0;
+            while sent < bytes.len() {
+                sent += rustix::io::write(&a, &bytes[sent..]).unwrap();
+            }
+        });
+        let mut buf = vec![0u8; BUFFER];
+        let (r, _) = read(b.as_fd(), &mut buf, deadline_in(5)).unwrap();
+        writer.join().unwrap();
+        assert_eq!((r.uid, r.program().len()), (1, ARGS_MAX - 1));
     }
 
     #[test]

@@ -58,3 +58,8 @@ fn cdb_writer_corpus() {
 fn options_corpus() {
     replay("options", checks::options::check);
 }
+
+#[test]
+fn request_corpus() {
+    replay("request", checks::request::check);
+}

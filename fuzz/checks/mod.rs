@@ -12,5 +12,6 @@ pub mod cdb_model;
 pub mod cdb_reader;
 pub mod cdb_writer;
 pub mod options;
+pub mod request;
 pub mod rules;
 pub mod support;
