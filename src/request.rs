@@ -201,12 +201,12 @@ pub fn run_client(
 pub type Fds = ArrayVec<OwnedFd, FDS_MAX>;
 
 /// Reads one request from `from` into `buf` (at least [`BUFFER`] bytes),
-/// waiting at most until `deadline` (CLOCK_MONOTONIC), and takes exactly
+/// waiting at most until `deadline`, and takes exactly
 /// its bytes off the connection. On a socket it peeks, then takes what
 /// the request spans; on anything else (a pipe) it reads a byte at a
 /// time. Descriptors that come with it are returned; a request announcing
 /// them must bring three.
-pub fn read<'b>(from: BorrowedFd<'_>, buf: &'b mut [u8], deadline: Timespec) -> Result<(Request<'b>, Fds), Bad> {
+pub fn read<'b>(from: BorrowedFd<'_>, buf: &'b mut [u8], deadline: &Deadline) -> Result<(Request<'b>, Fds), Bad> {
     let mut fds = Fds::new();
     let mut have = 0;
     let mut socket = true;
@@ -267,17 +267,11 @@ fn take(from: BorrowedFd<'_>, buf: &mut [u8], socket: bool, fds: &mut Fds) -> Re
 }
 
 /// Waits until `from` is readable, or fails when `deadline` has passed.
-fn wait_readable(from: BorrowedFd<'_>, deadline: Timespec) -> Result<(), Bad> {
+fn wait_readable(from: BorrowedFd<'_>, deadline: &Deadline) -> Result<(), Bad> {
     loop {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-        let left = (deadline.tv_sec - now.tv_sec) * 1_000_000_000 + (deadline.tv_nsec - now.tv_nsec);
-        if left <= 0 {
-            return Err(Bad::TimedOut);
-        }
-        let timeout = Timespec { tv_sec: left / 1_000_000_000, tv_nsec: left % 1_000_000_000 };
-        let mut fds = [PollFd::from_borrowed_fd(from, PollFlags::IN)];
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(0) => return Err(Bad::TimedOut),
+        let mut fds = [PollFd::from_borrowed_fd(from, PollFlags::IN), PollFd::new(&deadline.0, PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Ok(_) if !fds[1].revents().is_empty() => return Err(Bad::TimedOut),
             Ok(_) => return Ok(()),
             Err(Errno::INTR) => {}
             Err(_) => return Err(Bad::Truncated),
@@ -285,16 +279,35 @@ fn wait_readable(from: BorrowedFd<'_>, deadline: Timespec) -> Result<(), Bad> {
     }
 }
 
-/// The deadline `seconds` from now.
-pub fn deadline_in(seconds: u32) -> Timespec {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    Timespec { tv_sec: now.tv_sec + seconds as i64, tv_nsec: now.tv_nsec }
+/// A time limit the kernel keeps: a timer descriptor (close-on-exec) that
+/// becomes readable when the time is up, so that no clock is read here
+/// (reading one would bring in the vDSO parser, 2 KB of every program).
+pub struct Deadline(OwnedFd);
+
+impl Deadline {
+    /// The limit `ms` milliseconds from now (at least one nanosecond: a
+    /// timer of zero never fires).
+    pub fn after_ms(ms: u64) -> Result<Deadline, Errno> {
+        use rustix::time::{
+            timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags,
+        };
+        let timer = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::CLOEXEC)?;
+        let nanos = ((ms % 1000) * 1_000_000).max(u64::from(ms == 0)) as i64;
+        let it_value = Timespec { tv_sec: (ms / 1000) as i64, tv_nsec: nanos };
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        timerfd_settime(&timer, TimerfdTimerFlags::empty(), &Itimerspec { it_interval: zero, it_value })?;
+        Ok(Deadline(timer))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rustix::fd::AsFd;
+
+    fn deadline_in_5s() -> Deadline {
+        Deadline::after_ms(5000).unwrap()
+    }
 
     fn args(r: &Request<'_>) -> Vec<String> {
         r.args().map(|a| a.to_str().unwrap().to_string()).collect()
@@ -366,7 +379,7 @@ mod tests {
             rustix::io::write(&a, piece).unwrap();
         }
         let mut buf = vec![0u8; BUFFER];
-        let (r, fds) = read(b.as_fd(), &mut buf, deadline_in(5)).unwrap();
+        let (r, fds) = read(b.as_fd(), &mut buf, &deadline_in_5s()).unwrap();
         assert_eq!((args(&r), fds.len()), (vec!["echo".to_string(), "hello".to_string()], 0));
         let mut rest = [0u8; 16];
         assert_eq!(rustix::io::read(&b, &mut rest), Ok(5));
@@ -388,7 +401,7 @@ mod tests {
             }
         });
         let mut buf = vec![0u8; BUFFER];
-        let (r, _) = read(b.as_fd(), &mut buf, deadline_in(5)).unwrap();
+        let (r, _) = read(b.as_fd(), &mut buf, &deadline_in_5s()).unwrap();
         writer.join().unwrap();
         assert_eq!((r.uid, r.program().len()), (1, ARGS_MAX - 1));
     }
@@ -402,12 +415,12 @@ mod tests {
         socket::send_with_fds(&a, WITH_FDS, &three).unwrap();
         rustix::io::write(&a, b"1:0,1:1,4:tty\0,").unwrap();
         let mut buf = vec![0u8; BUFFER];
-        let (r, fds) = read(b.as_fd(), &mut buf, deadline_in(5)).unwrap();
+        let (r, fds) = read(b.as_fd(), &mut buf, &deadline_in_5s()).unwrap();
         assert!(r.with_fds);
         assert_eq!(fds.len(), 3);
         // The marker without descriptors is refused.
         rustix::io::write(&a, b"1:F,1:0,1:1,4:tty\0,").unwrap();
-        assert_eq!(read(b.as_fd(), &mut buf, deadline_in(5)).err(), Some(Bad::Descriptors));
+        assert_eq!(read(b.as_fd(), &mut buf, &deadline_in_5s()).err(), Some(Bad::Descriptors));
     }
 
     #[test]
@@ -416,11 +429,10 @@ mod tests {
         let (a, b) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
         rustix::io::write(&a, b"1:0,").unwrap();
         let mut buf = vec![0u8; BUFFER];
-        let mut soon = deadline_in(0);
-        soon.tv_nsec += 50_000_000;
-        assert_eq!(read(b.as_fd(), &mut buf, soon).err(), Some(Bad::TimedOut));
+        assert_eq!(read(b.as_fd(), &mut buf, &Deadline::after_ms(50).unwrap()).err(), Some(Bad::TimedOut));
+        assert_eq!(read(b.as_fd(), &mut buf, &Deadline::after_ms(0).unwrap()).err(), Some(Bad::TimedOut));
         drop(a);
-        assert_eq!(read(b.as_fd(), &mut buf, deadline_in(5)).err(), Some(Bad::Truncated));
+        assert_eq!(read(b.as_fd(), &mut buf, &deadline_in_5s()).err(), Some(Bad::Truncated));
     }
 
     #[test]
@@ -428,7 +440,7 @@ mod tests {
         let (r, w) = rustix::pipe::pipe().unwrap();
         rustix::io::write(&w, b"1:0,1:1,4:cat\0,rest").unwrap();
         let mut buf = vec![0u8; BUFFER];
-        let (req, _) = read(r.as_fd(), &mut buf, deadline_in(5)).unwrap();
+        let (req, _) = read(r.as_fd(), &mut buf, &deadline_in_5s()).unwrap();
         assert_eq!(req.program(), b"cat");
         let mut rest = [0u8; 8];
         assert_eq!(rustix::io::read(&r, &mut rest), Ok(4));

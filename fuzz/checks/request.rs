@@ -63,9 +63,9 @@ const LONGER: usize = 16;
 /// through a pipe (a byte at a time).
 const CHUNKS_MOST: usize = 64;
 const PIPE_MOST: usize = 8192;
-/// Seconds `read` is given: only a hang takes that long, as the writer
+/// Milliseconds `read` is given: only a hang takes that long, as the writer
 /// always hangs up.
-const DEADLINE: u32 = 5;
+const DEADLINE_MS: u64 = 5000;
 /// Limits `netstring::parse` is tried with (besides LEN and LEN - 1), and
 /// the most places in the input it is tried at.
 const LIMITS: [usize; 4] = [0, 10, ARGS_MAX, usize::MAX];
@@ -444,7 +444,8 @@ fn read_from(pieces: Vec<Vec<u8>>, fds_with: Option<usize>, pipe: bool) -> ReadO
     };
     start_writing((writer, pieces, fds_with, pipe));
     BUF.with_borrow_mut(|buf| {
-        let got = match request::read(reader.as_fd(), buf, request::deadline_in(DEADLINE)) {
+        let got = match request::read(reader.as_fd(), buf, &request::Deadline::after_ms(DEADLINE_MS).expect("a timer"))
+        {
             Ok((req, fds)) => Ok((outcome(Ok(Some((req, 0)))), fds.len())),
             Err(bad) => Err(bad),
         };

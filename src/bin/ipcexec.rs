@@ -59,8 +59,12 @@ fn main(start: Start) -> ! {
     };
     let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
     let (Some(buf), Some(record)) = (REQUEST.take(), RECORD.take()) else { runtime::exit(log::EXIT_TEMP) };
-    let (req, fds) = request::read(io::stdin(), buf, request::deadline_in(timeout))
+    let deadline = request::Deadline::after_ms(u64::from(timeout) * 1000)
+        .unwrap_or_else(|e| log::fatal_sys(e, &[b"create a timer"]));
+    let (req, fds) = request::read(io::stdin(), buf, &deadline)
         .unwrap_or_else(|bad| log::fatal(log::EXIT_TEMP, &[b"bad ipc request: ", bad.reason()]));
+    // Closed now, before descriptors 0 to 2 are rearranged (it could be 2).
+    drop(deadline);
     let with_fds = req.with_fds;
     let Err(failure) = serve(path, envp, client, req, fds, record);
     // A client that sent its descriptors waits for a status: it gets ours.
