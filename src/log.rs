@@ -176,12 +176,7 @@ pub fn option_error(pieces: &[&[u8]]) -> ! {
 /// `NAME: fatal: PIECES...`, then exit with `code`.
 pub fn fatal(code: i32, pieces: &[&[u8]]) -> ! {
     if verbosity() >= 1 {
-        let mut l = Line::new();
-        l.str(b"fatal: ");
-        for p in pieces {
-            l.str(p);
-        }
-        l.emit();
+        fatal_line(pieces).emit();
     }
     crate::runtime::exit(code)
 }
@@ -189,9 +184,25 @@ pub fn fatal(code: i32, pieces: &[&[u8]]) -> ! {
 /// `NAME: fatal: unable to PIECES...: REASON`, exit 111.
 pub fn fatal_sys(err: Errno, pieces: &[&[u8]]) -> ! {
     if verbosity() >= 1 {
-        unable(b"fatal: ", err, pieces).emit();
+        fatal_sys_line(err, pieces).emit();
     }
     crate::runtime::exit(EXIT_TEMP)
+}
+
+/// The line [`fatal`] writes, for a program that must do something else
+/// (answer a client) before it writes it and exits.
+pub fn fatal_line(pieces: &[&[u8]]) -> Line {
+    let mut l = Line::new();
+    l.str(b"fatal: ");
+    for p in pieces {
+        l.str(p);
+    }
+    l
+}
+
+/// The line [`fatal_sys`] writes, for the same use as [`fatal_line`].
+pub fn fatal_sys_line(err: Errno, pieces: &[&[u8]]) -> Line {
+    unable(b"fatal: ", err, pieces)
 }
 
 /// `NAME: unable to PIECES...: REASON`, exit 111: the original ipcclient's

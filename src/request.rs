@@ -137,7 +137,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request<'_>, usize)>, Bad> {
 }
 
 /// Writes the header of a request for `uid` and `count` arguments of
-/// `args_len` bytes in all (NULs included) into `out`; the arguments and
+/// `args_len` bytes in all (NULs included); the arguments and
 /// the final `,` follow it.
 pub fn header(with_fds: bool, uid: &[u8], count: usize, args_len: usize) -> ArrayVec<u8, 96> {
     let mut digits = [0; crate::num::U64_DIGITS];

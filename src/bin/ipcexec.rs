@@ -88,24 +88,12 @@ struct Failure {
 
 /// `fatal: PIECES...`, exit `code`.
 fn fatal(code: i32, pieces: &[&[u8]]) -> Failure {
-    let mut line = log::Line::new();
-    line.str(b"fatal: ");
-    for p in pieces {
-        line.str(p);
-    }
-    Failure { code, line: Some(line) }
+    Failure { code, line: Some(log::fatal_line(pieces)) }
 }
 
 /// `fatal: unable to PIECES...: REASON`, exit 111.
 fn fatal_sys(e: rustix::io::Errno, pieces: &[&[u8]]) -> Failure {
-    let mut f = fatal(log::EXIT_TEMP, &[b"unable to "]);
-    if let Some(line) = &mut f.line {
-        for p in pieces {
-            line.str(p);
-        }
-        line.str(b": ").errno(e);
-    }
-    f
+    Failure { code: log::EXIT_TEMP, line: Some(log::fatal_sys_line(e, pieces)) }
 }
 
 /// Everything after the request is read: the rules, the ids, and running
