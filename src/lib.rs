@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod cdb;
+pub mod children;
 pub mod env;
 pub mod exec;
 pub mod io;

@@ -2,8 +2,9 @@
 //!
 //! It provides the process entry point (argv, envp and the auxiliary vector
 //! read off the initial stack), the handful of system calls that rustix does
-//! not expose publicly (`exit_group`, `execve`, a vfork-style `clone`,
-//! `rt_sigprocmask`, `rt_sigaction`, `signalfd4`), the memory functions the
+//! not expose publicly (`exit_group`, `execve`, a vfork-style `clone` and a
+//! fork, `rt_sigprocmask`, `rt_sigaction`, `signalfd4`, `close_range`), the
+//! memory functions the
 //! compiler emits calls to, and the panic handler. Everything that differs
 //! between architectures (system call numbers and instructions, the entry
 //! point, `struct sigaction`, the memory functions) is in one file per
@@ -33,7 +34,7 @@ compile_error!(
      (entry point, system calls, clone, sigaction layout, memory functions)"
 );
 
-use arch::{syscall1, syscall3, syscall4};
+use arch::{syscall1, syscall3, syscall4, syscall5};
 
 /// A null-terminated array of pointers to NUL-terminated strings, as the
 /// kernel lays out argv and envp and as `execve` wants them, borrowed for
@@ -393,6 +394,60 @@ extern "C" fn trampoline(arg: *mut u8) -> ! {
     match f() {}
 }
 
+/// Which side of a [`fork`] we are on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Forked {
+    /// The new process.
+    Child,
+    /// The caller, with the child's pid.
+    Parent(Pid),
+}
+
+/// Creates a process with a copy of ours, as fork(2) does: both return
+/// from this call, the child with [`Forked::Child`]. Unlike [`spawn`], the
+/// child may live on and return to its caller (a preforking server's
+/// children run their whole life in it).
+///
+/// # Safety
+/// The child inherits our memory as it is: a lock another thread holds
+/// stays held, and a C library's own per-process state (its cached thread
+/// id, its `atfork` handlers) is not fixed up as its `fork()` would. So in
+/// a process with other threads, or that uses a C library, the child must
+/// make only system calls (through rustix or this runtime) until it execs
+/// or exits; such a process should fork through its C library instead.
+pub unsafe fn fork() -> Result<Forked, Errno> {
+    const CLONE_ARGS: usize = 0;
+    // SAFETY: clone with only an exit signal and no new stack is fork: the
+    // child continues on its own copy of this stack; the caller vouches
+    // for the process's state (above).
+    let ret = unsafe { syscall5(arch::SYS_CLONE, arch::SIGCHLD, CLONE_ARGS, CLONE_ARGS, CLONE_ARGS, CLONE_ARGS) };
+    match result(ret)? {
+        0 => Ok(Forked::Child),
+        // SAFETY: a positive return of clone is the child's pid.
+        pid => Ok(Forked::Parent(unsafe { Pid::from_raw_unchecked(pid as i32) })),
+    }
+}
+
+/// Closes every descriptor from `first` up (close_range(2)); on kernels
+/// older than 5.9, which lack it, closes them one by one up to the
+/// descriptor limit.
+///
+/// # Safety
+/// Nothing in the program may own a descriptor numbered `first` or above,
+/// or use a borrow of one, afterwards.
+pub unsafe fn close_from(first: u32) {
+    // SAFETY: close_range takes two descriptor numbers and flags; the
+    // caller gave up every descriptor in the range.
+    let ret = unsafe { syscall3(arch::SYS_CLOSE_RANGE, first as usize, u32::MAX as usize, 0) };
+    if result(ret) == Err(Errno::NOSYS) {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1 << 20);
+        for fd in first as u64..limit.min(1 << 20) {
+            // SAFETY: as above, for each descriptor of the range.
+            unsafe { crate::io::close(fd as i32) };
+        }
+    }
+}
+
 /// A large table that lives in `.bss` and is handed out once, as a
 /// `&'static mut`. Without an allocator, big fixed-capacity tables would
 /// otherwise live on the stack, where stack probes touch (and so make
@@ -562,6 +617,21 @@ mod tests {
             }
             // SAFETY: both hold n bytes.
             assert_eq!(unsafe { mem::memcmp(a.as_ptr(), src.as_ptr(), n) }, 0);
+        }
+    }
+
+    #[test]
+    fn forked_children_return_and_exit() {
+        for code in [0, 7] {
+            // SAFETY: the child makes only raw system calls (exit_group).
+            match unsafe { fork() }.unwrap() {
+                Forked::Child => exit(code),
+                Forked::Parent(pid) => {
+                    let (_, status) =
+                        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+                    assert_eq!(status.exit_status(), Some(code));
+                }
+            }
         }
     }
 

@@ -29,17 +29,14 @@ use arrayvec::ArrayVec;
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::process::Signal;
+use ucspi_ipc::children::{self, Children, Signals};
 use ucspi_ipc::env::{Env, Mark};
 use ucspi_ipc::runtime::{self, CStrArray, SigSet, Start};
 use ucspi_ipc::socket::SockPath;
 use ucspi_ipc::{args::Getopt, exec, io, log, log::Line, socket};
 
 ucspi_ipc::program!(main);
-
-/// Largest maxconn: the size of the child table.
-const MAXCONN_LIMIT: usize = 65535;
-static CHILDREN: runtime::Table<ArrayVec<Child, MAXCONN_LIMIT>> = runtime::Table::new(ArrayVec::new_const());
 
 /// Most connections accepted between two looks at the signals.
 const ACCEPTS_PER_ROUND: usize = 64;
@@ -51,11 +48,9 @@ const BACKOFF_MS: i64 = 100;
 const OUR_VARS: [&[u8]; 6] =
     [b"PROTO", b"IPCLOCALPATH", b"IPCREMOTEPATH", b"IPCREMOTEEUID", b"IPCREMOTEEGID", b"IPCCONNNUM"];
 
-/// A running child and the uid it serves (None under -P).
-struct Child {
-    pid: Pid,
-    uid: Option<u32>,
-}
+/// The tag of a child under -P, where clients have no uid: `(uid_t)-1`,
+/// which no client has.
+const NO_UID: u32 = u32::MAX;
 
 /// The daemon's state. The child table and the environment are large
 /// fixed-capacity arrays kept in `.bss` (see [`runtime::Table`]).
@@ -64,9 +59,9 @@ struct Server {
     /// Whether accept can be retried until EAGAIN (non-blocking socket).
     nonblocking: bool,
     peercred: bool,
-    maxconn: usize,
     localmax: usize,
-    children: &'static mut ArrayVec<Child, MAXCONN_LIMIT>,
+    /// The running children, tagged with their client's uid.
+    children: Children,
     /// The environment of every child up to `base`; per connection only
     /// the remote variables are added after it.
     env: &'static mut Env<'static>,
@@ -96,8 +91,8 @@ fn main(start: Start) -> ! {
             b'v' => log::set_verbosity(o.number(0, 255) as u8),
             b'P' => peercred = false,
             b'p' => peercred = true,
-            b'c' => maxconn = o.number(1, MAXCONN_LIMIT as u32) as usize,
-            b'C' => localmax = Some(o.number(1, MAXCONN_LIMIT as u32) as usize),
+            b'c' => maxconn = o.number(1, children::MAX as u32) as usize,
+            b'C' => localmax = Some(o.number(1, children::MAX as u32) as usize),
             b'N' => log::set_name(o.arg),
             _ => log::usage(),
         }
@@ -116,7 +111,6 @@ fn main(start: Start) -> ! {
         socket::local_path(listener).unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
 
     let env = Env::take();
-    let Some(children) = CHILDREN.take() else { runtime::exit(log::EXIT_TEMP) };
     let prepared = env
         .inherit(start.envp)
         .and_then(|()| {
@@ -133,11 +127,9 @@ fn main(start: Start) -> ! {
     // ignored (SIGPIPE, SIGCHLD...): defaults here, an empty mask there.
     // SIGPIPE is blocked rather than ignored, so that a closed log pipe is
     // an error for us and not a death.
-    runtime::default_dispositions().unwrap_or_else(|e| log::fatal_sys(e, &[b"reset signal dispositions"]));
     let handled =
         SigSet::EMPTY.with(Signal::CHILD).with(Signal::TERM).with(Signal::HUP).with(Signal::QUIT).with(Signal::ABORT);
-    runtime::block_signals(handled.with(Signal::PIPE)).unwrap_or_else(|e| log::fatal_sys(e, &[b"block signals"]));
-    let sigfd = runtime::signalfd(handled).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"]));
+    let signals = Signals::new(handled, SigSet::EMPTY.with(Signal::PIPE));
 
     if ready {
         let mut line = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
@@ -161,9 +153,8 @@ fn main(start: Start) -> ! {
         listener,
         nonblocking,
         peercred,
-        maxconn,
         localmax: localmax.unwrap_or(maxconn).min(maxconn),
-        children,
+        children: Children::take(maxconn),
         env,
         base,
         prog: opts.operands(),
@@ -172,16 +163,17 @@ fn main(start: Start) -> ! {
         paused: false,
         shortage_logged: false,
     };
-    server.status(0);
-    server.run(&sigfd)
+    children::log_status(0, maxconn);
+    server.run(&signals)
 }
 
 impl Server {
-    fn run(&mut self, sigfd: &OwnedFd) -> ! {
+    fn run(&mut self, signals: &Signals) -> ! {
         let backoff = rustix::event::Timespec { tv_sec: 0, tv_nsec: BACKOFF_MS * 1_000_000 };
+        let sigfd = signals.fd();
         loop {
-            let accepting = !self.paused && self.children.len() < self.maxconn;
-            let mut fds = [PollFd::new(sigfd, PollFlags::IN), PollFd::new(&self.listener, PollFlags::IN)];
+            let accepting = !self.paused && !self.children.is_full();
+            let mut fds = [PollFd::new(&sigfd, PollFlags::IN), PollFd::new(&self.listener, PollFlags::IN)];
             let n = if accepting { 2 } else { 1 };
             match poll(&mut fds[..n], self.paused.then_some(&backoff)) {
                 // Only a paused poll has a timeout: the pause is over.
@@ -193,7 +185,7 @@ impl Server {
                 Err(e @ (Errno::INVAL | Errno::NOMEM)) => {
                     self.shortage(e, b"poll");
                     let _ = rustix::thread::nanosleep(&backoff);
-                    self.handle_signals(sigfd);
+                    self.handle_signals(signals);
                     continue;
                 }
                 Err(e) => log::fatal_sys(e, &[b"poll"]),
@@ -201,7 +193,7 @@ impl Server {
             let signalled = !fds[0].revents().is_empty();
             let connecting = accepting && !fds[1].revents().is_empty();
             if signalled {
-                self.handle_signals(sigfd);
+                self.handle_signals(signals);
             }
             if connecting {
                 self.accept_some();
@@ -214,7 +206,7 @@ impl Server {
     /// said it would not block).
     fn accept_some(&mut self) {
         for _ in 0..ACCEPTS_PER_ROUND {
-            if self.children.len() >= self.maxconn {
+            if self.children.is_full() {
                 return;
             }
             match socket::accept(self.listener) {
@@ -249,10 +241,6 @@ impl Server {
         }
     }
 
-    fn same_uid(&self, uid: Option<u32>) -> usize {
-        self.children.iter().filter(|c| c.uid == uid).count()
-    }
-
     fn serve(&mut self, conn: OwnedFd, remote: &[u8]) {
         let ids = if self.peercred {
             match socket::peer_ids(&conn) {
@@ -263,12 +251,13 @@ impl Server {
             None
         };
         let uid = ids.map(|(u, _)| u);
-        let mut same_uid = self.same_uid(uid);
+        let tag = uid.unwrap_or(NO_UID);
+        let mut same_uid = self.children.count(tag);
         if same_uid >= self.localmax {
             // Children of this uid may have exited since the last look at
             // the signals: count again before refusing.
             self.reap();
-            same_uid = self.same_uid(uid);
+            same_uid = self.children.count(tag);
             if same_uid >= self.localmax {
                 return self.refuse(uid);
             }
@@ -290,7 +279,7 @@ impl Server {
         }
         let envp = self.env.finish();
         let (prog, path_var) = (self.prog, self.path_var);
-        let (count, maxconn, local) = (self.children.len() + 1, self.maxconn, &self.local);
+        let (count, maxconn, local) = (self.children.len() + 1, self.children.max(), &self.local);
         let conn_fd = conn.as_fd();
         let spawned = runtime::spawn(&mut || {
             if log::verbosity() >= 2 {
@@ -312,7 +301,7 @@ impl Server {
         match spawned {
             // Cannot overflow: we only accept below maxconn.
             Ok(pid) => {
-                let _ = self.children.try_push(Child { pid, uid });
+                self.children.add(pid, tag);
             }
             Err(e) => log::warn_sys(e, &[b"fork"]),
         }
@@ -330,85 +319,32 @@ impl Server {
         }
     }
 
-    fn handle_signals(&mut self, sigfd: &OwnedFd) {
-        // struct signalfd_siginfo is 128 bytes, the signal number its first
-        // u32. A short read means the queue is empty: no read for EAGAIN.
-        const INFO: usize = 128;
-        let mut buf = [0u8; 8 * INFO];
-        loop {
-            let n = match rustix::io::read(sigfd, &mut buf) {
-                Ok(n) => n,
-                Err(Errno::AGAIN) => return,
-                Err(Errno::INTR) => continue,
-                Err(e) => log::fatal_sys(e, &[b"read signalfd"]),
-            };
-            for info in buf[..n].chunks_exact(INFO) {
-                let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
-                self.handle(Signal::from_named_raw(signo));
-            }
-            if n < buf.len() {
-                return;
-            }
-        }
+    fn handle_signals(&mut self, signals: &Signals) {
+        signals.drain(|s| self.handle(s));
     }
 
-    fn handle(&mut self, signal: Option<Signal>) {
+    fn handle(&mut self, signal: Signal) {
         match signal {
-            Some(Signal::CHILD) => self.reap(),
-            Some(Signal::TERM) => runtime::exit(0),
-            Some(Signal::HUP) => self.kill_children(&[Signal::TERM, Signal::CONT]),
-            Some(Signal::QUIT) => {
-                self.kill_children(&[Signal::TERM, Signal::CONT]);
+            Signal::CHILD => self.reap(),
+            Signal::TERM => runtime::exit(0),
+            Signal::HUP => self.children.kill_all(&[Signal::TERM, Signal::CONT]),
+            Signal::QUIT => {
+                self.children.kill_all(&[Signal::TERM, Signal::CONT]);
                 runtime::exit(0)
             }
-            Some(Signal::ABORT) => {
-                self.kill_children(&[Signal::KILL]);
+            Signal::ABORT => {
+                self.children.kill_all(&[Signal::KILL]);
                 runtime::exit(0)
             }
             _ => {}
         }
     }
 
-    fn kill_children(&self, signals: &[Signal]) {
-        for c in self.children.iter() {
-            for &s in signals {
-                let _ = rustix::process::kill_process(c.pid, s);
-            }
-        }
-    }
-
     /// Collects every child that has exited; a child exiting also ends a
     /// pause for a resource shortage.
     fn reap(&mut self) {
-        // All our children are in the table: once it is empty there is
-        // nothing left to wait for.
-        while !self.children.is_empty() {
-            let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) else { return };
-            self.paused = false;
-            if let Some(i) = self.children.iter().position(|c| c.pid == pid) {
-                self.children.swap_remove(i);
-            }
-            if log::verbosity() >= 2 {
-                Line::new()
-                    .str(b"end ")
-                    .num(pid.as_raw_nonzero().get() as u64)
-                    .str(b" status ")
-                    .num(status.as_raw() as u32 as u64)
-                    .emit();
-                self.status(self.children.len());
-            }
-        }
-    }
-
-    fn status(&self, n: usize) {
-        status_line(n, self.maxconn);
-    }
-}
-
-/// `status: N/MAX`, at verbosity 2.
-fn status_line(n: usize, maxconn: usize) {
-    if log::verbosity() >= 2 {
-        Line::new().str(b"status: ").num(n as u64).str(b"/").num(maxconn as u64).emit();
+        let paused = &mut self.paused;
+        self.children.reap(|_, _| *paused = false);
     }
 }
 
@@ -418,7 +354,7 @@ fn status_line(n: usize, maxconn: usize) {
 /// original.
 fn child_log(count: usize, maxconn: usize, local: &[u8], remote: &[u8], ids: Option<(u32, u32)>) {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    status_line(count, maxconn);
+    children::log_status(count, maxconn);
     Line::new().str(b"pid ").num(pid as u64).str(b" from ").sanitised(remote).emit();
     if log::verbosity() >= 3 {
         let ids = ids.unwrap_or_else(|| (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));

@@ -17,7 +17,10 @@ pub const SYS_EXECVE: usize = 59;
 pub const SYS_EXIT_GROUP: usize = 231;
 /// `signalfd4`.
 pub const SYS_SIGNALFD4: usize = 289;
-const SYS_CLONE: usize = 56;
+/// `clone`.
+pub const SYS_CLONE: usize = 56;
+/// `close_range`.
+pub const SYS_CLOSE_RANGE: usize = 436;
 
 /// The number of SIGCHLD, for clone's exit signal.
 pub const SIGCHLD: usize = 17;
@@ -90,6 +93,21 @@ pub unsafe fn syscall3(n: usize, a: usize, b: usize, c: usize) -> usize {
     unsafe {
         asm!("syscall", inlateout("rax") n => ret, in("rdi") a, in("rsi") b, in("rdx") c,
              lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+/// A system call with five arguments.
+///
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> usize {
+    let ret;
+    // SAFETY: as in syscall1.
+    unsafe {
+        asm!("syscall", inlateout("rax") n => ret, in("rdi") a, in("rsi") b, in("rdx") c,
+             in("r10") d, in("r8") e, lateout("rcx") _, lateout("r11") _, options(nostack));
     }
     ret
 }
