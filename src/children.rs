@@ -160,10 +160,10 @@ impl Signals {
         self.0.as_fd()
     }
 
-    /// Waits until a signal is pending.
-    pub fn wait(&self) {
+    /// Waits until a signal is pending, or `timeout` has passed.
+    pub fn wait(&self, timeout: Option<&rustix::event::Timespec>) {
         let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
-        match poll(&mut fds, None) {
+        match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => log::fatal_sys(e, &[b"poll"]),
         }

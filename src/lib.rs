@@ -18,6 +18,7 @@ pub mod log;
 pub mod mapped_vec;
 pub mod netstring;
 pub mod num;
+pub mod prefork;
 pub mod relay;
 pub mod request;
 pub mod rules;

@@ -225,6 +225,13 @@ pub fn warn_sys(err: Errno, pieces: &[&[u8]]) {
 /// how a per-connection link (ipcserverd's child, ipcserver-access) gives
 /// up on one connection, in the original's words.
 pub fn drop_connection(pieces: &[&[u8]]) -> ! {
+    dropping(pieces);
+    crate::runtime::exit(EXIT_TEMP)
+}
+
+/// The line of [`drop_connection`] alone, for a process that serves on
+/// after giving up on one connection (a preforking server's child).
+pub fn dropping(pieces: &[&[u8]]) {
     if verbosity() >= 1 {
         let mut l = Line::new();
         l.str(b"warning: dropping connection, unable to ");
@@ -233,7 +240,6 @@ pub fn drop_connection(pieces: &[&[u8]]) -> ! {
         }
         l.emit();
     }
-    crate::runtime::exit(EXIT_TEMP)
 }
 
 fn unable(kind: &[u8], err: Errno, pieces: &[&[u8]]) -> Line {

@@ -428,6 +428,15 @@ pub unsafe fn fork() -> Result<Forked, Errno> {
     }
 }
 
+/// Whether `fd` is an open descriptor (fcntl F_GETFD succeeds): a
+/// question about a number, which needs no borrow of it.
+pub fn is_open(fd: u32) -> bool {
+    const F_GETFD: usize = 1;
+    // SAFETY: F_GETFD only reads the descriptor's flags, if it exists.
+    let ret = unsafe { syscall3(arch::SYS_FCNTL, fd as usize, F_GETFD, 0) };
+    result(ret).is_ok()
+}
+
 /// Closes every descriptor from `first` up (close_range(2)); on kernels
 /// older than 5.9, which lack it, closes them one by one up to the
 /// descriptor limit.

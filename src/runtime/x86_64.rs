@@ -19,6 +19,8 @@ pub const SYS_EXIT_GROUP: usize = 231;
 pub const SYS_SIGNALFD4: usize = 289;
 /// `clone`.
 pub const SYS_CLONE: usize = 56;
+/// `fcntl`.
+pub const SYS_FCNTL: usize = 72;
 /// `close_range`.
 pub const SYS_CLOSE_RANGE: usize = 436;
 

@@ -1,0 +1,696 @@
+//! Preforking servers, ucspi-ipc's ipchandle: a program is a [`Handler`]
+//! (called once per connection, in-process) and [`Server`], which does
+//! everything else. `Server::from_command_line` takes ipcserver's options
+//! plus `-f lockfile`, binds PATH, drops privileges; `Server::run` forks
+//! `-c` children (default 40) and keeps that many. Each child accepts on
+//! the shared socket, sets the connection's environment as ipcserver does,
+//! writes the banner, applies the access rules, calls the handler with the
+//! connection on descriptors 0 and 1, cleans up and accepts again: no fork
+//! and no exec per connection, and no allocation either.
+//!
+//! The parent replaces a child that exits (a handler may end its child at
+//! any time: `exit`, a panic), restarts all of them on SIGHUP, and on
+//! SIGTERM stops them, waits for them and exits 0. A child that dies
+//! before it could serve (its handler's set-up failed) stops the server:
+//! replacing it would fail the same way, in a loop.
+//!
+//! What a handler leaves behind does not reach the next connection: the
+//! connection's environment is a value the handler borrows (it cannot
+//! change the one the next connection gets), and after each connection
+//! every descriptor the handler left open is closed and the signal mask
+//! emptied. What cannot be undone from outside (a changed uid, working
+//! directory, or signal disposition) is the handler's to avoid.
+//!
+//! It does not run programs (a handler that wants to can, with
+//! [`crate::exec`] and the connection's environment) and it does not buffer
+//! output: a handler writes to descriptor 1 as it likes.
+#![allow(unsafe_code)]
+
+use crate::cdb::{CdbError, Reader};
+use crate::children::{self, Children, Signals};
+use crate::env::{self, Env};
+use crate::log::{self, Line};
+use crate::rules::{self, ApplyError, Client, Verdict};
+use crate::runtime::{self, CStrArray, Disposition, Forked, SigSet, Start, Table};
+use crate::socket::{self, ListenOptions, SockPath};
+use crate::uidgid::{self, Target};
+use crate::{args::Getopt, io, num};
+use arrayvec::ArrayVec;
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::Signal;
+
+/// One connection, as a handler sees it. The connection itself is on
+/// descriptors 0 (read) and 1 (write): [`io::stdin`] and [`io::stdout`].
+pub struct Connection<'c> {
+    env: CStrArray<'c>,
+    args: CStrArray<'c>,
+}
+
+impl<'c> Connection<'c> {
+    /// The connection's whole environment, ready for `execve`: what the
+    /// server inherited, then PROTO, IPCLOCALPATH, IPCREMOTEPATH,
+    /// IPCREMOTEEUID, IPCREMOTEEGID, IPCCONNNUM and the rule's assignments.
+    pub fn env(&self) -> CStrArray<'c> {
+        self.env
+    }
+
+    /// One variable of [`Connection::env`].
+    pub fn var(&self, name: &[u8]) -> Option<&'c [u8]> {
+        env::get(self.env, name)
+    }
+
+    /// The command line's operands after PATH.
+    pub fn args(&self) -> CStrArray<'c> {
+        self.args
+    }
+}
+
+/// What a preforking server does with a connection. Any `FnMut(&Connection)`
+/// is one.
+pub trait Handler {
+    /// Serves one connection. Returning ends it (the server closes it);
+    /// exiting or panicking ends the child too, which the server replaces.
+    fn handle(&mut self, connection: &Connection<'_>);
+}
+
+impl<F: FnMut(&Connection<'_>)> Handler for F {
+    fn handle(&mut self, connection: &Connection<'_>) {
+        self(connection)
+    }
+}
+
+/// How the server creates its children: [`runtime::fork`] unless the
+/// program links a C library (see [`Server::fork_with`]).
+pub type ForkFn = unsafe fn() -> Result<Forked, Errno>;
+
+/// The usage line of a preforking server: the options every one takes,
+/// then the operands given (a string literal), as a `&'static CStr` for
+/// [`Server::from_command_line`].
+#[macro_export]
+macro_rules! prefork_usage {
+    ($operands:literal) => {
+        match core::ffi::CStr::from_bytes_with_nul(
+            concat!(
+                "[ -1UXdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] \
+                 [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] [ -f lockfile ] path ",
+                $operands,
+                "\0"
+            )
+            .as_bytes(),
+        ) {
+            Ok(usage) => usage,
+            Err(_) => panic!("a usage line has no NUL inside"),
+        }
+    };
+}
+
+/// The default number of children.
+const CHILDREN_DEFAULT: usize = 40;
+/// How long the parent waits before trying again when it could not fork.
+const FORK_RETRY_MS: i64 = 1000;
+/// How long a child pauses after the system ran out of descriptors or
+/// memory in accept.
+const BACKOFF_MS: i64 = 100;
+/// The variables the server sets; inherited values are dropped.
+const OUR_VARS: [&[u8]; 6] =
+    [b"PROTO", b"IPCLOCALPATH", b"IPCREMOTEPATH", b"IPCREMOTEEUID", b"IPCREMOTEEGID", b"IPCCONNNUM"];
+/// The per-uid tag of clients without credentials (-P): they count as one.
+const NO_UID: u32 = u32::MAX;
+
+/// The command line, checked.
+struct Options {
+    ready: bool,
+    peercred: bool,
+    children: usize,
+    localmax: Option<usize>,
+    rules: Option<&'static CStr>,
+    rules_optional: bool,
+    banner: Option<&'static [u8]>,
+    localname: Option<&'static [u8]>,
+    lockfile: Option<&'static CStr>,
+}
+
+/// A preforking server, bound and ready to start its children.
+pub struct Server {
+    o: Options,
+    listener: OwnedFd,
+    /// Operands after PATH.
+    args: CStrArray<'static>,
+    /// The environment every connection starts from.
+    base: CStrArray<'static>,
+    local: &'static [u8],
+    fork: ForkFn,
+}
+
+/// Where a child is in its life, as the parent sees it through [`Slots`].
+const SLOT_FREE: u32 = 0;
+const SLOT_STARTING: u32 = 1;
+const SLOT_SERVING: u32 = 2;
+
+/// One child's place in memory shared by the whole server: where it is in
+/// its life, and whose connection it is serving (0: none; else
+/// `1 << 32 | uid`), for `-C` and IPCCONNNUM.
+struct Slot {
+    state: AtomicU32,
+    client: AtomicU64,
+}
+
+/// The slots of all children, in one shared anonymous mapping made before
+/// the first fork (so every process sees the same memory).
+struct Slots(&'static [Slot]);
+
+impl Slots {
+    fn map(n: usize) -> Slots {
+        use rustix::mm::{MapFlags, ProtFlags};
+        let len = n * core::mem::size_of::<Slot>();
+        // SAFETY: a new shared anonymous mapping at an address the kernel
+        // chooses touches no existing memory.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED)
+        }
+        .unwrap_or_else(|e| log::fatal_sys(e, &[b"map shared memory"]));
+        // SAFETY: the mapping is `len` bytes of zeroes, page-aligned, never
+        // unmapped; all-zero bytes are valid atomics (free slots), and
+        // atomics may be shared between processes.
+        Slots(unsafe { core::slice::from_raw_parts(p as *const Slot, n) })
+    }
+
+    fn set_state(&self, i: usize, state: u32) {
+        self.0[i].state.store(state, Ordering::Release);
+    }
+
+    fn state(&self, i: usize) -> u32 {
+        self.0[i].state.load(Ordering::Acquire)
+    }
+
+    /// Records that slot `i` serves `uid`; returns how many connections of
+    /// that uid are being served, this one included. Storing before
+    /// counting means two simultaneous connections may each count the
+    /// other, never neither: `-C` is never exceeded.
+    fn serve(&self, i: usize, uid: u32) -> usize {
+        let client = 1 << 32 | uid as u64;
+        self.0[i].client.store(client, Ordering::SeqCst);
+        self.0.iter().filter(|s| s.client.load(Ordering::SeqCst) == client).count()
+    }
+
+    fn served(&self, i: usize) {
+        self.0[i].client.store(0, Ordering::Release);
+    }
+}
+
+/// The rule's record, in .bss, taken by each child (see [`Table`]).
+static RECORD: Table<[u8; rules::RECORD_MAX]> = Table::new([0; rules::RECORD_MAX]);
+
+impl Server {
+    /// Reads the command line (`name` and `usage` for messages; at least
+    /// `operands` operands after PATH), checks it whole, binds PATH,
+    /// drops privileges. Exits 100 on a usage error, 111 when binding or
+    /// the privilege change fails.
+    pub fn from_command_line(start: Start, name: &'static CStr, usage: &'static CStr, operands: usize) -> Server {
+        log::init(name, usage);
+        let mut o = Options {
+            ready: false,
+            peercred: true,
+            children: CHILDREN_DEFAULT,
+            localmax: None,
+            rules: None,
+            rules_optional: false,
+            banner: None,
+            localname: None,
+            lockfile: None,
+        };
+        let mut listen = ListenOptions { remove_existing: true, backlog: i32::MAX, perms: 0o777, nonblocking: false };
+        let mut target = Target::default();
+        let mut env_error = None;
+        let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:f:");
+        for opt in opts.by_ref() {
+            match opt.letter {
+                b'q' => log::set_verbosity(0),
+                b'Q' => log::set_verbosity(1),
+                b'v' => log::set_verbosity(2),
+                b'1' => o.ready = true,
+                b'd' => listen.remove_existing = true,
+                b'D' => listen.remove_existing = false,
+                b'p' => o.peercred = true,
+                b'P' => o.peercred = false,
+                b'c' => o.children = opt.number(1, children::MAX as u32) as usize,
+                b'C' => o.localmax = Some(opt.number(1, children::MAX as u32) as usize),
+                b'x' => o.rules = Some(opt.arg),
+                b'X' => o.rules_optional = true,
+                b'B' => o.banner = Some(opt.arg_bytes()),
+                b'l' => o.localname = Some(opt.arg_bytes()),
+                b'f' => o.lockfile = Some(opt.arg),
+                b'b' => listen.backlog = opt.number(0, i32::MAX as u32) as i32,
+                b'a' => {
+                    listen.perms = opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777")
+                }
+                b'u' => {
+                    target.uid = Some(rustix::process::Uid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED)))
+                }
+                b'g' => {
+                    target.gid = Some(rustix::process::Gid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED)))
+                }
+                b'G' => target.groups = Some(opt.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
+                b'U' => {
+                    if let Err(msg) = target.read_env(start.envp) {
+                        env_error.get_or_insert(msg);
+                    }
+                }
+                // ucspi-ipc compatibility: accepted, without effect.
+                b'h' | b'H' | b'o' | b'O' => {}
+                _ => log::usage(),
+            }
+        }
+        if let Some(msg) = env_error {
+            log::fatal(log::EXIT_USAGE, &[msg]);
+        }
+        if opts.operand_count() < 1 + operands {
+            log::usage();
+        }
+        let Some(path) = opts.operands().first() else { log::usage() };
+        target.complete().unwrap_or_else(|e| e.die());
+        if let Some(lockfile) = o.lockfile {
+            // Created before binding, so that a bad path stops us at once;
+            // readable by all, since children open it after the privilege
+            // drop and flock needs no write access.
+            let mode = Mode::from_bits_truncate(0o644);
+            drop(open_lockfile(lockfile, OFlags::CREATE, mode));
+        }
+        let listener = socket::listen(path, &listen)
+            .unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
+        if let Err((what, e)) = target.apply() {
+            log::fatal_sys(e, &[what]);
+        }
+        if let Some(lockfile) = o.lockfile {
+            // What the children will do: fail here rather than in each.
+            drop(open_lockfile(lockfile, OFlags::empty(), Mode::empty()));
+        }
+        let local: &'static [u8] = match o.localname {
+            Some(l) => l,
+            None => {
+                let bound = socket::local_path(&listener)
+                    .unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of ", path.to_bytes()]));
+                LOCAL.take().map_or(&b""[..], |l| {
+                    *l = bound;
+                    &l[..]
+                })
+            }
+        };
+        let base = Env::take();
+        let built = base.inherit(start.envp).and_then(|()| {
+            base.retain(|name| !OUR_VARS.contains(&name));
+            base.push(b"PROTO", b"IPC")?;
+            base.push(b"IPCLOCALPATH", local)
+        });
+        if let Err(e) = built {
+            log::fatal_sys(e, &[b"build the environment"]);
+        }
+        Server { o, listener, args: opts.operands().skip(1), base: base.finish(), local, fork: runtime::fork }
+    }
+
+    /// The operands after PATH, for the program to check before
+    /// [`Server::run`].
+    pub fn args(&self) -> CStrArray<'static> {
+        self.args
+    }
+
+    /// Makes the server create its children with `fork` rather than
+    /// [`runtime::fork`]: a program that links a C library (ipcperl) must
+    /// fork through it, so that the library's state is right in the child.
+    ///
+    /// # Safety
+    /// `fork` must create a process as fork(2) does, returning in both, and
+    /// be sound to call from this single-threaded program.
+    pub unsafe fn fork_with(&mut self, fork: ForkFn) {
+        self.fork = fork;
+    }
+
+    /// Starts the children and keeps them running until SIGTERM. Each child
+    /// calls `init` once with the operands after PATH (after the privilege
+    /// drop, before its first connection) for its handler.
+    pub fn run<H: Handler>(self, mut init: impl FnMut(CStrArray<'static>) -> H) -> ! {
+        let handled = SigSet::EMPTY.with(Signal::CHILD).with(Signal::TERM).with(Signal::HUP);
+        let signals = Signals::new(handled, SigSet::EMPTY.with(Signal::PIPE));
+        let slots = Slots::map(self.o.children);
+        let mut children = Children::take(self.o.children);
+        // Children wait for the end of this pipe before their first accept,
+        // so that every start-up line comes before any connection's.
+        let (gate_read, gate_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .unwrap_or_else(|e| log::fatal_sys(e, &[b"create pipe"]));
+        let gate = Some((gate_read.as_raw_fd(), gate_write.as_raw_fd()));
+        let parent_fds = ParentFds { signals: signals.fd().as_raw_fd(), gate };
+        children::log_status(0, children.max());
+        for slot in 0..children.max() {
+            self.start_child(slot, &slots, &mut children, &parent_fds, &mut init);
+        }
+        drop(gate_write);
+        drop(gate_read);
+        let parent_fds = ParentFds { signals: parent_fds.signals, gate: None };
+        if self.o.ready {
+            let mut line = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
+            let _ = line.try_extend_from_slice(self.local);
+            let _ = line.try_push(b'\n');
+            if let Err(e) = io::write_all(io::stdout(), &line) {
+                log::warn_sys(e, &[b"write readiness notification"]);
+            }
+            // Let go of the notification pipe.
+            // SAFETY: descriptor 1 is replaced, not used, from here on.
+            let _ = unsafe { io::dup_to(self.listener.as_fd(), 1) };
+        }
+        let retry = rustix::event::Timespec { tv_sec: 0, tv_nsec: FORK_RETRY_MS * 1_000_000 };
+        loop {
+            // A slot left free by a failed fork is retried after a pause.
+            let short = children.len() < children.max();
+            signals.wait(short.then_some(&retry));
+            let mut stop = None;
+            signals.drain(|s| match s {
+                Signal::TERM => stop = Some(0),
+                Signal::HUP => children.kill_all(&[Signal::TERM, Signal::CONT]),
+                _ => {}
+            });
+            children.reap(|child, _| {
+                let slot = child.tag as usize;
+                if slots.state(slot) == SLOT_STARTING {
+                    Line::new().str(b"fatal: a child exited before serving: stopping").emit();
+                    stop = Some(log::EXIT_TEMP);
+                }
+                slots.set_state(slot, SLOT_FREE);
+                slots.served(slot);
+            });
+            if let Some(code) = stop {
+                children.kill_all(&[Signal::TERM, Signal::CONT]);
+                children.wait_all(|_, _| {});
+                runtime::exit(code);
+            }
+            for slot in 0..children.max() {
+                if slots.state(slot) == SLOT_FREE {
+                    self.start_child(slot, &slots, &mut children, &parent_fds, &mut init);
+                }
+            }
+        }
+    }
+
+    /// Forks the child for `slot`; the child never returns from here.
+    fn start_child<H: Handler>(
+        &self,
+        slot: usize,
+        slots: &Slots,
+        children: &mut Children,
+        parent_fds: &ParentFds,
+        init: &mut impl FnMut(CStrArray<'static>) -> H,
+    ) {
+        children::log_status(children.len() + 1, children.max());
+        slots.set_state(slot, SLOT_STARTING);
+        // SAFETY: `self.fork` is runtime::fork unless the program vouched
+        // for another (fork_with); this program is single-threaded.
+        match unsafe { (self.fork)() } {
+            Ok(Forked::Child) => self.child(slot, slots, parent_fds, init),
+            Ok(Forked::Parent(pid)) => {
+                children.add(pid, slot as u32);
+            }
+            Err(e) => {
+                slots.set_state(slot, SLOT_FREE);
+                log::warn_sys(e, &[b"fork"]);
+            }
+        }
+    }
+
+    /// A child's life: set up, then serve connections until it is killed
+    /// or its handler exits.
+    fn child<H: Handler>(
+        &self,
+        slot: usize,
+        slots: &Slots,
+        parent_fds: &ParentFds,
+        init: &mut impl FnMut(CStrArray<'static>) -> H,
+    ) -> ! {
+        // SAFETY: the parent's signalfd belongs to the parent's frames,
+        // which never run again in this process.
+        unsafe { io::close(parent_fds.signals) };
+        if let Some((read, write)) = parent_fds.gate {
+            // SAFETY: as above, for the gate's ends; the read end is
+            // borrowed only until it is closed.
+            unsafe {
+                io::close(write);
+                let mut b = [0u8; 1];
+                let read = rustix::fd::BorrowedFd::borrow_raw(read);
+                while matches!(rustix::io::read(read, &mut b), Ok(1) | Err(Errno::INTR)) {}
+                io::close(read.as_raw_fd());
+            }
+        }
+        let _ = runtime::set_disposition(Signal::PIPE, Some(Disposition::Ignore));
+        if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
+            log::fatal_sys(e, &[b"clear the signal mask"]);
+        }
+        let lock = self.o.lockfile.map(|path| open_lockfile(path, OFlags::empty(), Mode::empty()));
+        // SAFETY: descriptors 0 and 1 are where each connection goes;
+        // nothing in this process owns them.
+        unsafe {
+            io::close(0);
+            io::close(1);
+        }
+        let mut handler = init(self.args);
+        let kept = Kept::now();
+        let Some(record) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
+        slots.set_state(slot, SLOT_SERVING);
+        loop {
+            if let Some(remote) = self.accept(lock.as_ref()) {
+                self.serve(slot, slots, &remote, record, &mut handler);
+            }
+            // SAFETY: after a connection, nothing of it is used: 0 and 1 are
+            // the connection, and `kept` lists every descriptor in use
+            // before the first one.
+            unsafe {
+                io::close(0);
+                io::close(1);
+                kept.close_others();
+            }
+            let _ = runtime::set_signal_mask(SigSet::EMPTY);
+            slots.served(slot);
+        }
+    }
+
+    /// Accepts a connection onto descriptors 0 and 1 (under the lock, if
+    /// any) and returns the client's path; `None` when none came.
+    fn accept(&self, lock: Option<&OwnedFd>) -> Option<SockPath> {
+        if let Some(lock) = lock {
+            if let Err(e) = retry(|| rustix::fs::flock(lock, FlockOperation::LockExclusive)) {
+                log::fatal_sys(e, &[b"lock ", self.o.lockfile.map_or(&b""[..], CStr::to_bytes)]);
+            }
+        }
+        let accepted = socket::accept(&self.listener);
+        if let Some(lock) = lock {
+            let _ = rustix::fs::flock(lock, FlockOperation::Unlock);
+        }
+        match accepted {
+            Ok((conn, remote)) => {
+                // SAFETY: 0 and 1 are closed between connections; they
+                // become this connection's.
+                match unsafe { io::install(conn, &[0, 1]) } {
+                    Ok(()) => Some(remote),
+                    Err(e) => {
+                        log::dropping(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
+                        None
+                    }
+                }
+            }
+            Err(Errno::INTR | Errno::CONNABORTED) => None,
+            Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                log::warn_sys(e, &[b"accept"]);
+                let pause = rustix::event::Timespec { tv_sec: 0, tv_nsec: BACKOFF_MS * 1_000_000 };
+                let _ = rustix::thread::nanosleep(&pause);
+                None
+            }
+            Err(e) => log::fatal_sys(e, &[b"accept"]),
+        }
+    }
+
+    /// Serves the connection on descriptors 0 and 1.
+    fn serve<H: Handler>(&self, slot: usize, slots: &Slots, remote: &[u8], record: &mut [u8], handler: &mut H) {
+        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        let ids = if self.o.peercred {
+            match socket::peer_ids(io::stdin()) {
+                Ok(ids) => Some(ids),
+                Err(e) => return log::dropping(&[b"obtain client eid: ", log::errno_text(e)]),
+            }
+        } else {
+            None
+        };
+        let uid = ids.map_or(NO_UID, |(u, _)| u);
+        let same_uid = slots.serve(slot, uid);
+        if self.o.localmax.is_some_and(|max| same_uid > max) {
+            let mut l = Line::new();
+            l.str(b"warning: dropping a connection from ");
+            match ids {
+                Some((u, _)) => l.str(b"uid ").num(u as u64),
+                None => l.str(b"a client"),
+            };
+            l.str(b": local limit of ").num(self.o.localmax.unwrap_or(0) as u64).str(b" reached").emit();
+            return;
+        }
+        if log::verbosity() >= 2 {
+            Line::new().str(b"pid ").num(pid as u64).str(b" from ").sanitised(remote).emit();
+        }
+        let mut env = Env::new();
+        let built = env
+            .inherit(self.base)
+            .and_then(|()| env.push(b"IPCREMOTEPATH", remote))
+            .and_then(|()| match ids {
+                Some((u, g)) => {
+                    env.push_num(b"IPCREMOTEEUID", u as u64).and_then(|()| env.push_num(b"IPCREMOTEEGID", g as u64))
+                }
+                None => Ok(()),
+            })
+            .and_then(|()| env.push_num(b"IPCCONNNUM", same_uid as u64 - 1));
+        if let Err(e) = built {
+            return log::dropping(&[b"build the environment: ", log::errno_text(e)]);
+        }
+        if let Some(banner) = self.o.banner {
+            if let Err(e) = send_banner(banner) {
+                return log::dropping(&[b"write banner: ", log::errno_text(e)]);
+            }
+        }
+        let ids = ids.unwrap_or_else(|| (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
+        let allowed = match self.o.rules {
+            None => true,
+            Some(path) => match self.apply_rules(path, ids, record, &mut env) {
+                Some(allowed) => allowed,
+                None => return,
+            },
+        };
+        if log::verbosity() >= 2 {
+            log::access(allowed, pid, self.local, remote, ids);
+        }
+        if !allowed {
+            return;
+        }
+        handler.handle(&Connection { env: env.finish(), args: self.args });
+        if log::verbosity() >= 2 {
+            Line::new().str(b"done ").num(pid as u64).emit();
+        }
+    }
+
+    /// Applies the rule for the client to `env`: whether it allows; `None`
+    /// when the connection was dropped (unreadable rules, with a warning).
+    fn apply_rules<'r>(&self, path: &CStr, ids: (u32, u32), record: &'r mut [u8], env: &mut Env<'r>) -> Option<bool> {
+        let unreadable = |reason: &[u8]| log::dropping(&[b"read ", path.to_bytes(), b": ", reason]);
+        let rules = match Reader::open(path) {
+            Ok(r) => r,
+            Err(CdbError::Open(Errno::NOENT)) if self.o.rules_optional => return Some(true),
+            Err(e) => {
+                unreadable(e.reason());
+                return None;
+            }
+        };
+        let client = Client { euid: Some(ids.0), egid: Some(ids.1) };
+        let mut key = rules::Key::new();
+        let found = match rules::lookup(&rules, client, b"", record, &mut key) {
+            Ok(found) => found,
+            Err(e) => {
+                unreadable(e.reason());
+                return None;
+            }
+        };
+        let Some(found) = found else { return Some(true) };
+        match rules::apply(&record[found], env) {
+            Ok(Verdict::Allow(_)) => Some(true),
+            Ok(Verdict::Deny) => Some(false),
+            Err(ApplyError::Malformed) => {
+                unreadable(rules::MALFORMED);
+                None
+            }
+            Err(ApplyError::Env(name, e)) => {
+                log::dropping(&[b"set environment variable ", name, b": ", log::errno_text(e)]);
+                None
+            }
+        }
+    }
+}
+
+/// The local path, when the socket's own is used, kept for the life of
+/// the program.
+static LOCAL: Table<SockPath> = Table::new(SockPath::new_const());
+
+/// Descriptors of the parent a new child must close.
+struct ParentFds {
+    signals: RawFd,
+    /// The start-up gate's ends (read, write), while the first children
+    /// are forked.
+    gate: Option<(RawFd, RawFd)>,
+}
+
+/// Opens the lock file (close-on-exec, never on 0 to 2), or exits 111.
+fn open_lockfile(path: &CStr, create: OFlags, mode: Mode) -> OwnedFd {
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | create, mode)
+        .and_then(io::above_stdio)
+        .unwrap_or_else(|e| log::fatal_sys(e, &[b"open ", path.to_bytes()]))
+}
+
+fn retry<T>(mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match f() {
+            Err(Errno::INTR) => {}
+            r => return r,
+        }
+    }
+}
+
+/// Writes the banner to the connection, never raising SIGPIPE.
+fn send_banner(mut banner: &[u8]) -> Result<(), Errno> {
+    while !banner.is_empty() {
+        match rustix::net::send(io::stdout(), banner, rustix::net::SendFlags::NOSIGNAL) {
+            Ok(n) => banner = &banner[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The descriptors a child had open once set up (its handler's included):
+/// after each connection every other one is closed.
+struct Kept {
+    /// The first descriptor above every kept one.
+    end: u32,
+    /// Descriptors below `end` (and above 2) that were closed (the first
+    /// [`Kept::HOLES`] of them).
+    holes: ArrayVec<u32, { Kept::HOLES }>,
+}
+
+impl Kept {
+    /// Most descriptors looked at: set-ups do not open thousands.
+    const SCAN: u32 = 4096;
+    /// Most holes remembered.
+    const HOLES: usize = 64;
+
+    fn now() -> Kept {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
+        let scan = limit.min(Self::SCAN as u64) as u32;
+        let end = (3..scan).rev().find(|&fd| runtime::is_open(fd)).map_or(3, |fd| fd + 1);
+        let mut holes = ArrayVec::new();
+        for fd in 3..end {
+            if !runtime::is_open(fd) {
+                let _ = holes.try_push(fd);
+            }
+        }
+        Kept { end, holes }
+    }
+
+    /// Closes every descriptor from 3 up that was not open at set-up.
+    ///
+    /// # Safety
+    /// Nothing in the process may use a descriptor opened since
+    /// [`Kept::now`] afterwards.
+    unsafe fn close_others(&self) {
+        for &fd in &self.holes {
+            // SAFETY: the caller gives up descriptors opened since.
+            unsafe { io::close(fd as RawFd) };
+        }
+        // SAFETY: as above.
+        unsafe { runtime::close_from(self.end) };
+    }
+}
