@@ -88,16 +88,22 @@ impl<F: FnMut(&Connection<'_>)> Handler for F {
 pub type ForkFn = unsafe fn() -> Result<Forked, Errno>;
 
 /// The usage line of a preforking server: the options every one takes,
-/// then the operands given (a string literal), as a `&'static CStr` for
-/// [`Server::from_command_line`].
+/// then PATH and the operands given (a string literal, if any), as a
+/// `&'static CStr` for [`Server::from_command_line`].
 #[macro_export]
 macro_rules! prefork_usage {
+    () => {
+        $crate::prefork_usage!(@ "")
+    };
     ($operands:literal) => {
+        $crate::prefork_usage!(@ concat!(" ", $operands))
+    };
+    (@ $tail:expr) => {
         match core::ffi::CStr::from_bytes_with_nul(
             concat!(
                 "[ -1UXdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] \
-                 [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] [ -f lockfile ] path ",
-                $operands,
+                 [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] [ -f lockfile ] path",
+                $tail,
                 "\0"
             )
             .as_bytes(),

@@ -30,6 +30,6 @@ fn print_vars(connection: &Connection<'_>) {
 }
 
 fn main(start: Start) -> ! {
-    let server = Server::from_command_line(start, c"ipcprint", ucspi_ipc::prefork_usage!(""), 0);
+    let server = Server::from_command_line(start, c"ipcprint", ucspi_ipc::prefork_usage!(), 0);
     server.run(|_args| print_vars)
 }

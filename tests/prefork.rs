@@ -1,0 +1,456 @@
+//! The preforking server library (`ucspi_ipc::prefork`), through ipcprint
+//! and the tests' own server, tests/fixtures/prefork_fixture.rs (built as
+//! the example `prefork-fixture` by `cargo test`): options, log lines,
+//! children replaced, SIGTERM and SIGHUP, the lock file, access rules,
+//! what a handler leaves behind, and ipcprint's bytes against the
+//! original's.
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The tests' preforking server.
+fn fixture() -> PathBuf {
+    let p = bin("examples/prefork-fixture");
+    assert!(p.exists(), "{} is missing: `cargo test` builds it (an example)", p.display());
+    p
+}
+
+/// A preforking server on `DIR/s`, stderr in `DIR/log`.
+struct Prefork {
+    server: Server,
+    dir: TempDir,
+}
+
+impl Prefork {
+    fn start(program: &Path, opts: &[&str], args: &[&str]) -> Prefork {
+        let dir = TempDir::new();
+        Prefork::start_in(dir, program, opts, args)
+    }
+
+    fn start_in(dir: TempDir, program: &Path, opts: &[&str], args: &[&str]) -> Prefork {
+        let sock = dir.join("s");
+        let log = std::fs::File::create(dir.join("log")).unwrap();
+        let mut c = Command::new(program);
+        c.current_dir(dir.path()).args(opts).arg(&sock).args(args).stderr(log);
+        let server = Server::start(&mut c, &sock);
+        Prefork { server, dir }
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.join("s")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap()
+    }
+
+    /// Sends one command line and reads the answer to EOF.
+    fn ask(&self, line: &str) -> String {
+        let mut s = self.connect();
+        // A dropped or denied connection may be closed before the line is
+        // written: what it answered is what counts.
+        let _ = s.write_all(format!("{line}\n").as_bytes());
+        let mut v = Vec::new();
+        let _ = s.read_to_end(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(self.sock()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    /// Waits until the log has `n` lines containing `what`.
+    fn wait_log(&self, what: &str, n: usize) -> bool {
+        wait_until(10, || self.log().matches(what).count() >= n)
+    }
+
+    /// SIGTERM, then the exit status; no child of the server is left.
+    fn stop(&mut self) -> i32 {
+        let pid = self.server.pid();
+        let kids = children(pid).0;
+        self.server.signal(15);
+        let st = self.server.wait(20).expect("server did not exit on SIGTERM");
+        for k in kids {
+            assert!(!alive(k), "child {k} outlived the server");
+        }
+        st.code().unwrap_or(-1)
+    }
+}
+
+fn ids() -> (u32, u32) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u32 {
+        s.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+#[test]
+fn ipcprint_writes_the_variables_byte_for_byte() {
+    let (uid, gid) = ids();
+    let p = Prefork::start(&bin("ipcprint"), &["-c", "2"], &[]);
+    let got = fetch(&p.sock()).unwrap();
+    let want = format!(
+        "\nPROTO=IPC\nIPCLOCALPATH={}\nIPCREMOTEPATH=\nIPCREMOTEEUID={uid}\nIPCREMOTEEGID={gid}\n",
+        p.sock().display()
+    );
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
+#[test]
+fn ipcprint_banner_localname_and_unset_ids() {
+    let p = Prefork::start(&bin("ipcprint"), &["-c", "1", "-B", "hi\n", "-l", "name", "-P"], &[]);
+    let got = fetch(&p.sock()).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "hi\n\nPROTO=IPC\nIPCLOCALPATH=name\nIPCREMOTEPATH=\nIPCREMOTEEUID=unset\nIPCREMOTEEGID=unset\n"
+    );
+}
+
+#[test]
+fn log_lines_in_order_and_sigterm_stops_children_then_the_server() {
+    let (uid, gid) = ids();
+    let mut p = Prefork::start(&bin("ipcprint"), &["-v", "-c", "2"], &[]);
+    fetch(&p.sock()).unwrap();
+    assert!(p.wait_log(": done ", 1), "{}", p.log());
+    let kids = children(p.server.pid()).0;
+    assert_eq!(kids.len(), 2);
+    assert_eq!(p.stop(), 0);
+    let log = p.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(&lines[..3], ["ipcprint: status: 0/2", "ipcprint: status: 1/2", "ipcprint: status: 2/2"], "{log}");
+    let pid = lines[3].strip_prefix("ipcprint: pid ").and_then(|l| l.strip_suffix(" from ")).expect(&log);
+    let sock = p.sock();
+    assert_eq!(lines[4], format!("ipcprint: ok {pid} {} :{uid},{gid}", sock.display()));
+    assert_eq!(lines[5], format!("ipcprint: done {pid}"));
+    // Then each child's end (SIGTERM: status 15), the count going down.
+    let rest = &lines[6..];
+    assert_eq!(rest.len(), 4, "{log}");
+    let mut ended: Vec<i32> = Vec::new();
+    for (i, pair) in rest.chunks(2).enumerate() {
+        let end = pair[0].strip_prefix("ipcprint: end ").and_then(|l| l.strip_suffix(" status 15")).expect(&log);
+        ended.push(end.parse().unwrap());
+        assert_eq!(pair[1], format!("ipcprint: status: {}/2", 1 - i), "{log}");
+    }
+    ended.sort();
+    let mut kids = kids;
+    kids.sort();
+    assert_eq!(ended, kids);
+}
+
+#[test]
+fn quiet_logs_nothing_and_default_logs_no_status() {
+    for opt in ["-q", "-Q"] {
+        let mut p = Prefork::start(&bin("ipcprint"), &[opt, "-c", "1"], &[]);
+        fetch(&p.sock()).unwrap();
+        assert_eq!(p.stop(), 0);
+        assert_eq!(p.log(), "", "{opt}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_100_before_binding() {
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let usage = "ipcprint: usage: ipcprint [ -1UXdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] \
+[ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] [ -f lockfile ] path\n";
+    let s = sock.to_str().unwrap();
+    for (args, msg) in [
+        (vec![], String::new()),
+        (vec!["-Z", s], "ipcprint: illegal option -- Z\n".to_string()),
+        (vec!["-c", "0", s], "ipcprint: illegal value for option -c: 0 (a number from 1 to 65535)\n".into()),
+    ] {
+        let o = run(cmd("ipcprint").args(&args), 10);
+        assert_eq!(o.status.code(), Some(100), "{args:?}");
+        assert_eq!(stderr(&o), format!("{msg}{usage}"), "{args:?}");
+        assert!(!sock.exists());
+    }
+    let o = run(&mut Command::new(fixture()), 10);
+    assert_eq!(o.status.code(), Some(100));
+    assert!(stderr(&o).ends_with(" path [ -e ] [ args... ]\n"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_child_that_exits_is_replaced_with_a_fresh_one() {
+    let p = Prefork::start(&fixture(), &["-v", "-c", "1"], &[]);
+    let first = p.ask("count");
+    let second = p.ask("count");
+    let (pid, _) = first.trim().split_once(' ').unwrap();
+    assert_eq!(second.trim(), format!("{pid} 2"), "state kept across connections of one child");
+    assert_eq!(p.ask("exit 3"), "bye\n");
+    let third = p.ask("count");
+    let (new_pid, n) = third.trim().split_once(' ').unwrap();
+    assert_ne!(new_pid, pid);
+    assert_eq!(n, "1");
+    let log = p.log();
+    assert!(log.contains(&format!("prefork-fixture: end {pid} status 768\n")), "{log}");
+    let after_end = log.split(&format!("end {pid} status 768\n")).nth(1).unwrap();
+    assert!(after_end.starts_with("prefork-fixture: status: 0/1\nprefork-fixture: status: 1/1\n"), "{log}");
+}
+
+#[test]
+fn a_panicking_handler_costs_one_line_and_its_child() {
+    let p = Prefork::start(&fixture(), &["-c", "1"], &[]);
+    let before = p.ask("count");
+    assert_eq!(p.ask("panic"), "");
+    let after = p.ask("count");
+    assert_ne!(before.split(' ').next(), after.split(' ').next());
+    assert_eq!(p.log(), "prefork-fixture: fatal: internal error (panic)\n");
+}
+
+#[test]
+fn sigterm_with_busy_children_waits_for_them() {
+    let mut p = Prefork::start(&fixture(), &["-c", "2"], &[]);
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let mut s = p.connect();
+        s.write_all(b"wait\n").unwrap();
+        let mut w = [0u8; 8];
+        s.read_exact(&mut w).unwrap();
+        assert_eq!(&w, b"waiting\n");
+        busy.push(s);
+    }
+    assert_eq!(p.stop(), 0);
+    // The busy children were stopped: their clients see the end.
+    for mut s in busy {
+        let mut rest = Vec::new();
+        assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
+    }
+}
+
+#[test]
+fn sighup_replaces_every_child() {
+    let p = Prefork::start(&fixture(), &["-c", "2"], &[]);
+    let before = children(p.server.pid()).0;
+    assert_eq!(before.len(), 2);
+    p.server.signal(1);
+    assert!(wait_until(10, || {
+        let now = children(p.server.pid()).0;
+        now.len() == 2 && now.iter().all(|k| !before.contains(k))
+    }));
+    assert_eq!(p.ask("x"), "x\n");
+}
+
+#[test]
+fn arguments_after_path_reach_the_handler() {
+    let p = Prefork::start(&fixture(), &["-c", "1"], &["a", "b c"]);
+    assert_eq!(p.ask("args"), "a b c\n");
+}
+
+#[test]
+fn descriptors_a_handler_leaves_open_are_closed() {
+    let p = Prefork::start(&fixture(), &["-c", "1"], &[]);
+    let free = p.ask("fd");
+    assert_eq!(p.ask("leak"), free);
+    assert_eq!(p.ask("fd"), free, "the leaked descriptor was closed after its connection");
+}
+
+#[test]
+fn a_child_whose_set_up_fails_stops_the_server() {
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let o = run(Command::new(fixture()).args(["-c", "3"]).arg(&sock).arg("-e"), 20);
+    assert_eq!(o.status.code(), Some(111));
+    let err = stderr(&o);
+    assert!(err.contains("prefork-fixture: fatal: set-up failed, as asked\n"), "{err}");
+    assert!(err.contains("prefork-fixture: fatal: a child exited before serving: stopping\n"), "{err}");
+}
+
+#[test]
+fn readiness_line_once_the_children_are_started() {
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let mut child = Command::new(bin("ipcprint"))
+        .args(["-1", "-c", "2"])
+        .arg(&sock)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut line = String::new();
+    out.read_to_string(&mut line).unwrap();
+    assert_eq!(line, format!("{}\n", sock.display()), "a line, then stdout is closed");
+    assert!(fetch(&sock).unwrap().starts_with(b"\nPROTO=IPC\n"));
+    kill(child.id() as i32, 15);
+    assert_eq!(wait_timeout(&mut child, 10).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
+fn the_lock_file_is_held_by_one_child_at_a_time() {
+    let dir = TempDir::new();
+    let lock = dir.join("lock");
+    let p = Prefork::start_in(dir, &fixture(), &["-c", "3", "-f", lock.to_str().unwrap()], &[]);
+    let meta = std::fs::metadata(&lock).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o644);
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    // Idle, one child holds the lock (and waits in accept); the other two
+    // wait for it: each locks its own open file description.
+    let kids = children(p.server.pid()).0;
+    let locks = || -> (Vec<i32>, usize) {
+        let text = std::fs::read_to_string("/proc/locks").unwrap();
+        let mut holders = Vec::new();
+        let mut waiters = 0;
+        for l in text.lines().filter(|l| l.contains("FLOCK") && l.contains(&format!(":{inode} "))) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f[1] == "->" {
+                waiters += 1;
+            } else {
+                holders.push(f[4].parse().unwrap());
+            }
+        }
+        (holders, waiters)
+    };
+    assert!(wait_until(10, || locks().1 == 2), "{:?}", locks());
+    let (holders, _) = locks();
+    assert_eq!(holders.len(), 1);
+    assert!(kids.contains(&holders[0]));
+    for i in 0..6 {
+        assert_eq!(p.ask(&format!("n{i}")), format!("n{i}\n"));
+    }
+}
+
+#[test]
+fn an_unusable_lock_file_is_fatal_before_binding() {
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let o = run(cmd("ipcprint").args(["-f", "/nonexistent/lock"]).arg(&sock), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipcprint: fatal: unable to open /nonexistent/lock: no such file or directory\n");
+    assert!(!sock.exists());
+}
+
+fn rules(dir: &Path, text: &str) -> PathBuf {
+    let cdb = dir.join("rules.cdb");
+    let o = run_input(cmd("ipcrules").arg(&cdb).arg(dir.join("rules.tmp")), text.as_bytes(), 10);
+    assert!(o.status.success(), "{}", stderr(&o));
+    cdb
+}
+
+#[test]
+fn access_rules_allow_with_assignments_and_deny_after_the_banner() {
+    let (uid, gid) = ids();
+    let dir = TempDir::new();
+    let cdb = rules(dir.path(), &format!("{uid}:allow,FOO=\"bar\"\n"));
+    let p = Prefork::start_in(dir, &fixture(), &["-v", "-c", "1", "-x", cdb.to_str().unwrap()], &[]);
+    assert_eq!(p.ask("env FOO"), "bar\n");
+    assert!(p.log().contains(" :0,0\n") || p.log().contains(&format!(":{uid},{gid}\n")));
+
+    let dir = TempDir::new();
+    let cdb = rules(dir.path(), &format!("{uid}:deny\n"));
+    let p = Prefork::start_in(dir, &fixture(), &["-v", "-c", "1", "-B", "banner\n", "-x", cdb.to_str().unwrap()], &[]);
+    assert_eq!(p.ask("env FOO"), "banner\n");
+    assert!(p.wait_log(": deny ", 1), "{}", p.log());
+    assert!(!p.log().contains(": done "), "{}", p.log());
+}
+
+#[test]
+fn missing_rules_drop_the_connection_unless_x_says_optional() {
+    let p = Prefork::start(&fixture(), &["-c", "1", "-x", "missing.cdb"], &[]);
+    assert_eq!(p.ask("x"), "");
+    assert_eq!(
+        p.log(),
+        "prefork-fixture: warning: dropping connection, unable to read missing.cdb: no such file or directory\n"
+    );
+    assert_eq!(children(p.server.pid()).0.len(), 1, "the child serves on");
+    let p = Prefork::start(&fixture(), &["-c", "1", "-X", "-x", "missing.cdb"], &[]);
+    assert_eq!(p.ask("x"), "x\n");
+}
+
+#[test]
+fn each_connection_gets_its_own_environment() {
+    if !need_root("each_connection_gets_its_own_environment")
+        || !have("setpriv", "each_connection_gets_its_own_environment")
+    {
+        return;
+    }
+    let dir = TempDir::new();
+    let cdb = rules(dir.path(), "0:allow,FOO=\"root\"\n:allow\n");
+    let p = Prefork::start_in(dir, &fixture(), &["-c", "1", "-x", cdb.to_str().unwrap()], &[]);
+    let as_nobody = |line: &str| {
+        let script = format!("echo '{line}' >&7; cat <&6");
+        let o = run(
+            Command::new("setpriv")
+                .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+                .arg(bin("ipcclient"))
+                .arg(p.sock())
+                .args(["sh", "-c", &script]),
+            10,
+        );
+        stdout(&o)
+    };
+    assert_eq!(p.ask("env FOO"), "root\n");
+    assert_eq!(as_nobody("env FOO"), "unset\n");
+    assert_eq!(as_nobody("env IPCREMOTEEUID"), "65534\n");
+    assert_eq!(p.ask("env IPCREMOTEEUID"), "0\n");
+    assert_eq!(p.ask("env FOO"), "root\n");
+}
+
+#[test]
+fn local_limit_and_connection_numbers_across_children() {
+    let p = Prefork::start(&fixture(), &["-c", "3", "-C", "2"], &[]);
+    let mut held = p.connect();
+    held.write_all(b"wait\n").unwrap();
+    let mut w = [0u8; 8];
+    held.read_exact(&mut w).unwrap();
+    assert_eq!(p.ask("env IPCCONNNUM"), "1\n");
+    let mut held2 = p.connect();
+    held2.write_all(b"wait\n").unwrap();
+    held2.read_exact(&mut w).unwrap();
+    let (uid, _) = ids();
+    assert_eq!(p.ask("x"), "", "a third connection of the same uid is over -C 2");
+    assert!(p.wait_log("local limit of 2 reached", 1), "{}", p.log());
+    assert!(p.log().contains(&format!("warning: dropping a connection from uid {uid}: local limit of 2 reached")));
+    drop(held);
+    drop(held2);
+    assert!(wait_until(10, || p.ask("env IPCCONNNUM") == "0\n"));
+}
+
+/// ipcprint's bytes and log lines against the original's, for the same
+/// options (the original names itself by its path, and logs access lines
+/// as `ipcserver:`).
+#[test]
+fn ipcprint_against_the_original() {
+    let Some(original) = std::env::var_os("UCSPI_IPC_ORIGINAL") else {
+        skip("ipcprint_against_the_original", "UCSPI_IPC_ORIGINAL is not set");
+        return;
+    };
+    let original = PathBuf::from(original);
+    for opts in [vec!["-c", "1"], vec!["-c", "1", "-B", "b"], vec!["-c", "1", "-l", "n"], vec!["-c", "1", "-P"]] {
+        let ours = Prefork::start(&bin("ipcprint"), &opts, &[]);
+        let theirs = Prefork::start(&original.join("ipcprint"), &opts, &[]);
+        let a = String::from_utf8_lossy(&fetch(&ours.sock()).unwrap()).replace(ours.sock().to_str().unwrap(), "S");
+        let b = String::from_utf8_lossy(&fetch(&theirs.sock()).unwrap()).replace(theirs.sock().to_str().unwrap(), "S");
+        assert_eq!(a, b, "{opts:?}");
+    }
+    let mut ours = Prefork::start(&bin("ipcprint"), &["-v", "-c", "1"], &[]);
+    let mut theirs = Prefork::start(&original.join("ipcprint"), &["-v", "-c", "1"], &[]);
+    let mut logs = Vec::new();
+    for p in [&mut ours, &mut theirs] {
+        fetch(&p.sock()).unwrap();
+        assert!(p.wait_log(": done ", 1));
+        p.stop();
+        let normal: Vec<String> = p
+            .log()
+            .replace(original.join("ipcprint").to_str().unwrap(), "ipcprint")
+            .replace("ipcserver: ", "ipcprint: ")
+            .replace(p.sock().to_str().unwrap(), "S")
+            .lines()
+            .map(|l| {
+                l.split(' ')
+                    .map(|w| if w.chars().all(|c| c.is_ascii_digit()) && w.len() > 1 { "N" } else { w })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        logs.push(normal);
+    }
+    assert_eq!(logs[0], logs[1]);
+}
