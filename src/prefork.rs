@@ -463,9 +463,10 @@ impl Server {
         let kept = Kept::now();
         let Some(record) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
         slots.set_state(slot, SLOT_SERVING);
+        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
         loop {
             if let Some(remote) = self.accept(lock.as_ref()) {
-                self.serve(slot, slots, &remote, record, &mut handler);
+                self.serve(Me { slot, slots, pid }, &remote, record, &mut handler);
             }
             // SAFETY: after a connection, nothing of it is used: 0 and 1 are
             // the connection, and `kept` lists every descriptor in use
@@ -488,15 +489,24 @@ impl Server {
                 log::fatal_sys(e, &[b"lock ", self.o.lockfile.map_or(&b""[..], CStr::to_bytes)]);
             }
         }
-        let accepted = socket::accept(&self.listener);
+        let accepted = socket::accept_inheritable(&self.listener);
         if let Some(lock) = lock {
             let _ = rustix::fs::flock(lock, FlockOperation::Unlock);
         }
         match accepted {
             Ok((conn, remote)) => {
-                // SAFETY: 0 and 1 are closed between connections; they
-                // become this connection's.
-                match unsafe { io::install(conn, &[0, 1]) } {
+                // It is on 0, the lowest free descriptor, unless the
+                // process started without a descriptor 2.
+                let on_stdio = if conn.as_raw_fd() == 0 {
+                    let conn = core::mem::ManuallyDrop::new(conn);
+                    // SAFETY: 1 is closed between connections; it becomes
+                    // this connection's, as 0 already is.
+                    unsafe { io::dup_to(conn.as_fd(), 1) }
+                } else {
+                    // SAFETY: as above, for 0 and 1.
+                    unsafe { io::install(conn, &[0, 1]) }
+                };
+                match on_stdio {
                     Ok(()) => Some(remote),
                     Err(e) => {
                         log::dropping(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
@@ -516,8 +526,8 @@ impl Server {
     }
 
     /// Serves the connection on descriptors 0 and 1.
-    fn serve<H: Handler>(&self, slot: usize, slots: &Slots, remote: &[u8], record: &mut [u8], handler: &mut H) {
-        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    fn serve<H: Handler>(&self, me: Me<'_>, remote: &[u8], record: &mut [u8], handler: &mut H) {
+        let Me { slot, slots, pid } = me;
         let ids = if self.o.peercred {
             match socket::peer_ids(io::stdin()) {
                 Ok(ids) => Some(ids),
@@ -621,6 +631,14 @@ impl Server {
 /// the program.
 static LOCAL: Table<SockPath> = Table::new(SockPath::new_const());
 
+/// A child, as its connections know it.
+#[derive(Clone, Copy)]
+struct Me<'s> {
+    slot: usize,
+    slots: &'s Slots,
+    pid: u32,
+}
+
 /// Descriptors of the parent a new child must close.
 struct ParentFds {
     signals: RawFd,
@@ -662,25 +680,31 @@ fn send_banner(mut banner: &[u8]) -> Result<(), Errno> {
 struct Kept {
     /// The first descriptor above every kept one.
     end: u32,
-    /// Descriptors below `end` (and above 2) that were closed (the first
-    /// [`Kept::HOLES`] of them).
-    holes: ArrayVec<u32, { Kept::HOLES }>,
+    /// Runs of descriptors below `end` (and above 2) that were closed, as
+    /// (first, last): the first [`Kept::HOLES`] of them.
+    holes: ArrayVec<(u32, u32), { Kept::HOLES }>,
 }
 
 impl Kept {
     /// Most descriptors looked at: set-ups do not open thousands.
     const SCAN: u32 = 4096;
-    /// Most holes remembered.
+    /// Most runs of holes remembered.
     const HOLES: usize = 64;
 
     fn now() -> Kept {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
         let scan = limit.min(Self::SCAN as u64) as u32;
         let end = (3..scan).rev().find(|&fd| runtime::is_open(fd)).map_or(3, |fd| fd + 1);
-        let mut holes = ArrayVec::new();
+        let mut holes: ArrayVec<(u32, u32), { Kept::HOLES }> = ArrayVec::new();
         for fd in 3..end {
-            if !runtime::is_open(fd) {
-                let _ = holes.try_push(fd);
+            if runtime::is_open(fd) {
+                continue;
+            }
+            match holes.last_mut() {
+                Some((_, last)) if *last + 1 == fd => *last = fd,
+                _ => {
+                    let _ = holes.try_push((fd, fd));
+                }
             }
         }
         Kept { end, holes }
@@ -692,9 +716,9 @@ impl Kept {
     /// Nothing in the process may use a descriptor opened since
     /// [`Kept::now`] afterwards.
     unsafe fn close_others(&self) {
-        for &fd in &self.holes {
+        for &(first, last) in &self.holes {
             // SAFETY: the caller gives up descriptors opened since.
-            unsafe { io::close(fd as RawFd) };
+            unsafe { runtime::close_range(first, last) };
         }
         // SAFETY: as above.
         unsafe { runtime::close_from(self.end) };

@@ -445,12 +445,22 @@ pub fn is_open(fd: u32) -> bool {
 /// Nothing in the program may own a descriptor numbered `first` or above,
 /// or use a borrow of one, afterwards.
 pub unsafe fn close_from(first: u32) {
+    // SAFETY: forwarded contract.
+    unsafe { close_range(first, u32::MAX) }
+}
+
+/// Closes descriptors `first` to `last`, as [`close_from`] does.
+///
+/// # Safety
+/// Nothing in the program may own a descriptor of the range, or use a
+/// borrow of one, afterwards.
+pub unsafe fn close_range(first: u32, last: u32) {
     // SAFETY: close_range takes two descriptor numbers and flags; the
     // caller gave up every descriptor in the range.
-    let ret = unsafe { syscall3(arch::SYS_CLOSE_RANGE, first as usize, u32::MAX as usize, 0) };
+    let ret = unsafe { syscall3(arch::SYS_CLOSE_RANGE, first as usize, last as usize, 0) };
     if result(ret) == Err(Errno::NOSYS) {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1 << 20);
-        for fd in first as u64..limit.min(1 << 20) {
+        for fd in first as u64..=(last as u64).min(limit.min(1 << 20)) {
             // SAFETY: as above, for each descriptor of the range.
             unsafe { crate::io::close(fd as i32) };
         }

@@ -172,6 +172,14 @@ pub fn accept(listener: impl AsFd) -> Result<(OwnedFd, SockPath), Errno> {
     Ok((above_stdio(fd)?, addr.as_ref().map(path_of).unwrap_or_default()))
 }
 
+/// Accepts a connection onto the lowest free descriptor, not
+/// close-on-exec, for a caller that has freed the descriptor it wants it
+/// on (a preforking server's child, 0).
+pub fn accept_inheritable(listener: impl AsFd) -> Result<(OwnedFd, SockPath), Errno> {
+    let (fd, addr) = net::acceptfrom_with(listener, SocketFlags::empty())?;
+    Ok((fd, addr.as_ref().map(path_of).unwrap_or_default()))
+}
+
 /// The effective uid and gid of the process that connected (SO_PEERCRED).
 pub fn peer_ids(fd: impl AsFd) -> Result<(u32, u32), Errno> {
     let c = net::sockopt::socket_peercred(fd)?;
