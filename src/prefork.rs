@@ -89,7 +89,9 @@ pub type ForkFn = unsafe fn() -> Result<Forked, Errno>;
 
 /// The usage line of a preforking server: the options every one takes,
 /// then PATH and the operands given (a string literal, if any), as a
-/// `&'static CStr` for [`Server::from_command_line`].
+/// `&'static CStr` for [`Server::from_command_line`]. Use it for a `const`,
+/// so that it is checked when compiling: `const USAGE: &CStr =
+/// prefork_usage!("file [ args... ]");`.
 #[macro_export]
 macro_rules! prefork_usage {
     () => {
@@ -348,14 +350,14 @@ impl Server {
         let (gate_read, gate_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .unwrap_or_else(|e| log::fatal_sys(e, &[b"create pipe"]));
         let gate = Some((gate_read.as_raw_fd(), gate_write.as_raw_fd()));
-        let parent_fds = ParentFds { signals: signals.fd().as_raw_fd(), gate };
+        let parent = Parent { pid: rustix::process::getpid(), signals: signals.fd().as_raw_fd(), gate };
         children::log_status(0, children.max());
         for slot in 0..children.max() {
-            self.start_child(slot, &slots, &mut children, &parent_fds, &mut init);
+            self.start_child(slot, &slots, &mut children, &parent, &mut init);
         }
         drop(gate_write);
         drop(gate_read);
-        let parent_fds = ParentFds { signals: parent_fds.signals, gate: None };
+        let parent = Parent { gate: None, ..parent };
         if self.o.ready {
             let mut line = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
             let _ = line.try_extend_from_slice(self.local);
@@ -394,7 +396,7 @@ impl Server {
             }
             for slot in 0..children.max() {
                 if slots.state(slot) == SLOT_FREE {
-                    self.start_child(slot, &slots, &mut children, &parent_fds, &mut init);
+                    self.start_child(slot, &slots, &mut children, &parent, &mut init);
                 }
             }
         }
@@ -406,7 +408,7 @@ impl Server {
         slot: usize,
         slots: &Slots,
         children: &mut Children,
-        parent_fds: &ParentFds,
+        parent: &Parent,
         init: &mut impl FnMut(CStrArray<'static>) -> H,
     ) {
         children::log_status(children.len() + 1, children.max());
@@ -414,7 +416,7 @@ impl Server {
         // SAFETY: `self.fork` is runtime::fork unless the program vouched
         // for another (fork_with); this program is single-threaded.
         match unsafe { (self.fork)() } {
-            Ok(Forked::Child) => self.child(slot, slots, parent_fds, init),
+            Ok(Forked::Child) => self.child(slot, slots, parent, init),
             Ok(Forked::Parent(pid)) => {
                 children.add(pid, slot as u32);
             }
@@ -431,13 +433,20 @@ impl Server {
         &self,
         slot: usize,
         slots: &Slots,
-        parent_fds: &ParentFds,
+        parent: &Parent,
         init: &mut impl FnMut(CStrArray<'static>) -> H,
     ) -> ! {
+        // A child outliving its parent (killed by SIGKILL, say) would go on
+        // serving an unsupervised socket: it gets SIGTERM then, and checks
+        // that the parent did not die before it asked.
+        let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
+        if rustix::process::getppid() != Some(parent.pid) {
+            runtime::exit(0);
+        }
         // SAFETY: the parent's signalfd belongs to the parent's frames,
         // which never run again in this process.
-        unsafe { io::close(parent_fds.signals) };
-        if let Some((read, write)) = parent_fds.gate {
+        unsafe { io::close(parent.signals) };
+        if let Some((read, write)) = parent.gate {
             // SAFETY: as above, for the gate's ends; the read end is
             // borrowed only until it is closed.
             unsafe {
@@ -639,8 +648,10 @@ struct Me<'s> {
     pid: u32,
 }
 
-/// Descriptors of the parent a new child must close.
-struct ParentFds {
+/// What a new child knows of its parent: its pid, and the descriptors it
+/// must close.
+struct Parent {
+    pid: rustix::process::Pid,
     signals: RawFd,
     /// The start-up gate's ends (read, write), while the first children
     /// are forked.

@@ -454,3 +454,13 @@ fn ipcprint_against_the_original() {
     }
     assert_eq!(logs[0], logs[1]);
 }
+
+#[test]
+fn children_do_not_outlive_a_parent_killed_by_sigkill() {
+    let mut p = Prefork::start(&fixture(), &["-c", "3"], &[]);
+    let kids = children(p.server.pid()).0;
+    assert_eq!(kids.len(), 3);
+    p.server.signal(9);
+    p.server.wait(10).unwrap();
+    assert!(wait_until(10, || kids.iter().all(|&k| !alive(k))), "orphans left serving");
+}

@@ -29,7 +29,9 @@ fn print_vars(connection: &Connection<'_>) {
     }
 }
 
+const USAGE: &core::ffi::CStr = ucspi_ipc::prefork_usage!();
+
 fn main(start: Start) -> ! {
-    let server = Server::from_command_line(start, c"ipcprint", ucspi_ipc::prefork_usage!(), 0);
+    let server = Server::from_command_line(start, c"ipcprint", USAGE, 0);
     server.run(|_args| print_vars)
 }
