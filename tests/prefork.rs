@@ -464,3 +464,55 @@ fn children_do_not_outlive_a_parent_killed_by_sigkill() {
     p.server.wait(10).unwrap();
     assert!(wait_until(10, || kids.iter().all(|&k| !alive(k))), "orphans left serving");
 }
+
+/// The code blocks of doc/ipchandle.md, in order: Cargo.toml, build.rs,
+/// src/main.rs.
+fn doc_example() -> Vec<String> {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("doc/ipchandle.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in page.lines() {
+        match (&mut current, line) {
+            (None, l) if l == "```toml" || l == "```rust" => current = Some(String::new()),
+            (Some(_), "```") => blocks.push(current.take().unwrap()),
+            (Some(b), l) => {
+                b.push_str(l);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+/// The page's complete server, built as a user would (its own crate, a
+/// path dependency on this one, offline) and run.
+#[test]
+fn the_documented_server_builds_and_serves() {
+    let blocks = doc_example();
+    assert_eq!(blocks.len(), 3, "doc/ipchandle.md: Cargo.toml, build.rs, src/main.rs");
+    let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Kept between runs (under our target directory) so that only the
+    // first build compiles the dependencies.
+    let project = bin("ipccat").parent().unwrap().parent().unwrap().join("doc-example");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    let manifest = blocks[0].replace("path = \"../ucspi-ipc\"", &format!("path = {:?}", top.display().to_string()));
+    assert_ne!(manifest, blocks[0], "the manifest's dependency path is where the test expects it");
+    std::fs::write(project.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(project.join("build.rs"), &blocks[1]).unwrap();
+    std::fs::write(project.join("src/main.rs"), &blocks[2]).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = run(
+        Command::new(cargo)
+            .args(["build", "--release", "--offline", "--quiet"])
+            .current_dir(&project)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS"),
+        600,
+    );
+    assert!(o.status.success(), "the documented server does not build:\n{}", stderr(&o));
+    let greet = project.join("target/release/greet");
+    let (uid, _) = ids();
+    let p = Prefork::start(&greet, &["-c", "2"], &["hi"]);
+    assert_eq!(p.ask(""), format!("hi, uid {uid}: you are client 1 of this child\n"));
+}
