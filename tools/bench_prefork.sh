@@ -1,0 +1,234 @@
+#!/bin/bash
+# tools/bench_prefork.sh: the preforking servers against the original's and
+# against fork-and-exec, in one interleaved run.
+#
+# Prints Markdown tables (those of doc/performance.md) on stdout. Servers,
+# each on its own socket in a temporary directory, environment reduced to
+# PATH, all with 40 children or at most 40 handlers (the original's
+# default):
+#
+#   ipcprint (ours)           ipcprint -c 40 SOCK
+#   ipcprint (original)       the original's ipcprint -c 40 SOCK
+#   ipcserver + printvars     ipcserver -c 40 SOCK printvars: fork and exec per
+#                             connection of tools/printvars.c, a static C
+#                             program without libc that writes ipcprint's bytes
+#   ipcperl (ours)            ipcperl -c 40 SOCK printvars.pm print_vars
+#   ipcperl (original)        the original's ipcperl, same arguments
+#
+# Each of ROUNDS rounds measures every server at concurrency 1 then 16 with
+# tools/loadgen for SECS seconds; the tables give medians over the rounds:
+# connections per second, p50 and p99 latency, and the servers' own CPU time
+# per connection (utime+stime of the parent and its children from /proc,
+# children that exited included), which is what the architecture changes;
+# the client's share is the same for all. Then the resident memory of each
+# server's parent and of one child, after the rounds.
+#
+# Needs gcc, python3, cargo; the original from UCSPI_IPC_ORIGINAL (default
+# ../shared/reference/ucspi-ipc-0.67/bin beside the clone); ipcperl rows
+# need `cargo build --release --features perl` (the script builds it when
+# libperl-dev is there). A server that cannot run shows FAILED in its rows.
+# Knobs: ROUNDS (5), SECS (2), NO_BUILD=1. Progress goes to stderr.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-2}
+REL=$ROOT/target/release
+TOOLS=$ROOT/target/tools
+ORIG=${UCSPI_IPC_ORIGINAL:-$ROOT/../shared/reference/ucspi-ipc-0.67/bin}
+CHILDREN=40
+CONFIGS="ours_print orig_print ours_exec ours_perl orig_perl"
+
+say() { echo "bench_prefork: $*" >&2; }
+
+WORK=$(mktemp -d /tmp/ucspi-bench-prefork.XXXXXX) || exit 111
+chmod 0755 "$WORK"
+declare -A PID
+cleanup() {
+	for c in "${!PID[@]}"; do kill "${PID[$c]}" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+build() {
+	mkdir -p "$TOOLS" || exit 111
+	if [ "${NO_BUILD:-0}" != 1 ]; then
+		say "cargo build --release (--features perl when libperl is there)"
+		features=
+		perl -MExtUtils::Embed -e ldopts >/dev/null 2>&1 && features="--features perl"
+		# shellcheck disable=SC2086
+		(cd "$ROOT" && cargo build --release -q $features) >&2 || say "warning: cargo build failed"
+	fi
+	gcc -O2 -static -nostdlib -fno-stack-protector -fno-builtin -o "$TOOLS/printvars" \
+		"$ROOT/tools/printvars.c" || exit 111
+	cargo build --release -q --manifest-path "$ROOT/tools/loadgen/Cargo.toml" \
+		--target-dir "$TOOLS" >&2 || exit 111
+	LOADGEN=$TOOLS/release/loadgen
+	cat >"$WORK/printvars.pm" <<-'EOF'
+		# ipcprint's bytes, from Perl. $| because the original ipcperl
+		# does not flush STDOUT after a call.
+		sub print_vars {
+		    local $| = 1;
+		    my $v = sub { defined $ENV{$_[0]} ? $ENV{$_[0]} : 'unset' };
+		    print "\n", map { "$_=" . $v->($_) . "\n" }
+		        qw(PROTO IPCLOCALPATH IPCREMOTEPATH IPCREMOTEEUID IPCREMOTEEGID);
+		}
+		1;
+	EOF
+}
+
+declare -A LABEL=(
+	[ours_print]="ipcprint (ours)"
+	[orig_print]="ipcprint (original)"
+	[ours_exec]="ipcserver + printvars (fork and exec)"
+	[ours_perl]="ipcperl (ours)"
+	[orig_perl]="ipcperl (original)"
+)
+
+command_of() {
+	local s=$WORK/$1.sock
+	case $1 in
+	ours_print) echo "$REL/ipcprint -c $CHILDREN $s" ;;
+	orig_print) echo "$ORIG/ipcprint -c $CHILDREN $s" ;;
+	ours_exec) echo "$REL/ipcserver -c $CHILDREN $s $TOOLS/printvars" ;;
+	ours_perl) echo "$REL/ipcperl -c $CHILDREN $s $WORK/printvars.pm print_vars" ;;
+	orig_perl) echo "$ORIG/ipcperl -c $CHILDREN $s $WORK/printvars.pm print_vars" ;;
+	esac
+}
+
+start_servers() {
+	local c cmd
+	for c in $CONFIGS; do
+		cmd=$(command_of "$c")
+		set -- $cmd
+		if [ ! -x "$1" ]; then
+			say "$c: $1 is missing"
+			continue
+		fi
+		(cd "$WORK" && exec env -i PATH="$PATH" $cmd) 2>"$WORK/$c.log" &
+		PID[$c]=$!
+	done
+	for c in "${!PID[@]}"; do
+		for _ in $(seq 100); do
+			[ -S "$WORK/$c.sock" ] && break
+			sleep 0.05
+		done
+	done
+	# ipcperl children load Perl: let them.
+	sleep 1
+}
+
+# cpu_ticks PID: utime+stime of PID and its children now running, plus the
+# children it has waited for.
+cpu_ticks() {
+	python3 - "$1" <<-'EOF'
+		import os, sys
+		top = int(sys.argv[1])
+		def fields(pid):
+		    with open(f"/proc/{pid}/stat") as f:
+		        return f.read().rsplit(")", 1)[1].split()
+		total = 0
+		try:
+		    f = fields(top)
+		    total += sum(int(x) for x in f[11:15])
+		except OSError:
+		    pass
+		for d in os.listdir("/proc"):
+		    if d.isdigit():
+		        try:
+		            f = fields(int(d))
+		        except OSError:
+		            continue
+		        if int(f[1]) == top:
+		            total += int(f[11]) + int(f[12])
+		print(total)
+	EOF
+}
+
+# measure CONFIG C: "conn_per_s p50 p99 cpu_us_per_conn", or FAILED.
+measure() {
+	local c=$1 k=$2 pid=${PID[$1]:-} before after line conns
+	if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+		echo FAILED
+		return
+	fi
+	before=$(cpu_ticks "$pid")
+	line=$("$LOADGEN" "$WORK/$c.sock" -c "$k" -t "$SECS" -n 1000000)
+	after=$(cpu_ticks "$pid")
+	conns=$(sed -n 's/.*conns=\([0-9]*\) .*/\1/p' <<<"$line")
+	if [ -z "$conns" ] || [ "$conns" = 0 ] || ! grep -q "errors=0" <<<"$line"; then
+		say "$c c=$k: $line"
+		echo FAILED
+		return
+	fi
+	local tick_us=$((1000000 / $(getconf CLK_TCK)))
+	echo "$(sed -n 's/.*conn_per_s=\([0-9.]*\) p50_us=\([0-9]*\) p99_us=\([0-9]*\).*/\1 \2 \3/p' <<<"$line") $(((after - before) * tick_us * 100 / conns))"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+build
+start_servers
+RAW=$WORK/raw
+for r in $(seq "$ROUNDS"); do
+	say "round $r/$ROUNDS"
+	for c in $CONFIGS; do
+		for k in 1 16; do
+			echo "$c $k $(measure "$c" "$k")" >>"$RAW"
+		done
+	done
+done
+
+python3 - "$RAW" <<-'EOF' "${LABEL[ours_print]}" "${LABEL[orig_print]}" "${LABEL[ours_exec]}" "${LABEL[ours_perl]}" "${LABEL[orig_perl]}"
+	import statistics, sys
+	raw = sys.argv[1]
+	labels = dict(zip(["ours_print", "orig_print", "ours_exec", "ours_perl", "orig_perl"], sys.argv[2:]))
+	rows = {}
+	for line in open(raw):
+	    f = line.split()
+	    cfg, k = f[0], int(f[1])
+	    rows.setdefault((cfg, k), [])
+	    if f[2] != "FAILED":
+	        rows[(cfg, k)].append([float(x) for x in f[2:6]])
+	def med(cfg, k, i):
+	    v = rows.get((cfg, k), [])
+	    return statistics.median(x[i] for x in v) if v else None
+	print("| server | c | conn/s | p50 µs | p99 µs | server CPU µs/conn |")
+	print("|---|---:|---:|---:|---:|---:|")
+	for cfg in labels:
+	    for k in (1, 16):
+	        if med(cfg, k, 0) is None:
+	            print(f"| {labels[cfg]} | {k} | FAILED | | | |")
+	            continue
+	        print(f"| {labels[cfg]} | {k} | {med(cfg, k, 0):.0f} | {med(cfg, k, 1):.0f} | {med(cfg, k, 2):.0f} | {med(cfg, k, 3) / 100:.1f} |")
+	print()
+	print("| goal | c=1 | c=16 |")
+	print("|---|---:|---:|")
+	def ratio(a, b, k, i=0, inverse=False):
+	    x, y = med(a, k, i), med(b, k, i)
+	    if not x or not y:
+	        return "FAILED"
+	    return f"{(y / x if inverse else x / y):.2f}x"
+	print(f"| ipcprint ≥ 1.5x the original's (conn/s) | {ratio('ours_print', 'orig_print', 1)} | {ratio('ours_print', 'orig_print', 16)} |")
+	print(f"| ipcprint ≥ 5x ipcserver + printvars (conn/s) | {ratio('ours_print', 'ours_exec', 1)} | {ratio('ours_print', 'ours_exec', 16)} |")
+	print(f"| ipcperl ≥ 1x the original's (conn/s) | {ratio('ours_perl', 'orig_perl', 1)} | {ratio('ours_perl', 'orig_perl', 16)} |")
+	print(f"| server CPU per connection, ipcserver + printvars / ipcprint | {ratio('ours_print', 'ours_exec', 1, 3, True)} | {ratio('ours_print', 'ours_exec', 16, 3, True)} |")
+	print(f"| server CPU per connection, original ipcprint / ours | {ratio('ours_print', 'orig_print', 1, 3, True)} | {ratio('ours_print', 'orig_print', 16, 3, True)} |")
+EOF
+
+echo
+echo "| server | parent RSS kB | one child's RSS kB |"
+echo "|---|---:|---:|"
+for c in $CONFIGS; do
+	pid=${PID[$c]:-}
+	if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+		echo "| ${LABEL[$c]} | FAILED | |"
+		continue
+	fi
+	if [ "$c" = ours_exec ]; then
+		child_rss="(a handler lives for one connection)"
+	else
+		child_rss=$(rss_kb "$(pgrep -P "$pid" | head -1)")
+	fi
+	echo "| ${LABEL[$c]} | $(rss_kb "$pid") | $child_rss |"
+done
