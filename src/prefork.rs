@@ -380,9 +380,10 @@ impl Server {
                 Signal::HUP => children.kill_all(&[Signal::TERM, Signal::CONT]),
                 _ => {}
             });
-            children.reap(|child, _| {
+            children.reap(|child, status| {
                 let slot = child.tag as usize;
-                if slots.state(slot) == SLOT_STARTING {
+                // Killed while starting (SIGHUP, say) is not a failure.
+                if slots.state(slot) == SLOT_STARTING && status.exit_status().is_some() {
                     Line::new().str(b"fatal: a child exited before serving: stopping").emit();
                     stop = Some(log::EXIT_TEMP);
                 }
@@ -473,8 +474,10 @@ impl Server {
         let Some(record) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
         slots.set_state(slot, SLOT_SERVING);
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        // Out of descriptors or memory: said once per shortage.
+        let mut short = false;
         loop {
-            if let Some(remote) = self.accept(lock.as_ref()) {
+            if let Some(remote) = self.accept(lock.as_ref(), &mut short) {
                 self.serve(Me { slot, slots, pid }, &remote, record, &mut handler);
             }
             // SAFETY: after a connection, nothing of it is used: 0 and 1 are
@@ -491,8 +494,9 @@ impl Server {
     }
 
     /// Accepts a connection onto descriptors 0 and 1 (under the lock, if
-    /// any) and returns the client's path; `None` when none came.
-    fn accept(&self, lock: Option<&OwnedFd>) -> Option<SockPath> {
+    /// any) and returns the client's path; `None` when none came. `short`:
+    /// whether the last accept failed for a shortage (already logged).
+    fn accept(&self, lock: Option<&OwnedFd>, short: &mut bool) -> Option<SockPath> {
         if let Some(lock) = lock {
             if let Err(e) = retry(|| rustix::fs::flock(lock, FlockOperation::LockExclusive)) {
                 log::fatal_sys(e, &[b"lock ", self.o.lockfile.map_or(&b""[..], CStr::to_bytes)]);
@@ -504,6 +508,7 @@ impl Server {
         }
         match accepted {
             Ok((conn, remote)) => {
+                *short = false;
                 // It is on 0, the lowest free descriptor, unless the
                 // process started without a descriptor 2.
                 let on_stdio = if conn.as_raw_fd() == 0 {
@@ -525,7 +530,9 @@ impl Server {
             }
             Err(Errno::INTR | Errno::CONNABORTED) => None,
             Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
-                log::warn_sys(e, &[b"accept"]);
+                if !core::mem::replace(short, true) {
+                    log::warn_sys(e, &[b"accept"]);
+                }
                 let pause = rustix::event::Timespec { tv_sec: 0, tv_nsec: BACKOFF_MS * 1_000_000 };
                 let _ = rustix::thread::nanosleep(&pause);
                 None
