@@ -38,6 +38,10 @@ impl Prefork {
         let mut c = Command::new(program);
         c.current_dir(dir.path()).args(opts).arg(&sock).args(args).stderr(log);
         let server = Server::start(&mut c, &sock);
+        // The socket listens before the children are forked: wait for
+        // them, so that tests may look at them.
+        let n: usize = opts.iter().position(|&o| o == "-c").map_or(40, |i| opts[i + 1].parse().unwrap());
+        assert!(wait_until(10, || children(server.pid()).0.len() == n), "{n} children never started");
         Prefork { server, dir }
     }
 
