@@ -152,6 +152,9 @@ pub struct Server {
     base: CStrArray<'static>,
     local: &'static [u8],
     fork: ForkFn,
+    /// Leave the descriptors a handler opens open (see
+    /// [`Server::keep_descriptors`]).
+    keep_descriptors: bool,
 }
 
 /// Where a child is in its life, as the parent sees it through [`Slots`].
@@ -317,13 +320,30 @@ impl Server {
         if let Err(e) = built {
             log::fatal_sys(e, &[b"build the environment"]);
         }
-        Server { o, listener, args: opts.operands().skip(1), base: base.finish(), local, fork: runtime::fork }
+        Server {
+            o,
+            listener,
+            args: opts.operands().skip(1),
+            base: base.finish(),
+            local,
+            fork: runtime::fork,
+            keep_descriptors: false,
+        }
     }
 
     /// The operands after PATH, for the program to check before
     /// [`Server::run`].
     pub fn args(&self) -> CStrArray<'static> {
         self.args
+    }
+
+    /// Leaves open, after a connection, the descriptors its handler opened
+    /// (by default they are closed): for a handler that keeps some across
+    /// connections without the library knowing, as an interpreter's
+    /// lazily opened handles (ipcperl). Such a handler must close what it
+    /// does not keep.
+    pub fn keep_descriptors(&mut self) {
+        self.keep_descriptors = true;
     }
 
     /// Makes the server create its children with `fork` rather than
@@ -382,8 +402,10 @@ impl Server {
             });
             children.reap(|child, status| {
                 let slot = child.tag as usize;
-                // Killed while starting (SIGHUP, say) is not a failure.
-                if slots.state(slot) == SLOT_STARTING && status.exit_status().is_some() {
+                // A child that ends before serving failed its set-up, unless
+                // SIGTERM (ours, on SIGHUP) stopped it.
+                let stopped = status.terminating_signal() == Some(Signal::TERM.as_raw());
+                if slots.state(slot) == SLOT_STARTING && !stopped && stop.is_none() {
                     Line::new().str(b"fatal: a child exited before serving: stopping").emit();
                     stop = Some(log::EXIT_TEMP);
                 }
@@ -463,14 +485,23 @@ impl Server {
             log::fatal_sys(e, &[b"clear the signal mask"]);
         }
         let lock = self.o.lockfile.map(|path| open_lockfile(path, OFlags::empty(), Mode::empty()));
+        // During the set-up, 0 and 1 are /dev/null: a file it opens cannot
+        // land there, where the first connection would take its place, and
+        // an interpreter finds standard descriptors that are really there.
+        let null = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+            .unwrap_or_else(|e| log::fatal_sys(e, &[b"open /dev/null"]));
         // SAFETY: descriptors 0 and 1 are where each connection goes;
         // nothing in this process owns them.
+        if let Err(e) = unsafe { io::install(null, &[0, 1]) } {
+            log::fatal_sys(e, &[b"open /dev/null"]);
+        }
+        let mut handler = init(self.args);
+        // SAFETY: as above; whatever the set-up made of them is left.
         unsafe {
             io::close(0);
             io::close(1);
         }
-        let mut handler = init(self.args);
-        let kept = Kept::now();
+        let kept = (!self.keep_descriptors).then(Kept::now);
         let Some(record) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
         slots.set_state(slot, SLOT_SERVING);
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
@@ -486,7 +517,9 @@ impl Server {
             unsafe {
                 io::close(0);
                 io::close(1);
-                kept.close_others();
+                if let Some(kept) = &kept {
+                    kept.close_others();
+                }
             }
             let _ = runtime::set_signal_mask(SigSet::EMPTY);
             slots.served(slot);

@@ -1,5 +1,6 @@
 //! package/install and package/modes: every program the crate builds is
-//! installed, with its mode, and a partial build installs nothing.
+//! installed, with its mode, and a partial build installs nothing; a
+//! program only a Cargo feature builds (ipcperl) is installed when built.
 mod common;
 
 use common::TempDir;
@@ -11,31 +12,42 @@ fn top() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The programs Cargo.toml builds, in its order.
-fn built_programs() -> Vec<String> {
+/// The programs Cargo.toml builds, in its order, each with whether it
+/// needs a feature (`required-features`).
+fn built_programs() -> Vec<(String, bool)> {
     let manifest = std::fs::read_to_string(top().join("Cargo.toml")).unwrap();
-    let mut names = Vec::new();
+    let mut programs: Vec<(String, bool)> = Vec::new();
     let mut in_bin = false;
     for line in manifest.lines() {
         let line = line.trim();
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
         } else if let Some(value) = line.strip_prefix("name = ").filter(|_| in_bin) {
-            names.push(value.trim_matches('"').to_string());
+            programs.push((value.trim_matches('"').to_string(), false));
+        } else if line.starts_with("required-features = ") && in_bin {
+            programs.last_mut().unwrap().1 = true;
         }
     }
-    names
+    programs
 }
 
-/// The NAME MODE lines of package/modes.
-fn listed_programs() -> Vec<(String, String)> {
+/// A line of package/modes: NAME MODE [optional].
+struct Listed {
+    name: String,
+    mode: String,
+    optional: bool,
+}
+
+/// The lines of package/modes.
+fn listed_programs() -> Vec<Listed> {
     let modes = std::fs::read_to_string(top().join("package/modes")).unwrap();
     modes
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let mut fields = l.split_whitespace();
-            (fields.next().unwrap().to_string(), fields.next().unwrap().to_string())
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            assert!(matches!(fields[..], [_, _] | [_, _, "optional"]), "package/modes: {l}");
+            Listed { name: fields[0].to_string(), mode: fields[1].to_string(), optional: fields.len() == 3 }
         })
         .collect()
 }
@@ -45,11 +57,13 @@ fn target_dir() -> std::path::PathBuf {
     common::bin("ipcserver").parent().unwrap().parent().unwrap().to_path_buf()
 }
 
+/// Every program, and `optional` exactly for those a feature builds.
 #[test]
 fn modes_lists_every_program_the_crate_builds() {
     let mut built = built_programs();
-    let mut listed: Vec<String> = listed_programs().into_iter().map(|(name, _)| name).collect();
+    let mut listed: Vec<(String, bool)> = listed_programs().into_iter().map(|l| (l.name, l.optional)).collect();
     assert!(built.len() >= 17, "{built:?}");
+    assert!(built.contains(&("ipcperl".to_string(), true)), "{built:?}");
     built.sort();
     listed.sort();
     assert_eq!(listed, built);
@@ -76,10 +90,14 @@ fn install_copies_every_program_with_its_mode() {
     let mut installed: Vec<String> =
         std::fs::read_dir(&bindir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     installed.sort();
-    let mut expected: Vec<String> = listed_programs().into_iter().map(|(name, _)| name).collect();
+    // An optional program is installed if this build made it.
+    let release = target_dir().join("release");
+    let expected_programs: Vec<Listed> =
+        listed_programs().into_iter().filter(|l| !l.optional || release.join(&l.name).is_file()).collect();
+    let mut expected: Vec<String> = expected_programs.iter().map(|l| l.name.clone()).collect();
     expected.sort();
     assert_eq!(installed, expected, "no leftover NAME.tmp, nothing missing");
-    for (name, mode) in listed_programs() {
+    for Listed { name, mode, .. } in expected_programs {
         let meta = std::fs::metadata(bindir.join(&name)).unwrap();
         assert_eq!(format!("{:04o}", meta.permissions().mode() & 0o7777), mode, "{name}");
         assert_eq!(std::fs::read(bindir.join(&name)).unwrap(), std::fs::read(common::bin(&name)).unwrap(), "{name}");
@@ -105,6 +123,73 @@ fn a_partial_build_installs_nothing() {
     assert!(err.starts_with("package/install: fatal: missing in "), "{err}");
     assert!(err.contains(" ipcserverd ") && err.contains(" ipcexec-config "), "{err}");
     assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0, "nothing created");
+}
+
+/// A release directory of stand-ins for the listed programs (the
+/// optional ones only if `with_optional`), without `leave_out`.
+fn stand_ins(with_optional: bool, leave_out: &str) -> TempDir {
+    let dir = TempDir::new();
+    std::fs::create_dir(dir.join("release")).unwrap();
+    for l in listed_programs() {
+        if (with_optional || !l.optional) && l.name != leave_out {
+            std::fs::write(dir.join("release").join(&l.name), format!("#!/bin/sh\n# {}\n", l.name)).unwrap();
+        }
+    }
+    dir
+}
+
+fn install_from(built: &TempDir, dest: &TempDir) -> std::process::Output {
+    Command::new(top().join("package/install"))
+        .arg("--destdir")
+        .arg(dest.path())
+        .env("CARGO_TARGET_DIR", built.path())
+        .output()
+        .unwrap()
+}
+
+/// A program that only a feature builds is installed when it was built,
+/// skipped without a word when it was not; a required one that is
+/// missing still stops everything.
+#[test]
+fn install_skips_a_missing_optional_program_only() {
+    let optional: Vec<String> = listed_programs().into_iter().filter(|l| l.optional).map(|l| l.name).collect();
+    assert_eq!(optional, ["ipcperl"]);
+    let installed = |dest: &TempDir| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dest.join("usr/local/bin"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let required = {
+        let mut v: Vec<String> = listed_programs().into_iter().filter(|l| !l.optional).map(|l| l.name).collect();
+        v.sort();
+        v
+    };
+
+    let dest = TempDir::new();
+    let out = install_from(&stand_ins(false, ""), &dest);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ipcperl"));
+    assert_eq!(installed(&dest), required);
+
+    let dest = TempDir::new();
+    let out = install_from(&stand_ins(true, ""), &dest);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/usr/local/bin/ipcperl (0755)\n"));
+    assert!(installed(&dest).contains(&"ipcperl".to_string()));
+
+    for with_optional in [false, true] {
+        let dest = TempDir::new();
+        let out = install_from(&stand_ins(with_optional, "ipcserverd"), &dest);
+        assert_eq!(out.status.code(), Some(100));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("package/install: fatal: missing in "), "{err}");
+        assert!(err.contains(": ipcserverd (run cargo build --release first)\n"), "only ipcserverd: {err}");
+        assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0, "nothing created");
+    }
 }
 
 #[test]

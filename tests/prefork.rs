@@ -1,9 +1,9 @@
 //! The preforking server library (`ucspi_ipc::prefork`), through ipcprint
-//! and the tests' own server, tests/fixtures/prefork_fixture.rs (built as
-//! the example `prefork-fixture` by `cargo test`): options, log lines,
-//! children replaced, SIGTERM and SIGHUP, the lock file, access rules,
-//! what a handler leaves behind, and ipcprint's bytes against the
-//! original's.
+//! and the tests' own server, tests/fixtures/prefork-fixture (a crate of
+//! its own, which these tests build, as a user's server would be built):
+//! options, log lines, children replaced, SIGTERM and SIGHUP, the lock
+//! file, access rules, what a handler leaves behind, and ipcprint's bytes
+//! against the original's.
 mod common;
 
 use common::*;
@@ -11,13 +11,42 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The tests' preforking server.
+/// Builds the crate whose manifest is `manifest` (release, offline, into
+/// `target_dir`) and returns the path of its program `name`. The target
+/// directory is kept between runs, so only the first build compiles the
+/// dependencies.
+fn build_crate(manifest: &Path, target_dir: &Path, name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = run(
+        Command::new(cargo)
+            .args(["build", "--release", "--offline", "--quiet", "--manifest-path"])
+            .arg(manifest)
+            .arg("--target-dir")
+            .arg(target_dir)
+            .env_remove("RUSTFLAGS"),
+        600,
+    );
+    assert!(o.status.success(), "{} does not build:\n{}", manifest.display(), stderr(&o));
+    target_dir.join("release").join(name)
+}
+
+/// Where the tests build their crates: beside our own release directory.
+fn tests_target(what: &str) -> PathBuf {
+    bin("ipccat").parent().unwrap().parent().unwrap().join(what)
+}
+
+/// The tests' preforking server, built once per run.
 fn fixture() -> PathBuf {
-    let p = bin("examples/prefork-fixture");
-    assert!(p.exists(), "{} is missing: `cargo test` builds it (an example)", p.display());
-    p
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prefork-fixture/Cargo.toml");
+            build_crate(&manifest, &tests_target("fixtures"), "prefork-fixture")
+        })
+        .clone()
 }
 
 /// A preforking server on `DIR/s`, stderr in `DIR/log`.
@@ -496,26 +525,14 @@ fn the_documented_server_builds_and_serves() {
     let blocks = doc_example();
     assert_eq!(blocks.len(), 3, "doc/ipchandle.md: Cargo.toml, build.rs, src/main.rs");
     let top = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // Kept between runs (under our target directory) so that only the
-    // first build compiles the dependencies.
-    let project = bin("ipccat").parent().unwrap().parent().unwrap().join("doc-example");
+    let project = tests_target("doc-example");
     std::fs::create_dir_all(project.join("src")).unwrap();
     let manifest = blocks[0].replace("path = \"../ucspi-ipc\"", &format!("path = {:?}", top.display().to_string()));
     assert_ne!(manifest, blocks[0], "the manifest's dependency path is where the test expects it");
     std::fs::write(project.join("Cargo.toml"), manifest).unwrap();
     std::fs::write(project.join("build.rs"), &blocks[1]).unwrap();
     std::fs::write(project.join("src/main.rs"), &blocks[2]).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let o = run(
-        Command::new(cargo)
-            .args(["build", "--release", "--offline", "--quiet"])
-            .current_dir(&project)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS"),
-        600,
-    );
-    assert!(o.status.success(), "the documented server does not build:\n{}", stderr(&o));
-    let greet = project.join("target/release/greet");
+    let greet = build_crate(&project.join("Cargo.toml"), &project.join("target"), "greet");
     let (uid, _) = ids();
     let p = Prefork::start(&greet, &["-c", "2"], &["hi"]);
     assert_eq!(p.ask(""), format!("hi, uid {uid}: you are client 1 of this child\n"));
