@@ -14,6 +14,10 @@ package IPCPerl;
 # The handler's subroutine, fully qualified.
 our $sub;
 
+# Whether STDIN and STDOUT have been opened on the connections'
+# descriptors (the first call does it).
+our $opened;
+
 # Flushes STDOUT (whichever handle that name holds now) and keeps its
 # autoflush setting.
 sub flush {
@@ -67,17 +71,28 @@ sub handle {
         my $i = index $_, '=';
         $i < 0 ? () : (substr($_, 0, $i), substr($_, $i + 1))
     } splice @_, 0, $n;
-    # Fresh handles on the connection (descriptors 0 and 1) per call: what
-    # a handler left unread, or an end of file it reached, stays with its
-    # own connection. PerlIO counts the users of a descriptor, so closing
-    # these does not close 0 or 1. The load-time STDOUT's autoflush ($| at
-    # file scope) carries over; the handler's default output is STDOUT.
+    # STDIN and STDOUT are handles on the connection (descriptors 0 and 1,
+    # where every connection goes). What a handler left unread, or an end
+    # of file it reached, must stay with its own connection: STDIN is
+    # replaced by a new handle unless it holds nothing read ahead
+    # (stdin_clean, in src/perl/shim.c, also clears its end of file);
+    # STDOUT, flushed after every call, unless a handler closed or moved
+    # it. A new handle costs system calls; reusing one costs none. The
+    # first call makes both. Only the IO slot is replaced (reopening STDIN
+    # on its own descriptor would keep its buffer), and PerlIO counts the
+    # users of a descriptor, so the old handle going does not close 0 or 1.
+    # $| is the load-time STDOUT's, whatever a call sets.
     select STDOUT;
     my $autoflush = $|;
-    local *STDIN;
-    local *STDOUT;
-    open STDIN, '<&=', 0 or return "unable to open descriptor 0: $!";
-    open STDOUT, '>&=', 1 or return "unable to open descriptor 1: $!";
+    if (!$opened || !IPCPerl::stdin_clean()) {
+        open my $in, '<&=', 0 or return "unable to open descriptor 0: $!";
+        *STDIN = *$in{IO};
+    }
+    if (!$opened || (fileno(STDOUT) // -1) != 1) {
+        open my $out, '>&=', 1 or return "unable to open descriptor 1: $!";
+        *STDOUT = *$out{IO};
+        $opened = 1;
+    }
     $| = $autoflush;
     my $error;
     {
@@ -86,8 +101,9 @@ sub handle {
         $error = "$@" unless eval { &$sub(@_); 1 };
     }
     # Deliver every byte the handler printed, whether it returned or died.
-    close STDOUT;
-    close STDIN;
+    IPCPerl::flush();
+    select STDOUT;
+    $| = $autoflush;
     return $error;
 }
 

@@ -11,24 +11,57 @@
 #include <EXTERN.h>
 #include <perl.h>
 #include <XSUB.h>
+#include <stdlib.h>
 #include <string.h>
 
 static PerlInterpreter *my_perl;
 
 EXTERN_C void boot_DynaLoader(pTHX_ CV *cv);
 
-/* So that XS modules (POSIX, Socket, ...) load at run time. */
+/* IPCPerl::stdin_clean(): whether STDIN, as the last connection left it,
+ * can serve the next one: it is open on descriptor 0 and holds no data
+ * read ahead. If so, its end-of-file and error flags and its line count
+ * are cleared, as on a new handle; if not, the caller opens a new one.
+ * Reusing the handle saves the system calls of an open per connection. */
+static XS(XS_IPCPerl_stdin_clean)
+{
+    dXSARGS;
+    IO *io = PL_stdingv ? GvIO(PL_stdingv) : NULL;
+    PerlIO *f = io ? IoIFP(io) : NULL;
+    int clean = f != NULL && PerlIO_fileno(f) == 0 && PerlIO_get_cnt(f) <= 0;
+    PERL_UNUSED_VAR(items);
+    if (clean) {
+        PerlIO_clearerr(f);
+        IoLINES(io) = 0;
+    }
+    ST(0) = clean ? &PL_sv_yes : &PL_sv_no;
+    XSRETURN(1);
+}
+
+/* So that XS modules (POSIX, Socket, ...) load at run time; and the one
+ * function of ours that Perl calls. */
 static void xs_init(pTHX)
 {
     static const char file[] = __FILE__;
     dXSUB_SYS;
     PERL_UNUSED_CONTEXT;
     newXS("DynaLoader::boot_DynaLoader", boot_DynaLoader, file);
+    newXS("IPCPerl::stdin_clean", XS_IPCPerl_stdin_clean, file);
 }
 
 /* The command line perl_parse sees, in writable memory: Perl may write
  * into it when a handler assigns to $0. */
 static char parse_args[] = "ipcperl\0-e\0" "0";
+
+/* At exit, whichever way a handler ended the process (CORE::exit, POSIX
+ * exit, a die outside our eval): what it printed is delivered. */
+static void flush_at_exit(void)
+{
+    if (my_perl != NULL) {
+        dTHX;
+        PerlIO_flush(NULL);
+    }
+}
 
 /* Creates and starts the interpreter. `argc`, `argv`, `env` are main's;
  * `script` is what $0 says (file.pm). Returns 0, or -1 if perl could not
@@ -59,6 +92,7 @@ int ipcperl_start(int argc, char **argv, char **env, const char *script)
         return -1;
     /* Without set-magic: the value only, not the process's name. */
     sv_setpv(get_sv("0", GV_ADD), script);
+    atexit(flush_at_exit);
     return 0;
 }
 
