@@ -92,6 +92,27 @@ impl Perl {
     }
 }
 
+/// A server dropped without a stop (a test that failed, or one done with
+/// it) is stopped as its supervisor would stop it, SIGTERM, and its
+/// children are killed if they outlive it: the original's children do not
+/// notice their parent's death.
+impl Drop for Perl {
+    fn drop(&mut self) {
+        if let Ok(None) = self.server.child.try_wait() {
+            let kids = children(self.server.pid()).0;
+            self.server.signal(15);
+            if self.server.wait(5).is_none() {
+                self.server.signal(9);
+            }
+            for k in kids {
+                if alive(k) {
+                    kill(k, 9);
+                }
+            }
+        }
+    }
+}
+
 fn connect(sock: &Path) -> UnixStream {
     let s = UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();

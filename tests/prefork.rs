@@ -117,6 +117,27 @@ impl Prefork {
     }
 }
 
+/// A server dropped without a stop (a test that failed, or one done with
+/// it) is stopped as its supervisor would stop it, SIGTERM, and its
+/// children are killed if they outlive it: the original's children do not
+/// notice their parent's death.
+impl Drop for Prefork {
+    fn drop(&mut self) {
+        if let Ok(None) = self.server.child.try_wait() {
+            let kids = children(self.server.pid()).0;
+            self.server.signal(15);
+            if self.server.wait(5).is_none() {
+                self.server.signal(9);
+            }
+            for k in kids {
+                if alive(k) {
+                    kill(k, 9);
+                }
+            }
+        }
+    }
+}
+
 fn ids() -> (u32, u32) {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     let field = |name: &str| -> u32 {
