@@ -27,7 +27,8 @@
 # ../shared/reference/ucspi-ipc-0.67/bin beside the clone); ipcperl rows
 # need `cargo build --release --features perl` (the script builds it when
 # libperl-dev is there). A server that cannot run shows FAILED in its rows.
-# Knobs: ROUNDS (5), SECS (2), NO_BUILD=1. Progress goes to stderr.
+# Knobs: ROUNDS (5), SECS (2), CONFIGS (the servers to run, by the names
+# in command_of), NO_BUILD=1. Progress goes to stderr.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +38,7 @@ REL=$ROOT/target/release
 TOOLS=$ROOT/target/tools
 ORIG=${UCSPI_IPC_ORIGINAL:-$ROOT/../shared/reference/ucspi-ipc-0.67/bin}
 CHILDREN=40
-CONFIGS="ours_print orig_print ours_exec ours_perl orig_perl"
+CONFIGS=${CONFIGS:-"ours_print orig_print ours_exec ours_perl orig_perl"}
 
 say() { echo "bench_prefork: $*" >&2; }
 
