@@ -19,6 +19,11 @@ use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 /// Most children a server keeps (its `-c`).
 pub const MAX: usize = 65535;
 
+/// The tag for a client without credentials (servers run with -P), by
+/// which all such clients count as one for a per-uid limit: `(uid_t)-1`,
+/// which no client has.
+pub const NO_UID: u32 = u32::MAX;
+
 /// A running child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Child {

@@ -12,6 +12,12 @@ use crate::strvec::{self, StrVec};
 use core::ffi::CStr;
 use rustix::io::Errno;
 
+/// The variables a server sets for each connection (UCSPI-IPC's, and
+/// s6's IPCCONNNUM); values inherited from the server's own environment
+/// are dropped.
+pub const SERVER_VARS: [&[u8]; 6] =
+    [b"PROTO", b"IPCLOCALPATH", b"IPCREMOTEPATH", b"IPCREMOTEEUID", b"IPCREMOTEEGID", b"IPCCONNNUM"];
+
 /// Most variables an environment may hold.
 pub const VARS_MAX: usize = strvec::ITEMS_MAX;
 /// Most bytes of new `NAME=VALUE\0` strings per program.

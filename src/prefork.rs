@@ -123,11 +123,6 @@ const FORK_RETRY_MS: i64 = 1000;
 /// How long a child pauses after the system ran out of descriptors or
 /// memory in accept.
 const BACKOFF_MS: i64 = 100;
-/// The variables the server sets; inherited values are dropped.
-const OUR_VARS: [&[u8]; 6] =
-    [b"PROTO", b"IPCLOCALPATH", b"IPCREMOTEPATH", b"IPCREMOTEEUID", b"IPCREMOTEEGID", b"IPCCONNNUM"];
-/// The per-uid tag of clients without credentials (-P): they count as one.
-const NO_UID: u32 = u32::MAX;
 
 /// The command line, checked.
 struct Options {
@@ -313,7 +308,7 @@ impl Server {
         };
         let base = Env::take();
         let built = base.inherit(start.envp).and_then(|()| {
-            base.retain(|name| !OUR_VARS.contains(&name));
+            base.retain(|name| !env::SERVER_VARS.contains(&name));
             base.push(b"PROTO", b"IPC")?;
             base.push(b"IPCLOCALPATH", local)
         });
@@ -511,6 +506,9 @@ impl Server {
             if let Some(remote) = self.accept(lock.as_ref(), &mut short) {
                 self.serve(Me { slot, slots, pid }, &remote, record, &mut handler);
             }
+            // Before the client can see the end of its connection: once it
+            // has, its next connection must not count this one.
+            slots.served(slot);
             // SAFETY: after a connection, nothing of it is used: 0 and 1 are
             // the connection, and `kept` lists every descriptor in use
             // before the first one.
@@ -522,7 +520,6 @@ impl Server {
                 }
             }
             let _ = runtime::set_signal_mask(SigSet::EMPTY);
-            slots.served(slot);
         }
     }
 
@@ -585,7 +582,7 @@ impl Server {
         } else {
             None
         };
-        let uid = ids.map_or(NO_UID, |(u, _)| u);
+        let uid = ids.map_or(children::NO_UID, |(u, _)| u);
         let same_uid = slots.serve(slot, uid);
         if self.o.localmax.is_some_and(|max| same_uid > max) {
             let mut l = Line::new();

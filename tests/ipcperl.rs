@@ -93,23 +93,10 @@ impl Perl {
 }
 
 /// A server dropped without a stop (a test that failed, or one done with
-/// it) is stopped as its supervisor would stop it, SIGTERM, and its
-/// children are killed if they outlive it: the original's children do not
-/// notice their parent's death.
+/// it) is stopped with its children.
 impl Drop for Perl {
     fn drop(&mut self) {
-        if let Ok(None) = self.server.child.try_wait() {
-            let kids = children(self.server.pid()).0;
-            self.server.signal(15);
-            if self.server.wait(5).is_none() {
-                self.server.signal(9);
-            }
-            for k in kids {
-                if alive(k) {
-                    kill(k, 9);
-                }
-            }
-        }
+        stop_with_children(&mut self.server);
     }
 }
 
@@ -150,19 +137,11 @@ fn euid() -> u32 {
     std::fs::metadata("/proc/self").unwrap().uid()
 }
 
-/// Compiles access rules with our ipcrules into DIR/rules.cdb.
-fn rules(dir: &TempDir, text: &str) -> PathBuf {
-    let cdb = dir.join("rules.cdb");
-    let o = run_input(cmd("ipcrules").arg(&cdb).arg(dir.join("rules.tmp")), text.as_bytes(), 20);
-    assert!(o.status.success(), "ipcrules: {}", stderr(&o));
-    cdb
-}
-
 #[test]
 fn the_handler_sees_its_arguments_environment_and_input() {
     let Some(ipcperl) = ipcperl("the_handler_sees_its_arguments_environment_and_input") else { return };
     let dir = TempDir::new();
-    let cdb = rules(&dir, ":allow,GREETING=\"hello there\"\n");
+    let cdb = rules(dir.path(), ":allow,GREETING=\"hello there\"\n");
     let code = r#"
         sub show {
             my $line = <STDIN>;

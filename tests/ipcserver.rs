@@ -30,14 +30,6 @@ fn text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
 
-/// Compiles rules with our ipcrules.
-fn rules(dir: &TempDir, text: &str) -> PathBuf {
-    let cdb = dir.join("rules.cdb");
-    let o = run_input(cmd("ipcrules").arg(&cdb).arg(dir.join("rules.tmp")), text.as_bytes(), 20);
-    assert!(o.status.success(), "ipcrules: {}", stderr(&o));
-    cdb
-}
-
 #[test]
 fn usage_errors() {
     let limit = "(a number from 1 to 65535)";
@@ -345,7 +337,7 @@ fn banner_and_localname() {
 fn rules_allow_deny_and_environment() {
     let d = TempDir::new();
     let (uid, gid) = ids();
-    let cdb = rules(&d, &format!("{uid}.{gid}:allow,WHO=\"me\",Q=/a\"b/\n:deny\n"));
+    let cdb = rules(d.path(), &format!("{uid}.{gid}:allow,WHO=\"me\",Q=/a\"b/\n:deny\n"));
     let sock = d.join("s");
     let marker = d.join("ran");
     let log = d.join("log");
@@ -357,7 +349,7 @@ fn rules_allow_deny_and_environment() {
 
     // Deny: the connection is dropped, the handler never runs.
     std::fs::remove_file(&marker).unwrap();
-    let cdb = rules(&d, &format!("{uid}:deny\n:allow\n"));
+    let cdb = rules(d.path(), &format!("{uid}:deny\n:allow\n"));
     let sock = d.join("t");
     let _srv = start(&["-v", "-x", s(&cdb), s(&sock), "sh", "-c", &handler], &sock, &log);
     assert_eq!(fetch(&sock).unwrap(), b"");
@@ -384,7 +376,7 @@ fn missing_rules_file_with_and_without_capital_x() {
 #[test]
 fn corrupt_rules_drop_the_connection_and_the_server_keeps_serving() {
     let d = TempDir::new();
-    let cdb = rules(&d, ":allow,A=\"1\"\n");
+    let cdb = rules(d.path(), ":allow,A=\"1\"\n");
     let good = std::fs::read(&cdb).unwrap();
     let sock = d.join("s");
     let log = d.join("log");
@@ -410,7 +402,7 @@ fn corrupt_rules_drop_the_connection_and_the_server_keeps_serving() {
 #[test]
 fn rules_replaced_while_serving_never_fail_a_connection() {
     let d = TempDir::new();
-    let cdb = rules(&d, ":allow,V=\"0\"\n");
+    let cdb = rules(d.path(), ":allow,V=\"0\"\n");
     let sock = d.join("s");
     let _srv = start(&["-x", s(&cdb), s(&sock), "sh", "-c", "echo ${V:-none}"], &sock, &d.join("log"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -607,7 +599,7 @@ fn the_whole_chain_leaves_signals_as_it_found_them() {
 #[test]
 fn log_order_per_connection_under_load() {
     let d = TempDir::new();
-    let cdb = rules(&d, ":allow\n");
+    let cdb = rules(d.path(), ":allow\n");
     for (i, extra) in [&["-x", s(&cdb)][..], &[][..]].iter().enumerate() {
         let sock = d.join(&format!("s{i}"));
         let log = d.join(&format!("log{i}"));

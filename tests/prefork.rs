@@ -118,23 +118,10 @@ impl Prefork {
 }
 
 /// A server dropped without a stop (a test that failed, or one done with
-/// it) is stopped as its supervisor would stop it, SIGTERM, and its
-/// children are killed if they outlive it: the original's children do not
-/// notice their parent's death.
+/// it) is stopped with its children.
 impl Drop for Prefork {
     fn drop(&mut self) {
-        if let Ok(None) = self.server.child.try_wait() {
-            let kids = children(self.server.pid()).0;
-            self.server.signal(15);
-            if self.server.wait(5).is_none() {
-                self.server.signal(9);
-            }
-            for k in kids {
-                if alive(k) {
-                    kill(k, 9);
-                }
-            }
-        }
+        stop_with_children(&mut self.server);
     }
 }
 
@@ -379,13 +366,6 @@ fn an_unusable_lock_file_is_fatal_before_binding() {
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), "ipcprint: fatal: unable to open /nonexistent/lock: no such file or directory\n");
     assert!(!sock.exists());
-}
-
-fn rules(dir: &Path, text: &str) -> PathBuf {
-    let cdb = dir.join("rules.cdb");
-    let o = run_input(cmd("ipcrules").arg(&cdb).arg(dir.join("rules.tmp")), text.as_bytes(), 10);
-    assert!(o.status.success(), "{}", stderr(&o));
-    cdb
 }
 
 #[test]

@@ -44,14 +44,6 @@ const ACCEPTS_PER_ROUND: usize = 64;
 /// unless a child exits first.
 const BACKOFF_MS: i64 = 100;
 
-/// The variables this program sets; inherited values are dropped.
-const OUR_VARS: [&[u8]; 6] =
-    [b"PROTO", b"IPCLOCALPATH", b"IPCREMOTEPATH", b"IPCREMOTEEUID", b"IPCREMOTEEGID", b"IPCCONNNUM"];
-
-/// The tag of a child under -P, where clients have no uid: `(uid_t)-1`,
-/// which no client has.
-const NO_UID: u32 = u32::MAX;
-
 /// The daemon's state. The child table and the environment are large
 /// fixed-capacity arrays kept in `.bss` (see [`runtime::Table`]).
 struct Server {
@@ -114,7 +106,7 @@ fn main(start: Start) -> ! {
     let prepared = env
         .inherit(start.envp)
         .and_then(|()| {
-            env.retain(|name| !OUR_VARS.contains(&name));
+            env.retain(|name| !ucspi_ipc::env::SERVER_VARS.contains(&name));
             env.push(b"PROTO", b"IPC")
         })
         .and_then(|()| env.push(b"IPCLOCALPATH", &local));
@@ -251,7 +243,7 @@ impl Server {
             None
         };
         let uid = ids.map(|(u, _)| u);
-        let tag = uid.unwrap_or(NO_UID);
+        let tag = uid.unwrap_or(children::NO_UID);
         let mut same_uid = self.children.count(tag);
         if same_uid >= self.localmax {
             // Children of this uid may have exited since the last look at

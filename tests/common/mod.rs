@@ -299,3 +299,30 @@ pub fn env_lines(out: &[u8]) -> Vec<(String, String)> {
 pub fn env_value(out: &[u8], name: &str) -> Option<String> {
     env_lines(out).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
 }
+
+/// Compiles access rules with our ipcrules into DIR/rules.cdb.
+pub fn rules(dir: &Path, text: &str) -> PathBuf {
+    let cdb = dir.join("rules.cdb");
+    let o = run_input(cmd("ipcrules").arg(&cdb).arg(dir.join("rules.tmp")), text.as_bytes(), 20);
+    assert!(o.status.success(), "ipcrules: {}", stderr(&o));
+    cdb
+}
+
+/// Stops a server that forks children which may outlive it (a preforking
+/// server; the original's children do not notice their parent's death):
+/// SIGTERM, as a supervisor would, SIGKILL if it does not exit in 5 s,
+/// then SIGKILL, by pid, to any of the children it had that is left.
+pub fn stop_with_children(server: &mut Server) {
+    if let Ok(None) = server.child.try_wait() {
+        let kids = children(server.pid()).0;
+        server.signal(15);
+        if server.wait(5).is_none() {
+            server.signal(9);
+        }
+        for k in kids {
+            if alive(k) {
+                kill(k, 9);
+            }
+        }
+    }
+}
