@@ -122,6 +122,20 @@ pub fn write_all(to: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Sends all of `buf` on the socket `to`, as [`write_all`] writes, but
+/// with MSG_NOSIGNAL: a peer that has gone is EPIPE, not SIGPIPE.
+pub fn send_all(to: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
+    while !buf.is_empty() {
+        match rustix::net::send(to, buf, rustix::net::SendFlags::NOSIGNAL) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Reads once into `buf`, retrying on EINTR. `Ok(0)` is end of file.
 pub fn read(from: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     loop {
@@ -138,12 +152,20 @@ pub struct Buffered<'b> {
     to: BorrowedFd<'b>,
     buf: &'b mut [u8],
     used: usize,
+    /// `to` is a socket, written with [`send_all`].
+    socket: bool,
 }
 
 impl<'b> Buffered<'b> {
     /// Output to `to` through `buf`.
     pub fn new(to: BorrowedFd<'b>, buf: &'b mut [u8]) -> Buffered<'b> {
-        Buffered { to, buf, used: 0 }
+        Buffered { to, buf, used: 0, socket: false }
+    }
+
+    /// Output to the socket `to` through `buf`, sent as [`send_all`]
+    /// does: a peer that has gone is an error (EPIPE), never SIGPIPE.
+    pub fn to_socket(to: BorrowedFd<'b>, buf: &'b mut [u8]) -> Buffered<'b> {
+        Buffered { to, buf, used: 0, socket: true }
     }
 
     /// Appends `pieces`, writing out the buffer whenever it fills.
@@ -164,7 +186,12 @@ impl<'b> Buffered<'b> {
 
     /// Writes out what is buffered.
     pub fn flush(&mut self) -> Result<(), Errno> {
-        write_all(self.to, &self.buf[..self.used])?;
+        let out = &self.buf[..self.used];
+        if self.socket {
+            send_all(self.to, out)?;
+        } else {
+            write_all(self.to, out)?;
+        }
         self.used = 0;
         Ok(())
     }

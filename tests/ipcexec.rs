@@ -462,6 +462,38 @@ fn ipccommand_usage_and_errors() {
     assert_eq!(stderr(&o), "ipccommand: fatal: unable to write the request: bad file descriptor\n");
 }
 
+/// A server that closes the connection before ipccommand has written its
+/// request: an error with a message, never a death by SIGPIPE. The client
+/// starts writing only once the server has closed (a file says so).
+#[test]
+fn a_server_gone_before_the_request_is_an_error_not_sigpipe() {
+    for (flag, err) in [
+        (None, "ipccommand: fatal: unable to write the request: broken pipe\n"),
+        (
+            Some("-F"),
+            "ipccommand: fatal: the server closed the connection without an exit status (a server without -F support does that)\n",
+        ),
+    ] {
+        let d = TempDir::new();
+        let (sock, closed) = (d.join("s"), d.join("closed"));
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let flag_file = closed.clone();
+        let server = std::thread::spawn(move || {
+            drop(listener.accept().unwrap());
+            std::fs::write(flag_file, "").unwrap();
+        });
+        let script = "n=0; while [ ! -e \"$1\" ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n+1)); done; shift; exec \"$@\"";
+        let mut c = cmd("ipcclient");
+        c.arg(&sock).args(["sh", "-c", script, "sh"]).arg(&closed).arg(bin("ipccommand"));
+        c.args(flag).args(["0", "sh", "-c", "echo never"]);
+        let o = run(&mut c, 30);
+        server.join().unwrap();
+        assert_eq!(o.status.code(), Some(111), "{flag:?}: {:?} {}", o.status, stderr(&o));
+        assert_eq!(stderr(&o), err, "{flag:?}");
+        assert_eq!(stdout(&o), "");
+    }
+}
+
 /// The original on either side: our ipccommand against its ipcexec, its
 /// ipccommand against ours, and -F against a server that does not know it.
 #[test]

@@ -15,6 +15,7 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
+use rustix::io::Errno;
 use ucspi_ipc::relay::{self, Ends, Failure};
 use ucspi_ipc::request::{self, ARGS_MAX, COUNT_MAX};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
@@ -30,8 +31,13 @@ fn main(start: Start) -> ! {
         log::fatal(log::EXIT_USAGE, &[b"invalid uid: ", uid]);
     }
     let prog = operands.skip(1);
-    if let Err(e) = send_request(with_fds, uid, prog) {
-        log::fatal_sys(e, &[b"write the request"]);
+    match send_request(with_fds, uid, prog) {
+        Ok(()) => {}
+        // The server closed the connection before it had the request: with
+        // -F, that is what one without -F support does (wait_for_status
+        // says so).
+        Err(Errno::PIPE | Errno::CONNRESET) if with_fds => {}
+        Err(e) => log::fatal_sys(e, &[b"write the request"]),
     }
     if with_fds {
         wait_for_status()
@@ -49,8 +55,9 @@ fn main(start: Start) -> ! {
 }
 
 /// Writes the request to run `prog` as `uid` (with our descriptors 0, 1
-/// and 2 attached to its first bytes when `with_fds`).
-fn send_request(with_fds: bool, uid: &[u8], prog: CStrArray<'_>) -> Result<(), rustix::io::Errno> {
+/// and 2 attached to its first bytes when `with_fds`). A server that has
+/// gone is an error (EPIPE), not a death by SIGPIPE.
+fn send_request(with_fds: bool, uid: &[u8], prog: CStrArray<'_>) -> Result<(), Errno> {
     let count = prog.len();
     let len: usize = prog.iter().map(|a| a.to_bytes_with_nul().len()).sum();
     if count > COUNT_MAX {
@@ -63,11 +70,11 @@ fn send_request(with_fds: bool, uid: &[u8], prog: CStrArray<'_>) -> Result<(), r
         let ours = [io::stdin(), io::stdout(), io::stderr()];
         let marker = request::WITH_FDS;
         if socket::send_with_fds(io::to_server(), marker, &ours)? < marker.len() {
-            return Err(rustix::io::Errno::IO);
+            return Err(Errno::IO);
         }
     }
     let mut buf = [0u8; 4096];
-    let mut out = io::Buffered::new(io::to_server(), &mut buf);
+    let mut out = io::Buffered::to_socket(io::to_server(), &mut buf);
     out.put(&[&request::header(false, uid, count, len)])?;
     for arg in prog.iter() {
         out.put(&[arg.to_bytes_with_nul()])?;
@@ -89,7 +96,7 @@ fn wait_for_status() -> ! {
         }
         match io::read(io::from_server(), &mut buf[have..]) {
             // A server that closes with our request unread resets.
-            Ok(0) | Err(rustix::io::Errno::CONNRESET) => break,
+            Ok(0) | Err(Errno::CONNRESET) => break,
             Ok(n) => have += n,
             Err(e) => log::fatal_sys(e, &[b"read the exit status"]),
         }
