@@ -1,25 +1,84 @@
-//! Links the programs as static, non-PIE executables with our own entry point (see doc/design.md: no libc
-//! start files). The test harness and integration tests link normally.
+//! Links the programs as static, non-PIE executables with our own entry
+//! point (see doc/design.md: no libc start files) and without unwinding
+//! tables (src/runtime/link.ld). The test harness and integration tests
+//! link normally.
+//!
+//! The arguments depend on the linker: a C compiler driver (`cc`, the
+//! default, or a cross gcc) wants `-nostartfiles -nostdlib` and `-Wl,`
+//! before what it hands to the linker; a linker run directly (`rust-lld`,
+//! which .cargo/config.toml names for the cross targets, so that building
+//! the programs needs no C toolchain) takes them as they are. Programs
+//! built on the library in crates of their own (preforking servers) get
+//! the same arguments from `DEP_UCSPI_IPC_LINK_ARGS` (see doc/ipchandle.md).
 //!
 //! The exception is ipcperl, which embeds libperl and so links libc the
 //! usual way: it gets none of these arguments. With the `perl` feature
 //! (which alone builds it), its C shim over Perl's embedding macros,
 //! src/perl/shim.c, is compiled with the flags `perl -MExtUtils::Embed`
 //! gives, and linked, with libperl, into ipcperl only.
-const STATIC_NO_LIBC: [&str; 4] = ["-nostartfiles", "-nostdlib", "-static", "-no-pie"];
 const LINKS_LIBC: [&str; 1] = ["ipcperl"];
 
+/// What separates the arguments in `DEP_UCSPI_IPC_LINK_ARGS`: a path may
+/// hold spaces, hardly a tab.
+const SEPARATOR: char = '\t';
+
 fn main() {
+    // 32-bit ARM targets whose code is Thumb-2 (thumbv7neon-...): the
+    // runtime's system calls cannot name r7 there. (The target feature is
+    // unstable, so `cfg(target_feature = "thumb-mode")` is not set.)
+    println!("cargo::rustc-check-cfg=cfg(thumb_mode)");
+    if std::env::var("TARGET").is_ok_and(|t| t.starts_with("thumb")) {
+        println!("cargo:rustc-cfg=thumb_mode");
+    }
+    // The target and the host, for tests: they build crates of their own
+    // (the prefork fixture) for the architecture they run on, and know
+    // when they run under an emulator (a target that is not the host).
+    println!("cargo:rustc-env=UCSPI_IPC_TARGET={}", std::env::var("TARGET").expect("TARGET"));
+    println!("cargo:rustc-env=UCSPI_IPC_HOST={}", std::env::var("HOST").expect("HOST"));
+    let args = link_args();
     let manifest = std::fs::read_to_string("Cargo.toml").expect("Cargo.toml");
     for name in bin_names(&manifest).iter().filter(|n| !LINKS_LIBC.contains(&n.as_str())) {
-        for arg in STATIC_NO_LIBC {
+        for arg in &args {
             println!("cargo:rustc-link-arg-bin={name}={arg}");
         }
     }
+    println!("cargo:link-args={}", args.join(&SEPARATOR.to_string()));
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-changed=src/runtime/link.ld");
+    // The linker decides the arguments: run again when it may have changed.
+    let target = std::env::var("TARGET").expect("TARGET").to_uppercase().replace(['-', '.'], "_");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_{target}_LINKER");
+    println!("cargo:rerun-if-changed=.cargo/config.toml");
     #[cfg(feature = "perl")]
     perl::link_ipcperl();
+}
+
+/// The arguments that link a program on our runtime, for the linker
+/// Cargo will use for the target being built.
+fn link_args() -> Vec<String> {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let script = format!("{dir}/src/runtime/link.ld");
+    assert!(!script.contains(SEPARATOR), "a tab in the path of ucspi-ipc's source: {script}");
+    let linker = std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".to_string());
+    let script = format!("--script={script}");
+    let to_linker: &[&str] = &["-static", "--no-pie", "--no-eh-frame-hdr", &script];
+    if runs_the_linker_directly(&linker) {
+        to_linker.iter().map(|a| a.to_string()).collect()
+    } else {
+        let mut args =
+            vec!["-nostartfiles".to_string(), "-nostdlib".to_string(), "-static".to_string(), "-no-pie".to_string()];
+        args.extend(to_linker[2..].iter().map(|a| format!("-Wl,{a}")));
+        args
+    }
+}
+
+/// Whether rustc runs `linker` as a linker rather than as a C compiler
+/// driver: its own rule, by the file's name (`ld`, `*-ld`, `ld.lld`,
+/// `lld`, `rust-lld`).
+fn runs_the_linker_directly(linker: &str) -> bool {
+    let name = std::path::Path::new(linker).file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    name == "ld" || name.ends_with("-ld") || name == "lld" || name == "rust-lld"
 }
 
 #[cfg(feature = "perl")]

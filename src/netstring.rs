@@ -79,7 +79,11 @@ mod tests {
         assert_eq!(parse(b"11:", 10), Err(Error::TooLong));
         assert_eq!(parse(b"99999999999999999999999:", 10), Err(Error::TooLong));
         assert_eq!(parse(b"18446744073709551616:", usize::MAX), Err(Error::TooLong));
-        assert_eq!(parse(b"18446744073709551615:", usize::MAX), Ok(None));
+        // The largest limit there is, whatever the word size.
+        let largest = format!("{}:", usize::MAX);
+        assert_eq!(parse(largest.as_bytes(), usize::MAX), Ok(None));
+        let over = format!("{}:", usize::MAX as u128 + 1);
+        assert_eq!(parse(over.as_bytes(), usize::MAX), Err(Error::TooLong));
     }
 
     #[test]

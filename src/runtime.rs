@@ -27,12 +27,37 @@ use rustix::process::{Pid, Signal};
 #[cfg(target_arch = "x86_64")]
 #[path = "runtime/x86_64.rs"]
 mod arch;
+#[cfg(target_arch = "aarch64")]
+#[path = "runtime/aarch64.rs"]
+mod arch;
+#[cfg(target_arch = "arm")]
+#[path = "runtime/arm.rs"]
+mod arch;
+#[cfg(target_arch = "riscv64")]
+#[path = "runtime/riscv64.rs"]
+mod arch;
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm", target_arch = "riscv64")))]
 compile_error!(
     "ucspi-ipc's runtime has no support for this architecture: it needs a src/runtime/<arch>.rs \
-     (entry point, system calls, clone, sigaction layout, memory functions)"
+     (entry point, system call instructions, clone on a new stack, memory functions)"
 );
+
+/// The numbers of the system calls the runtime makes itself, and of
+/// SIGCHLD, for the architecture being built: the kernel's own headers,
+/// as linux-raw-sys (rustix's) carries them.
+mod nr {
+    use linux_raw_sys::general as k;
+    pub const EXIT_GROUP: usize = k::__NR_exit_group as usize;
+    pub const EXECVE: usize = k::__NR_execve as usize;
+    pub const RT_SIGPROCMASK: usize = k::__NR_rt_sigprocmask as usize;
+    pub const RT_SIGACTION: usize = k::__NR_rt_sigaction as usize;
+    pub const SIGNALFD4: usize = k::__NR_signalfd4 as usize;
+    pub const CLONE: usize = k::__NR_clone as usize;
+    pub const FCNTL: usize = k::__NR_fcntl as usize;
+    pub const CLOSE_RANGE: usize = k::__NR_close_range as usize;
+    pub const SIGCHLD: usize = k::SIGCHLD as usize;
+}
 
 use arch::{syscall1, syscall3, syscall4, syscall5};
 
@@ -182,7 +207,7 @@ impl Start {
 /// Ends the process (every thread of it) with `code`.
 pub fn exit(code: i32) -> ! {
     // SAFETY: exit_group takes an int and does not return.
-    unsafe { syscall1(arch::SYS_EXIT_GROUP, code as usize) };
+    unsafe { syscall1(nr::EXIT_GROUP, code as usize) };
     // SAFETY: exit_group cannot fail and never returns.
     unsafe { core::hint::unreachable_unchecked() }
 }
@@ -199,8 +224,7 @@ fn result(ret: usize) -> Result<usize, Errno> {
 pub fn execve(path: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>) -> Errno {
     // SAFETY: all three pointers are NUL/null-terminated as execve requires
     // (CStr and CStrArray invariants).
-    let ret =
-        unsafe { syscall3(arch::SYS_EXECVE, path.as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize) };
+    let ret = unsafe { syscall3(nr::EXECVE, path.as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize) };
     match result(ret) {
         Err(e) => e,
         Ok(_) => Errno::INVAL,
@@ -221,14 +245,21 @@ impl SigSet {
     }
 }
 
+/// The size of the kernel's signal set, which rt_sigaction,
+/// rt_sigprocmask and signalfd4 are told: 64 signals on every architecture
+/// we build for, whatever its word size.
+const SIGSET_SIZE: usize = core::mem::size_of::<SigSet>();
+const _: () = assert!(SIGSET_SIZE == core::mem::size_of::<linux_raw_sys::general::kernel_sigset_t>());
+
 const SIG_BLOCK: usize = 0;
 const SIG_SETMASK: usize = 2;
 
 fn sigprocmask(how: usize, set: &SigSet) -> Result<SigSet, Errno> {
     let mut old = SigSet(0);
-    // SAFETY: both pointers are to valid 8-byte sigsets; size is 8.
-    let ret =
-        unsafe { syscall4(arch::SYS_RT_SIGPROCMASK, how, set as *const _ as usize, &mut old as *mut _ as usize, 8) };
+    // SAFETY: both pointers are to valid sigsets of SIGSET_SIZE bytes.
+    let ret = unsafe {
+        syscall4(nr::RT_SIGPROCMASK, how, set as *const _ as usize, &mut old as *mut _ as usize, SIGSET_SIZE)
+    };
     result(ret).map(|_| old)
 }
 
@@ -255,15 +286,43 @@ pub enum Disposition {
     Handler,
 }
 
+/// The kernel's `struct sigaction` for the architecture being built (its
+/// layout differs: riscv64 has no restorer field, arm's mask is two words),
+/// holding SIG_DFL or SIG_IGN: neither needs flags or a restorer.
+struct KernelSigaction(linux_raw_sys::general::kernel_sigaction);
+
+impl KernelSigaction {
+    /// A disposition with this handler value (0 SIG_DFL, 1 SIG_IGN), no
+    /// flags, empty mask.
+    fn with_handler(handler: usize) -> KernelSigaction {
+        // SAFETY: every field is an integer, an array of integers or an
+        // optional function pointer, for which all-zero bytes are valid
+        // (no handler, no flags, no restorer, empty mask).
+        let mut action: linux_raw_sys::general::kernel_sigaction = unsafe { core::mem::zeroed() };
+        // SAFETY: the handler field is the size of a pointer; 0 is None and
+        // 1 (SIG_IGN) a non-null value, which is all a function pointer
+        // must be: nothing in this process ever calls it.
+        action.sa_handler_kernel =
+            unsafe { core::mem::transmute::<usize, linux_raw_sys::general::__kernel_sighandler_t>(handler) };
+        KernelSigaction(action)
+    }
+
+    /// The handler value (0 SIG_DFL, 1 SIG_IGN, else a function).
+    fn handler(&self) -> usize {
+        self.0.sa_handler_kernel.map_or(0, |f| f as usize)
+    }
+}
+
 /// Sets the disposition of `sig` to `to` (Default or Ignore) and returns
 /// the previous one; `None` only queries.
 pub fn set_disposition(sig: Signal, to: Option<Disposition>) -> Result<Disposition, Errno> {
-    let new = to.map(|d| arch::KernelSigaction::with_handler(usize::from(d == Disposition::Ignore)));
-    let mut old = arch::KernelSigaction::with_handler(0);
+    let new = to.map(|d| KernelSigaction::with_handler(usize::from(d == Disposition::Ignore)));
+    let mut old = KernelSigaction::with_handler(0);
     let newp = new.as_ref().map_or(0, |n| n as *const _ as usize);
     // SAFETY: both pointers are to valid kernel sigaction structs (or null
-    // for "no change"); SIG_DFL/SIG_IGN need no restorer; size is 8.
-    let ret = unsafe { syscall4(arch::SYS_RT_SIGACTION, sig.as_raw() as usize, newp, &mut old as *mut _ as usize, 8) };
+    // for "no change"); SIG_DFL/SIG_IGN need no restorer; the kernel's sigset size.
+    let ret =
+        unsafe { syscall4(nr::RT_SIGACTION, sig.as_raw() as usize, newp, &mut old as *mut _ as usize, SIGSET_SIZE) };
     result(ret)?;
     Ok(match old.handler() {
         0 => Disposition::Default,
@@ -281,10 +340,10 @@ pub fn default_dispositions() -> Result<(), Errno> {
         if signo == kill || signo == stop {
             continue;
         }
-        let dfl = arch::KernelSigaction::with_handler(0);
+        let dfl = KernelSigaction::with_handler(0);
         // SAFETY: a valid kernel sigaction struct (SIG_DFL), no old value
-        // asked for; size is 8.
-        let ret = unsafe { syscall4(arch::SYS_RT_SIGACTION, signo, &dfl as *const _ as usize, 0, 8) };
+        // asked for; the kernel's sigset size.
+        let ret = unsafe { syscall4(nr::RT_SIGACTION, signo, &dfl as *const _ as usize, 0, SIGSET_SIZE) };
         match result(ret) {
             // Signals the kernel reserves (none on Linux today) are left.
             Ok(_) | Err(Errno::INVAL) => {}
@@ -299,8 +358,9 @@ pub fn default_dispositions() -> Result<(), Errno> {
 pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
     // signalfd's flags are the open flags of the architecture.
     let flags = (rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NONBLOCK).bits() as usize;
-    // SAFETY: -1 asks for a new descriptor; the set pointer is valid for 8 bytes.
-    let ret = unsafe { syscall4(arch::SYS_SIGNALFD4, usize::MAX, &set as *const _ as usize, 8, flags) };
+    // SAFETY: -1 asks for a new descriptor; the set pointer is valid for
+    // SIGSET_SIZE bytes.
+    let ret = unsafe { syscall4(nr::SIGNALFD4, usize::MAX, &set as *const _ as usize, SIGSET_SIZE, flags) };
     // SAFETY: on success the kernel returned a new descriptor that we own.
     let fd = result(ret).map(|fd| unsafe { rustix::fd::FromRawFd::from_raw_fd(fd as i32) })?;
     crate::io::above_stdio(fd)
@@ -375,7 +435,7 @@ pub fn spawn(child: &mut dyn FnMut() -> Never) -> Result<Pid, Errno> {
         // has exec'd or exited; `trampoline` never returns.
         let ret = unsafe {
             arch::clone_on_stack(
-                CLONE_VM | CLONE_VFORK | arch::SIGCHLD,
+                CLONE_VM | CLONE_VFORK | nr::SIGCHLD,
                 top,
                 trampoline,
                 &mut closure as *mut &mut dyn FnMut() -> Never as *mut u8,
@@ -420,7 +480,7 @@ pub unsafe fn fork() -> Result<Forked, Errno> {
     // SAFETY: clone with only an exit signal and no new stack is fork: the
     // child continues on its own copy of this stack; the caller vouches
     // for the process's state (above).
-    let ret = unsafe { syscall5(arch::SYS_CLONE, arch::SIGCHLD, CLONE_ARGS, CLONE_ARGS, CLONE_ARGS, CLONE_ARGS) };
+    let ret = unsafe { syscall5(nr::CLONE, nr::SIGCHLD, CLONE_ARGS, CLONE_ARGS, CLONE_ARGS, CLONE_ARGS) };
     match result(ret)? {
         0 => Ok(Forked::Child),
         // SAFETY: a positive return of clone is the child's pid.
@@ -433,7 +493,7 @@ pub unsafe fn fork() -> Result<Forked, Errno> {
 pub fn is_open(fd: u32) -> bool {
     const F_GETFD: usize = 1;
     // SAFETY: F_GETFD only reads the descriptor's flags, if it exists.
-    let ret = unsafe { syscall3(arch::SYS_FCNTL, fd as usize, F_GETFD, 0) };
+    let ret = unsafe { syscall3(nr::FCNTL, fd as usize, F_GETFD, 0) };
     result(ret).is_ok()
 }
 
@@ -457,7 +517,7 @@ pub unsafe fn close_from(first: u32) {
 pub unsafe fn close_range(first: u32, last: u32) {
     // SAFETY: close_range takes two descriptor numbers and flags; the
     // caller gave up every descriptor in the range.
-    let ret = unsafe { syscall3(arch::SYS_CLOSE_RANGE, first as usize, last as usize, 0) };
+    let ret = unsafe { syscall3(nr::CLOSE_RANGE, first as usize, last as usize, 0) };
     if result(ret) == Err(Errno::NOSYS) {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1 << 20);
         for fd in first as u64..=(last as u64).min(limit.min(1 << 20)) {

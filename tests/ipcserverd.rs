@@ -206,6 +206,10 @@ fn handlers_start_with_a_clean_signal_state_whatever_the_launcher_left() {
             .args(["-c", "1", "cat", "/proc/self/status"])
             .stdout(Stdio::null()),
     );
+    // Under qemu-user, signals 32 and 33 of the real process are its own C
+    // library's, which no emulated program can see or reset (the emulated
+    // test harness leaves them ignored in the launcher it starts).
+    let unreachable: u64 = if emulated() { 0b11 << 31 } else { 0 };
     // -c 1 three times: children are counted down even though SIGCHLD was
     // ignored by the launcher.
     for _ in 0..3 {
@@ -215,7 +219,7 @@ fn handlers_start_with_a_clean_signal_state_whatever_the_launcher_left() {
             u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
         };
         assert_eq!(mask("SigBlk:"), 0, "no signal blocked in the handler");
-        assert_eq!(mask("SigIgn:"), 0, "no signal ignored in the handler");
+        assert_eq!(mask("SigIgn:") & !unreachable, 0, "no signal ignored in the handler");
     }
 }
 
@@ -279,6 +283,15 @@ fn descriptor_exhaustion_pauses_warns_once_and_recovers() {
     let d = Daemon::start(&["echo", "served"]);
     let pid = d.server.pid();
     assert!(wait_until(10, || socket_ready(&d.sock)));
+    // The daemon's own descriptors, not those of the process before it
+    // has become the daemon (a spawn may return before the exec, as under
+    // an emulator): its signalfd is made last, once it is set up.
+    let has_signalfd = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().any(|e| {
+            std::fs::read_link(e.unwrap().path()).is_ok_and(|t| t.to_string_lossy() == "anon_inode:[signalfd]")
+        })
+    };
+    assert!(wait_until(10, has_signalfd), "the daemon never made its signalfd");
     let n = lowest_free_fd(pid);
     let limit = |n: String| {
         let o = run(Command::new("prlimit").arg("--pid").arg(pid.to_string()).arg(format!("--nofile={n}")), 10);

@@ -14,15 +14,16 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Builds the crate whose manifest is `manifest` (release, offline, into
-/// `target_dir`) and returns the path of its program `name`. The target
-/// directory is kept between runs, so only the first build compiles the
-/// dependencies.
+/// Builds the crate whose manifest is `manifest` (release, offline, for
+/// the target these tests were built for, into `target_dir`) and returns
+/// the path of its program `name`. The target directory is kept between
+/// runs, so only the first build compiles the dependencies.
 fn build_crate(manifest: &Path, target_dir: &Path, name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = env!("UCSPI_IPC_TARGET");
     let o = run(
         Command::new(cargo)
-            .args(["build", "--release", "--offline", "--quiet", "--manifest-path"])
+            .args(["build", "--release", "--offline", "--quiet", "--target", target, "--manifest-path"])
             .arg(manifest)
             .arg("--target-dir")
             .arg(target_dir)
@@ -30,7 +31,7 @@ fn build_crate(manifest: &Path, target_dir: &Path, name: &str) -> PathBuf {
         600,
     );
     assert!(o.status.success(), "{} does not build:\n{}", manifest.display(), stderr(&o));
-    target_dir.join("release").join(name)
+    target_dir.join(target).join("release").join(name)
 }
 
 /// Where the tests build their crates: beside our own release directory.

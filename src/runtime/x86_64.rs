@@ -1,55 +1,11 @@
 //! x86_64 Linux: the entry point, system call instructions, a clone on a
-//! new stack, the kernel's `struct sigaction` layout, and the memory
-//! functions, in the fewest instructions.
+//! new stack, and the memory functions, in the fewest instructions.
 //!
-//! Everything here is what differs between architectures; the generic
-//! runtime (`runtime.rs`) only uses the names below.
+//! Everything here is what differs between architectures in instructions;
+//! the generic runtime (`runtime.rs`) only uses the names below, and takes
+//! system call numbers and the kernel's structures from linux-raw-sys.
 
 use core::arch::{asm, global_asm};
-
-/// `rt_sigaction`.
-pub const SYS_RT_SIGACTION: usize = 13;
-/// `rt_sigprocmask`.
-pub const SYS_RT_SIGPROCMASK: usize = 14;
-/// `execve`.
-pub const SYS_EXECVE: usize = 59;
-/// `exit_group`.
-pub const SYS_EXIT_GROUP: usize = 231;
-/// `signalfd4`.
-pub const SYS_SIGNALFD4: usize = 289;
-/// `clone`.
-pub const SYS_CLONE: usize = 56;
-/// `fcntl`.
-pub const SYS_FCNTL: usize = 72;
-/// `close_range`.
-pub const SYS_CLOSE_RANGE: usize = 436;
-
-/// The number of SIGCHLD, for clone's exit signal.
-pub const SIGCHLD: usize = 17;
-
-/// The kernel's `struct sigaction` on x86_64 (not glibc's): handler,
-/// flags, restorer, mask. Only SIG_DFL and SIG_IGN are ever installed,
-/// which need no restorer.
-#[repr(C)]
-pub struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
-impl KernelSigaction {
-    /// A disposition with this handler value (0 SIG_DFL, 1 SIG_IGN), no
-    /// flags, empty mask.
-    pub const fn with_handler(handler: usize) -> KernelSigaction {
-        KernelSigaction { handler, flags: 0, restorer: 0, mask: 0 }
-    }
-
-    /// The handler value (0 SIG_DFL, 1 SIG_IGN, else a function).
-    pub const fn handler(&self) -> usize {
-        self.handler
-    }
-}
 
 /// `_start`: clear the frame pointer, pass the kernel's stack pointer to
 /// the program's `__ucspi_main`, with the stack aligned as the ABI wants.
@@ -149,7 +105,7 @@ global_asm!(
     "ud2",
     "2:",
     "ret",
-    nr = const SYS_CLONE,
+    nr = const super::nr::CLONE,
 );
 
 extern "C" {

@@ -16,6 +16,15 @@ pub fn bin(name: &str) -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_ipccat")).parent().unwrap().join(name)
 }
 
+/// Whether these tests and the programs run under an emulator (qemu-user,
+/// through binfmt_misc): they were built for another architecture than
+/// the one that built them.
+// Both are constants of the build, equal in a native one: that is the point.
+#[allow(clippy::eq_op)]
+pub fn emulated() -> bool {
+    env!("UCSPI_IPC_TARGET") != env!("UCSPI_IPC_HOST")
+}
+
 /// A command for one of our programs.
 pub fn cmd(name: &str) -> Command {
     Command::new(bin(name))

@@ -1,0 +1,273 @@
+//! riscv64 Linux: the entry point, system call instructions, a clone on a
+//! new stack, and the memory functions.
+//!
+//! Everything here is what differs between architectures in instructions;
+//! the generic runtime (`runtime.rs`) only uses the names below, and takes
+//! system call numbers and the kernel's structures from linux-raw-sys.
+//!
+//! System calls: `ecall`, the number in a7, arguments in a0 to a5, the
+//! result in a0; the kernel preserves every other register.
+
+use core::arch::{asm, global_asm};
+
+/// `_start`: set the global pointer (a linker may have turned accesses
+/// near `__global_pointer$` into gp-relative ones; this must not itself be
+/// relaxed), clear the frame pointer and return address (the end of the
+/// frame chain), pass the kernel's stack pointer to the program's
+/// `__ucspi_main`, with the stack aligned to 16 bytes as the ABI wants.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! runtime_entry {
+    () => {
+        core::arch::global_asm!(
+            ".globl _start",
+            ".type _start, @function",
+            "_start:",
+            ".option push",
+            ".option norelax",
+            "lla gp, __global_pointer$",
+            ".option pop",
+            "mv s0, zero",
+            "mv ra, zero",
+            "mv a0, sp",
+            "andi sp, sp, -16",
+            "call __ucspi_main",
+            "unimp",
+        );
+    };
+}
+
+/// A system call with one argument.
+///
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall1(n: usize, a: usize) -> usize {
+    let ret;
+    // SAFETY: a raw syscall; the kernel changes only a0.
+    unsafe {
+        asm!("ecall", in("a7") n, inlateout("a0") a => ret, options(nostack));
+    }
+    ret
+}
+
+/// A system call with three arguments.
+///
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall3(n: usize, a: usize, b: usize, c: usize) -> usize {
+    let ret;
+    // SAFETY: as in syscall1.
+    unsafe {
+        asm!("ecall", in("a7") n, inlateout("a0") a => ret, in("a1") b, in("a2") c, options(nostack));
+    }
+    ret
+}
+
+/// A system call with four arguments.
+///
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> usize {
+    let ret;
+    // SAFETY: as in syscall1.
+    unsafe {
+        asm!("ecall", in("a7") n, inlateout("a0") a => ret, in("a1") b, in("a2") c, in("a3") d,
+             options(nostack));
+    }
+    ret
+}
+
+/// A system call with five arguments.
+///
+/// # Safety
+/// The caller guarantees the system call's own contract.
+#[inline]
+pub unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> usize {
+    let ret;
+    // SAFETY: as in syscall1.
+    unsafe {
+        asm!("ecall", in("a7") n, inlateout("a0") a => ret, in("a1") b, in("a2") c, in("a3") d,
+             in("a4") e, options(nostack));
+    }
+    ret
+}
+
+global_asm!(
+    ".globl __ucspi_clone_on_stack",
+    ".type __ucspi_clone_on_stack, @function",
+    "__ucspi_clone_on_stack:",
+    // a0 = flags, a1 = new stack top, a2 = entry fn, a3 = its argument.
+    // The child finds t0 and t1 as they were: the kernel preserves them.
+    "mv t0, a2",
+    "mv t1, a3",
+    "andi a1, a1, -16",
+    "li a2, 0",
+    "li a3, 0",
+    "li a4, 0",
+    "li a7, {nr}",
+    "ecall",
+    "bnez a0, 2f",
+    // Child: on its own stack; call entry(arg), which never returns.
+    "mv s0, zero",
+    "mv ra, zero",
+    "mv a0, t1",
+    "jalr t0",
+    "unimp",
+    "2:",
+    "ret",
+    nr = const super::nr::CLONE,
+);
+
+extern "C" {
+    fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
+}
+
+/// clone(flags) with the child on `stack`, running `entry(arg)`. Returns
+/// the raw result (a pid, or a negated errno).
+///
+/// # Safety
+/// `stack` must be the top of memory the child may use as its stack for as
+/// long as it runs in our address space; `entry` must never return.
+pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { __ucspi_clone_on_stack(flags, stack, entry, arg) }
+}
+
+// The memory functions are loops in assembly: the same loops in Rust could
+// be compiled back into calls to the very functions they implement. A
+// byte at a time: unaligned word accesses may trap to the kernel on
+// RISC-V, and our programs copy and compare short strings.
+
+/// C's memcpy.
+///
+/// # Safety
+/// As C's memcpy.
+#[inline]
+pub unsafe fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: copies n bytes forwards; buffers valid by contract.
+    unsafe {
+        asm!(
+            "beqz {n}, 3f",
+            "2:",
+            "lbu {t}, 0({s})",
+            "sb {t}, 0({d})",
+            "addi {s}, {s}, 1",
+            "addi {d}, {d}, 1",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "3:",
+            d = inout(reg) d => _, s = inout(reg) s => _, n = inout(reg) n => _, t = out(reg) _,
+            options(nostack),
+        );
+    }
+    d
+}
+
+/// C's memmove.
+///
+/// # Safety
+/// As C's memmove.
+#[inline]
+pub unsafe fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+    if (d as usize).wrapping_sub(s as usize) >= n {
+        // Destination does not start inside the source: forward is safe.
+        // SAFETY: as memcpy.
+        return unsafe { memcpy(d, s, n) };
+    }
+    // SAFETY: copies n bytes backwards, from the last; buffers valid by
+    // contract, and n > 0 here (else the test above holds).
+    unsafe {
+        asm!(
+            "add {s}, {s}, {n}",
+            "add {e}, {d}, {n}",
+            "2:",
+            "addi {s}, {s}, -1",
+            "addi {e}, {e}, -1",
+            "lbu {t}, 0({s})",
+            "sb {t}, 0({e})",
+            "bne {e}, {d}, 2b",
+            d = in(reg) d, s = inout(reg) s => _, n = in(reg) n, e = out(reg) _, t = out(reg) _,
+            options(nostack),
+        );
+    }
+    d
+}
+
+/// C's memset.
+///
+/// # Safety
+/// As C's memset.
+#[inline]
+pub unsafe fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
+    // SAFETY: stores n bytes forwards; buffer valid by contract.
+    unsafe {
+        asm!(
+            "beqz {n}, 3f",
+            "2:",
+            "sb {c}, 0({d})",
+            "addi {d}, {d}, 1",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "3:",
+            d = inout(reg) d => _, n = inout(reg) n => _, c = in(reg) c,
+            options(nostack),
+        );
+    }
+    d
+}
+
+/// C's memcmp.
+///
+/// # Safety
+/// As C's memcmp.
+#[inline]
+pub unsafe fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let diff: isize;
+    // SAFETY: reads at most n bytes of each buffer, stopping at the first
+    // difference; both valid for n bytes by contract.
+    unsafe {
+        asm!(
+            "li {r}, 0",
+            "beqz {n}, 3f",
+            "2:",
+            "lbu {x}, 0({a})",
+            "lbu {y}, 0({b})",
+            "sub {r}, {x}, {y}",
+            "bnez {r}, 3f",
+            "addi {a}, {a}, 1",
+            "addi {b}, {b}, 1",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "3:",
+            a = inout(reg) a => _, b = inout(reg) b => _, n = inout(reg) n => _, r = out(reg) diff,
+            x = out(reg) _, y = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    diff as i32
+}
+
+/// C's strlen.
+///
+/// # Safety
+/// As C's strlen.
+#[inline]
+pub unsafe fn strlen(s: *const u8) -> usize {
+    let end: *const u8;
+    // SAFETY: scans for the NUL that the contract guarantees.
+    unsafe {
+        asm!(
+            "2:",
+            "lbu {t}, 0({p})",
+            "addi {p}, {p}, 1",
+            "bnez {t}, 2b",
+            p = inout(reg) s => end, t = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    // `end` is one past the NUL.
+    end as usize - s as usize - 1
+}
