@@ -198,6 +198,35 @@ fn an_unknown_option_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(100));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "package/install: usage: package/install [ --prefix DIR ] [ --destdir DIR ]\n"
+        "package/install: usage: package/install [ --prefix DIR ] [ --destdir DIR ] [ --target TRIPLE ]\n"
     );
+}
+
+/// `--target TRIPLE` takes the programs of a cross build, from
+/// TRIPLE/release in the target directory, and names the build to run
+/// when one is missing.
+#[test]
+fn target_takes_a_cross_build() {
+    let cross = TempDir::new();
+    let built = stand_ins(false, "");
+    std::fs::create_dir(cross.join("aarch64-unknown-linux-gnu")).unwrap();
+    std::fs::rename(built.join("release"), cross.join("aarch64-unknown-linux-gnu/release")).unwrap();
+    let dest = TempDir::new();
+    let install = |target: &str| {
+        Command::new(top().join("package/install"))
+            .args(["--target", target, "--destdir"])
+            .arg(dest.path())
+            .env("CARGO_TARGET_DIR", cross.path())
+            .output()
+            .unwrap()
+    };
+    let out = install("aarch64-unknown-linux-gnu");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = std::fs::read_to_string(dest.join("usr/local/bin/ipcserverd")).unwrap();
+    assert_eq!(script, "#!/bin/sh\n# ipcserverd\n");
+    let out = install("riscv64gc-unknown-linux-gnu");
+    assert_eq!(out.status.code(), Some(100));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/riscv64gc-unknown-linux-gnu/release: ipcserver "), "{err}");
+    assert!(err.ends_with(" (run cargo build --release --target riscv64gc-unknown-linux-gnu first)\n"), "{err}");
 }
