@@ -651,6 +651,12 @@ fn sigquit_terminates_children_then_exits() {
 
 #[test]
 fn sigabrt_kills_children_then_exits() {
+    if emulated() {
+        // qemu-user 10 keeps the real process's SIGABRT for itself: a
+        // program that blocks it to read it from a signalfd is killed by it.
+        skip("sigabrt_kills_children_then_exits", "qemu-user does not let an emulated program block SIGABRT");
+        return;
+    }
     let (mut d, conns) = signal_daemon();
     d.server.signal(6);
     assert_eq!(d.server.wait(10).and_then(|s| s.code()), Some(0));
