@@ -253,7 +253,8 @@ state == "format" {
     }
     next
 }
-state == "rows" && /^\.TE$/ { flush(); print; state = ""; next }
+# lowdown leaves no space between a table and the paragraph after it.
+state == "rows" && /^\.TE$/ { flush(); print; print ".sp"; state = ""; next }
 state == "rows" && $0 == "T{" { if (open) fail("T{ in a cell"); rows++; col = 1; open = 1; next }
 state == "rows" && $0 == "T}|T{" { if (!open) fail("T}|T{ out of a cell"); col++; next }
 state == "rows" && $0 == "T}" {
