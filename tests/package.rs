@@ -1,6 +1,7 @@
 //! package/install and package/modes: every program the crate builds is
 //! installed, with its mode, and a partial build installs nothing; a
 //! program only a Cargo feature builds (ipcperl) is installed when built.
+//! Every program has a manual page, installed where man finds it.
 mod common;
 
 use common::TempDir;
@@ -139,12 +140,16 @@ fn stand_ins(with_optional: bool, leave_out: &str) -> TempDir {
 }
 
 fn install_from(built: &TempDir, dest: &TempDir) -> std::process::Output {
-    Command::new(top().join("package/install"))
-        .arg("--destdir")
-        .arg(dest.path())
-        .env("CARGO_TARGET_DIR", built.path())
-        .output()
-        .unwrap()
+    install_command(built, dest).output().unwrap()
+}
+
+/// `package/install --destdir DEST` from a stand-in build, with no PREFIX,
+/// DESTDIR or MANDIR from our environment.
+fn install_command(built: &TempDir, dest: &TempDir) -> Command {
+    let mut c = Command::new(top().join("package/install"));
+    c.arg("--destdir").arg(dest.path()).env("CARGO_TARGET_DIR", built.path());
+    c.env_remove("PREFIX").env_remove("DESTDIR").env_remove("MANDIR");
+    c
 }
 
 /// A program that only a feature builds is installed when it was built,
@@ -198,7 +203,7 @@ fn an_unknown_option_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(100));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "package/install: usage: package/install [ --prefix DIR ] [ --destdir DIR ] [ --target TRIPLE ]\n"
+        "package/install: usage: package/install [ --prefix DIR ] [ --destdir DIR ] [ --mandir DIR ] [ --target TRIPLE ]\n"
     );
 }
 
@@ -229,4 +234,128 @@ fn target_takes_a_cross_build() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/riscv64gc-unknown-linux-gnu/release: ipcserver "), "{err}");
     assert!(err.ends_with(" (run cargo build --release --target riscv64gc-unknown-linux-gnu first)\n"), "{err}");
+}
+
+/// The manual pages under `mandir`, as paths relative to it
+/// (`man1/ipcserver.1`), sorted.
+fn pages_under(mandir: &Path) -> Vec<String> {
+    let mut pages = Vec::new();
+    for section in std::fs::read_dir(mandir).unwrap() {
+        let section = section.unwrap();
+        for page in std::fs::read_dir(section.path()).unwrap() {
+            let page = page.unwrap().file_name().into_string().unwrap();
+            pages.push(format!("{}/{page}", section.file_name().into_string().unwrap()));
+        }
+    }
+    pages.sort();
+    pages
+}
+
+/// Every program in package/modes has its page in section 1, and the
+/// rules format and the environment have theirs (tests/man.rs checks
+/// that the pages are up to date and render).
+#[test]
+fn every_program_has_a_manual_page() {
+    let pages = committed_pages();
+    for l in listed_programs() {
+        assert!(pages.contains(&format!("man1/{}.1", l.name)), "no man/man1/{}.1: {pages:?}", l.name);
+    }
+    for page in ["man5/ucspi-ipc-rules.5", "man7/ucspi-ipc-environ.7"] {
+        assert!(pages.contains(&page.to_string()), "no man/{page}: {pages:?}");
+    }
+}
+
+/// The manual pages committed in man/.
+fn committed_pages() -> Vec<String> {
+    pages_under(&top().join("man"))
+}
+
+/// The pages go to PREFIX/share/man/manN, or to --mandir (or $MANDIR)
+/// under DESTDIR, mode 0644, the link ipcrun.1 as a link, ipcperl's page
+/// only with ipcperl.
+#[test]
+fn install_puts_the_pages_in_mandir() {
+    let dest = TempDir::new();
+    let out = install_command(&stand_ins(false, ""), &dest).args(["--prefix", "/usr"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mandir = dest.join("usr/share/man");
+    let without_ipcperl: Vec<String> = committed_pages().into_iter().filter(|p| p != "man1/ipcperl.1").collect();
+    assert_eq!(pages_under(&mandir), without_ipcperl, "no leftover NAME.tmp, no page of a program not built");
+    for page in &without_ipcperl {
+        let (installed, committed) = (mandir.join(page), top().join("man").join(page));
+        match std::fs::read_link(&committed) {
+            Ok(target) => {
+                assert_eq!(std::fs::read_link(&installed).unwrap(), target, "{page}");
+                let line = format!("installed {}/{page} (link to {})\n", mandir.display(), target.display());
+                assert!(String::from_utf8_lossy(&out.stdout).contains(&line), "{line}");
+            }
+            Err(_) => {
+                assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(&committed).unwrap(), "{page}");
+                let mode = std::fs::symlink_metadata(&installed).unwrap().permissions().mode() & 0o7777;
+                assert_eq!(mode, 0o644, "{page}");
+                let line = format!("installed {}/{page} (0644)\n", mandir.display());
+                assert!(String::from_utf8_lossy(&out.stdout).contains(&line), "{line}");
+            }
+        }
+    }
+    assert_eq!(std::fs::read_link(mandir.join("man1/ipcrun.1")).unwrap(), Path::new("ipcdo.1"));
+
+    let dest = TempDir::new();
+    let out = install_command(&stand_ins(true, ""), &dest).args(["--mandir", "/opt/man"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(pages_under(&dest.join("opt/man")), committed_pages(), "ipcperl's page with ipcperl");
+    assert!(!dest.join("usr/local/share").exists());
+
+    let dest = TempDir::new();
+    let out = install_command(&stand_ins(false, ""), &dest).env("MANDIR", "/srv/man").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dest.join("srv/man/man1/ipcserver.1").is_file());
+}
+
+/// After `package/install --prefix /usr/local`, man finds every page by
+/// its name: here under a DESTDIR given to `man -M`; the next test checks
+/// that /usr/local/share/man is where man looks by default.
+#[test]
+fn man_finds_the_installed_pages() {
+    if !common::have("man", "man_finds_the_installed_pages") {
+        return;
+    }
+    let dest = TempDir::new();
+    let out = install_command(&stand_ins(true, ""), &dest).args(["--prefix", "/usr/local"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mandir = dest.join("usr/local/share/man");
+    for (name, header) in [
+        ("ipcserver", "IPCSERVER(1)"),
+        ("ipcperl", "IPCPERL(1)"),
+        ("ipcrun", "IPCDO(1)"),
+        ("ucspi-ipc-rules", "UCSPI-IPC-RULES(5)"),
+        ("ucspi-ipc-environ", "UCSPI-IPC-ENVIRON(7)"),
+    ] {
+        let out = common::run(
+            Command::new("man").arg("-M").arg(&mandir).arg(name).env("MANWIDTH", "80").env_remove("MANPATH"),
+            30,
+        );
+        assert_eq!(out.status.code(), Some(0), "man {name}: {}", common::stderr(&out));
+        let text = common::stdout(&out);
+        assert!(text.starts_with(header), "man {name}: {}", text.lines().next().unwrap_or(""));
+        assert!(text.contains(&format!("       {name}")), "man {name}: {text}");
+    }
+}
+
+/// The default MANDIR of `--prefix /usr/local` is on man's search path
+/// (on Debian, /etc/manpath.config has it), so that `man ipcserver` works
+/// after a plain `package/install`.
+#[test]
+fn the_default_mandir_is_on_mans_search_path() {
+    if !common::have("manpath", "the_default_mandir_is_on_mans_search_path") {
+        return;
+    }
+    let out = common::run(Command::new("manpath").arg("-g"), 30);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let same = |p: &Path| -> bool {
+        let wanted = Path::new("/usr/local/share/man");
+        p == wanted || matches!((p.canonicalize(), wanted.canonicalize()), (Ok(a), Ok(b)) if a == b)
+    };
+    let path = common::stdout(&out);
+    assert!(path.trim_end().split(':').any(|p| same(Path::new(p))), "manpath -g: {path}");
 }
