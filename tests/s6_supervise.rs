@@ -1,6 +1,7 @@
 //! ipcserver as a real s6-supervise service: readiness through
 //! `notification-fd` and `-1`, clients served, clean stop with s6-svc.
 mod common;
+use common::supervise::*;
 use common::*;
 
 use std::os::unix::fs::PermissionsExt;
@@ -14,23 +15,6 @@ fn s(p: &Path) -> &str {
 /// Whether every s6 program these tests use is installed.
 fn have_s6(test: &str) -> bool {
     ["s6-supervise", "s6-svok", "s6-svwait", "s6-svc", "s6-svstat", "s6-ipcclient"].iter().all(|p| have(p, test))
-}
-
-/// Runs an s6 tool on the service directory with a time limit.
-fn s6(tool: &str, args: &[&str], svc: &Path) -> std::process::Output {
-    run(Command::new(tool).args(args).arg(svc), 15)
-}
-
-/// `s6-svstat -o FIELDS svc`, without the newline.
-fn svstat(fields: &str, svc: &Path) -> String {
-    let o = s6("s6-svstat", &["-o", fields], svc);
-    assert_eq!(o.status.code(), Some(0), "s6-svstat: {}", stderr(&o));
-    stdout(&o).trim_end().to_string()
-}
-
-/// The pid of the service's process, as s6-supervise reports it.
-fn service_pid(svc: &Path) -> i32 {
-    svstat("pid", svc).parse().unwrap()
 }
 
 /// An s6-supervise process we started on DIR/svc, its log in DIR/log.
