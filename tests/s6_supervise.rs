@@ -14,7 +14,7 @@ fn s(p: &Path) -> &str {
 
 /// Whether every s6 program these tests use is installed.
 fn have_s6(test: &str) -> bool {
-    ["s6-supervise", "s6-svok", "s6-svwait", "s6-svc", "s6-svstat", "s6-ipcclient"].iter().all(|p| have(p, test))
+    ["s6-supervise", "s6-svwait", "s6-svc", "s6-svstat", "s6-ipcclient"].iter().all(|p| have(p, test))
 }
 
 /// An s6-supervise process we started on DIR/svc, its log in DIR/log.
@@ -48,13 +48,7 @@ impl Supervise {
             .spawn()
             .unwrap();
         let mut sup = Supervise { child, svc, log, _dir: dir };
-        let ok = wait_until(10, || {
-            if let Ok(Some(st)) = sup.child.try_wait() {
-                panic!("s6-supervise exited early: {st}");
-            }
-            s6("s6-svok", &[], &sup.svc).status.success()
-        });
-        assert!(ok, "s6-supervise never came up");
+        wait_supervised(&mut sup.child, &sup.svc);
         sup
     }
 

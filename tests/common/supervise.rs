@@ -1,6 +1,6 @@
 //! Services under s6 and runit, for the tests that run them: the s6 tools
-//! with a time limit and what s6-svstat says, and runsv started and
-//! stopped by pid. Starting s6-supervise or s6-svscan is left to each
+//! with a time limit, what s6-svstat says, waiting for s6-supervise, and
+//! runsv started and stopped by pid. Starting s6-supervise or s6-svscan is left to each
 //! test, whose set-ups differ.
 use super::*;
 
@@ -21,6 +21,20 @@ pub fn svstat(fields: &str, svc: &Path) -> String {
 /// The pid of the service's process, as s6-supervise reports it.
 pub fn service_pid(svc: &Path) -> i32 {
     svstat("pid", svc).parse().unwrap()
+}
+
+/// Waits until s6-supervise runs `svc` and has written its status, the
+/// supervisor (`s6-supervise` itself or `s6-svscan`) being `supervisor`:
+/// s6-svok is true a moment before the status file exists, and s6-svwait
+/// fails without it. Panics if the supervisor exits first, or after 10 s.
+pub fn wait_supervised(supervisor: &mut Child, svc: &Path) {
+    let ok = wait_until(10, || {
+        if let Ok(Some(st)) = supervisor.try_wait() {
+            panic!("the supervisor of {} exited early: {st}", svc.display());
+        }
+        s6("s6-svstat", &[], svc).status.success()
+    });
+    assert!(ok, "s6-supervise never came up on {}", svc.display());
 }
 
 /// runsv on a service directory (it runs log/ itself, through a pipe),
