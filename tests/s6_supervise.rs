@@ -163,30 +163,6 @@ fn sh_run_script_readiness_serving_and_stop() {
 }
 
 #[test]
-fn execline_run_script_as_documented() {
-    if !have_s6("execline_run_script_as_documented") || !have("execlineb", "execline_run_script_as_documented") {
-        return;
-    }
-    let dir = TempDir::new();
-    // The README's run script: log to the supervisor's stdout, stdout to
-    // the notification pipe.
-    let script = format!(
-        "#!/usr/bin/execlineb -P\nfdmove -c 2 1\nfdmove 1 3\n{} -1 -v {} sh -c \"echo served by execline\"\n",
-        s(&bin("ipcserver")),
-        s(&dir.join("sock"))
-    );
-    let mut sup = Supervise::start(dir, &script, true);
-    let o = s6("s6-svwait", &["-U", "-t", "10000"], &sup.svc);
-    assert_eq!(o.status.code(), Some(0), "s6-svwait -U: {}", stderr(&o));
-    let pid = assert_up_and_serving(&sup, "served by execline\n");
-    let o = s6("s6-svc", &["-wD", "-T", "10000", "-d"], &sup.svc);
-    assert_eq!(o.status.code(), Some(0), "s6-svc -wD -d: {}", stderr(&o));
-    assert_stopped(&sup, pid);
-    assert!(sup.exit(), "s6-supervise did not exit 0 after s6-svc -x");
-    assert!(!alive(pid));
-}
-
-#[test]
 fn without_dash_1_the_service_is_up_but_never_ready() {
     if !have_s6("without_dash_1_the_service_is_up_but_never_ready") {
         return;
