@@ -5,6 +5,7 @@
 //! by an unprivileged user through ipcrun. With `UCSPI_IPC_ORIGINAL`, the
 //! layout and messages are compared with the original's.
 mod common;
+use common::supervise::{s6, wait_supervised, Runsv};
 use common::*;
 
 use std::collections::BTreeMap;
@@ -15,29 +16,6 @@ use std::time::{Duration, SystemTime};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// The uid of the user nobody, which the service tests serve.
-const NOBODY: u32 = 65534;
-
-/// The passwd entries: (name, uid, gid).
-fn passwd() -> Vec<(String, u32, u32)> {
-    std::fs::read_to_string("/etc/passwd")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
-        })
-        .collect()
-}
-
-fn by_uid(uid: u32) -> Option<(String, u32, u32)> {
-    passwd().into_iter().find(|e| e.1 == uid)
-}
-
-fn my_uid() -> u32 {
-    std::fs::metadata("/proc/self").unwrap().uid()
 }
 
 /// Who the tests configure: as root, root serving and nobody logging; as
@@ -72,10 +50,6 @@ fn config(args: &[&str]) -> Output {
 fn assert_ok(o: &Output) {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
     assert_eq!((stdout(o), stderr(o)), (String::new(), String::new()));
-}
-
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 const RUN: &str = r#"#!/bin/sh
@@ -528,11 +502,6 @@ fn recompile(rules: &Path) {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
 
-/// Runs an s6 tool on a service directory with a time limit.
-fn s6(tool: &str, args: &[&str], svc: &Path) -> Output {
-    run(Command::new(tool).args(args).arg(svc), 15)
-}
-
 /// The service and its logger, each under an s6-supervise of ours, joined
 /// by a pipe (what s6-svscan does for a service with a log/ directory).
 /// Dropping it stops both, by pid if need be.
@@ -562,13 +531,7 @@ impl S6Pair {
         let mut pair = S6Pair { supervisors: vec![(main, dir.to_path_buf())], output: output.to_path_buf() };
         pair.supervisors.push((log.unwrap(), dir.join("log")));
         for (child, svc) in pair.supervisors.iter_mut() {
-            let up = wait_until(10, || {
-                if let Ok(Some(st)) = child.try_wait() {
-                    panic!("s6-supervise {} exited early: {st}", svc.display());
-                }
-                s6("s6-svok", &[], svc).status.success()
-            });
-            assert!(up, "s6-supervise {} never came up", svc.display());
+            wait_supervised(child, svc);
         }
         pair
     }
@@ -611,7 +574,7 @@ impl Drop for S6Pair {
 #[test]
 fn the_service_under_s6_supervise() {
     const T: &str = "the_service_under_s6_supervise";
-    let Some(nobody) = live_prerequisites(T, &["s6-supervise", "s6-svok", "s6-svc", "s6-svstat", "s6-log"]) else {
+    let Some(nobody) = live_prerequisites(T, &["s6-supervise", "s6-svc", "s6-svstat", "s6-log"]) else {
         return;
     };
     let t = TempDir::new();
@@ -639,72 +602,6 @@ fn the_service_under_s6_supervise() {
     assert!(!pair.output().contains("fatal"), "{}", pair.output());
 }
 
-/// The first directory of PATH that has `program`.
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
-}
-
-/// runsv on a service directory (it runs log/ itself, through a pipe),
-/// with PATH limited to `path`. Dropping it stops everything, by pid if
-/// need be.
-struct Runsv {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Runsv {
-    fn start(dir: &Path, path: &Path, output: &Path) -> Runsv {
-        let out = std::fs::File::create(output).unwrap();
-        let child = Command::new(which("runsv").unwrap())
-            .arg(dir)
-            .env_clear()
-            .env("PATH", path)
-            .env("EMPTIED", "set by the supervisor")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Runsv { child, dir: dir.to_path_buf() }
-    }
-
-    fn pid(&self, svc: &str) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join(svc).join("supervise/pid")).ok()?.trim().parse().ok()
-    }
-
-    fn sv(&self, args: &[&str]) -> Output {
-        run(Command::new("sv").args(args).arg(&self.dir), 20)
-    }
-
-    /// Down, then exit (runsv stops the logger after the service); runsv
-    /// must exit 0.
-    fn stop(&mut self) {
-        let o = self.sv(&["-w", "10", "down"]);
-        assert_eq!(o.status.code(), Some(0), "sv down: {}{}", stdout(&o), stderr(&o));
-        let o = self.sv(&["exit"]);
-        assert_eq!(o.status.code(), Some(0), "sv exit: {}{}", stdout(&o), stderr(&o));
-        let st = wait_timeout(&mut self.child, 10);
-        assert!(matches!(st, Some(st) if st.code() == Some(0)), "runsv: {st:?}");
-    }
-}
-
-impl Drop for Runsv {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let pids = [self.pid(""), self.pid("log")];
-            let _ = self.sv(&["-w", "3", "down"]);
-            let _ = self.sv(&["exit"]);
-            if wait_timeout(&mut self.child, 5).is_none() {
-                kill(self.child.id() as i32, 9);
-                let _ = self.child.wait();
-                for pid in pids.into_iter().flatten() {
-                    kill(pid, 9);
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn the_service_under_runsv() {
     const T: &str = "the_service_under_runsv";
@@ -718,7 +615,8 @@ fn the_service_under_runsv() {
     let path = t.join("path");
     std::fs::create_dir(&path).unwrap();
     std::os::unix::fs::symlink(which("svlogd").unwrap(), path.join("svlogd")).unwrap();
-    let mut sv = Runsv::start(&dir, &path, &t.join("runsv.log"));
+    let env = [("PATH", path.as_os_str()), ("EMPTIED", "set by the supervisor".as_ref())];
+    let mut sv = Runsv::start(&dir, &env, &t.join("runsv.log"));
     let output = || std::fs::read_to_string(t.join("runsv.log")).unwrap_or_default();
     assert!(wait_until(10, || socket_ready(&dir.join("s"))), "the service never listened:\n{}", output());
     let pid = sv.pid("").unwrap();

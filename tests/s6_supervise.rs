@@ -1,6 +1,7 @@
 //! ipcserver as a real s6-supervise service: readiness through
 //! `notification-fd` and `-1`, clients served, clean stop with s6-svc.
 mod common;
+use common::supervise::*;
 use common::*;
 
 use std::os::unix::fs::PermissionsExt;
@@ -13,24 +14,7 @@ fn s(p: &Path) -> &str {
 
 /// Whether every s6 program these tests use is installed.
 fn have_s6(test: &str) -> bool {
-    ["s6-supervise", "s6-svok", "s6-svwait", "s6-svc", "s6-svstat", "s6-ipcclient"].iter().all(|p| have(p, test))
-}
-
-/// Runs an s6 tool on the service directory with a time limit.
-fn s6(tool: &str, args: &[&str], svc: &Path) -> std::process::Output {
-    run(Command::new(tool).args(args).arg(svc), 15)
-}
-
-/// `s6-svstat -o FIELDS svc`, without the newline.
-fn svstat(fields: &str, svc: &Path) -> String {
-    let o = s6("s6-svstat", &["-o", fields], svc);
-    assert_eq!(o.status.code(), Some(0), "s6-svstat: {}", stderr(&o));
-    stdout(&o).trim_end().to_string()
-}
-
-/// The pid of the service's process, as s6-supervise reports it.
-fn service_pid(svc: &Path) -> i32 {
-    svstat("pid", svc).parse().unwrap()
+    ["s6-supervise", "s6-svwait", "s6-svc", "s6-svstat", "s6-ipcclient"].iter().all(|p| have(p, test))
 }
 
 /// An s6-supervise process we started on DIR/svc, its log in DIR/log.
@@ -64,13 +48,7 @@ impl Supervise {
             .spawn()
             .unwrap();
         let mut sup = Supervise { child, svc, log, _dir: dir };
-        let ok = wait_until(10, || {
-            if let Ok(Some(st)) = sup.child.try_wait() {
-                panic!("s6-supervise exited early: {st}");
-            }
-            s6("s6-svok", &[], &sup.svc).status.success()
-        });
-        assert!(ok, "s6-supervise never came up");
+        wait_supervised(&mut sup.child, &sup.svc);
         sup
     }
 
@@ -182,30 +160,6 @@ fn sh_run_script_readiness_serving_and_stop() {
     assert!(log.starts_with("ipcserver: status: 0/40\n"), "{log}");
     assert_eq!(log.matches("ipcserver: end ").count(), 4, "{log}");
     assert!(!log.contains("fatal"), "{log}");
-}
-
-#[test]
-fn execline_run_script_as_documented() {
-    if !have_s6("execline_run_script_as_documented") || !have("execlineb", "execline_run_script_as_documented") {
-        return;
-    }
-    let dir = TempDir::new();
-    // The README's run script: log to the supervisor's stdout, stdout to
-    // the notification pipe.
-    let script = format!(
-        "#!/usr/bin/execlineb -P\nfdmove -c 2 1\nfdmove 1 3\n{} -1 -v {} sh -c \"echo served by execline\"\n",
-        s(&bin("ipcserver")),
-        s(&dir.join("sock"))
-    );
-    let mut sup = Supervise::start(dir, &script, true);
-    let o = s6("s6-svwait", &["-U", "-t", "10000"], &sup.svc);
-    assert_eq!(o.status.code(), Some(0), "s6-svwait -U: {}", stderr(&o));
-    let pid = assert_up_and_serving(&sup, "served by execline\n");
-    let o = s6("s6-svc", &["-wD", "-T", "10000", "-d"], &sup.svc);
-    assert_eq!(o.status.code(), Some(0), "s6-svc -wD -d: {}", stderr(&o));
-    assert_stopped(&sup, pid);
-    assert!(sup.exit(), "s6-supervise did not exit 0 after s6-svc -x");
-    assert!(!alive(pid));
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! Shared helpers for the integration tests: where the built programs are,
 //! temporary directories, running a command with a time limit, starting a
-//! server and stopping it by pid, and skipping what this machine cannot do.
+//! server and stopping it by pid, finding what a server left behind,
+//! accounts, and skipping what this machine cannot do. Services under
+//! s6 and runit: `supervise`.
 #![allow(dead_code)]
+
+pub mod supervise;
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -133,14 +137,52 @@ pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
 /// /proc/net/unix rather than by connecting: a probe connection would be
 /// served like any other and skew what the test observes.
 pub fn socket_ready(path: &Path) -> bool {
-    const ACCEPTCON: &str = "00010000";
     let is_socket = std::fs::metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+    is_socket && listening_inode(path).is_some()
+}
+
+/// The inode of the socket listening on `path`, from /proc/net/unix.
+pub fn listening_inode(path: &Path) -> Option<u64> {
+    const ACCEPTCON: &str = "00010000";
     let want = path.to_string_lossy();
-    is_socket
-        && std::fs::read_to_string("/proc/net/unix").unwrap_or_default().lines().any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() >= 8 && f[3] == ACCEPTCON && f[7..].join(" ") == want
-        })
+    std::fs::read_to_string("/proc/net/unix").unwrap_or_default().lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 8 && f[3] == ACCEPTCON && f[7..].join(" ") == want {
+            f[6].parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// What a server on `path` left running: the processes that still hold
+/// its listening socket (`inode`, from `listening_inode` while it
+/// listened), and the handlers of its connections (`IPCLOCALPATH=path` in
+/// their environment). Processes this user may not look into are not
+/// seen.
+pub fn left_behind(path: &Path, inode: u64) -> Vec<i32> {
+    let socket = format!("socket:[{inode}]");
+    let mut handler_env = format!("IPCLOCALPATH={}", path.to_string_lossy()).into_bytes();
+    handler_env.push(0);
+    let me = std::process::id() as i32;
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if pid == me || !alive(pid) {
+            continue;
+        }
+        let holds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| {
+                fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == socket.as_str()))
+            })
+            .unwrap_or(false);
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let handles = environ.split_inclusive(|&b| b == 0).any(|v| v == handler_env.as_slice());
+        if holds || handles {
+            left.push(pid);
+        }
+    }
+    left
 }
 
 /// A server process we started; killed (by its pid) when dropped.
@@ -231,10 +273,48 @@ pub fn children(pid: i32) -> (Vec<i32>, usize) {
     (kids, zombies)
 }
 
+/// Every process descended from `pid`: its children, theirs, and so on.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut next = vec![pid];
+    while let Some(p) = next.pop() {
+        let kids = children(p).0;
+        found.extend(&kids);
+        next.extend(kids);
+    }
+    found
+}
+
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
+}
+
+/// The uid of the user nobody, the unprivileged account of tests that
+/// run as root.
+pub const NOBODY: u32 = 65534;
+
+/// The uid this process runs as.
+pub fn my_uid() -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap())
+}
+
+/// The entries of /etc/passwd: (name, uid, gid).
+pub fn passwd() -> Vec<(String, u32, u32)> {
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The /etc/passwd entry of `uid`: (name, uid, gid).
+pub fn by_uid(uid: u32) -> Option<(String, u32, u32)> {
+    passwd().into_iter().find(|e| e.1 == uid)
 }
 
 /// Says that `test` is skipped and why, in the normal output of `cargo
@@ -245,10 +325,14 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
 }
 
+/// The first directory of PATH that has `program`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
+}
+
 /// Whether an external program is installed; says SKIPPED if not.
 pub fn have(program: &str, test: &str) -> bool {
-    let found =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false);
+    let found = which(program).is_some();
     if !found {
         skip(test, &format!("{program} is not installed"));
     }
@@ -294,6 +378,11 @@ pub fn serve_once(
         let (c, _) = l.accept().unwrap();
         serve(c);
     })
+}
+
+/// `s` quoted for sh, whatever bytes it has.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Parses `NAME=VALUE` lines (as printed by `env`) into pairs.
