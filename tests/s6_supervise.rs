@@ -136,6 +136,10 @@ fn sh_run_script_readiness_serving_and_stop() {
     let o = s6("s6-svwait", &["-U", "-t", "10000"], &sup.svc);
     assert_eq!(o.status.code(), Some(0), "s6-svwait -U: {}", stderr(&o));
     let pid = assert_up_and_serving(&sup, "served\n");
+    // Both clients' handlers have been collected (a SIGTERM that came
+    // first would leave an `end` line unwritten: ipcserverd exits on it).
+    let ends = |n: usize| wait_until(10, || sup.log_text().matches("ipcserver: end ").count() == n);
+    assert!(ends(2), "{}", sup.log_text());
 
     // Down: SIGTERM stops ipcserverd, which exits 0.
     let o = s6("s6-svc", &["-d"], &sup.svc);
@@ -151,6 +155,7 @@ fn sh_run_script_readiness_serving_and_stop() {
     assert_eq!(o.status.code(), Some(0), "s6-svwait -U: {}", stderr(&o));
     let pid2 = assert_up_and_serving(&sup, "served\n");
     assert_ne!(pid, pid2);
+    assert!(ends(4), "{}", sup.log_text());
     let o = s6("s6-svc", &["-wD", "-T", "10000", "-d"], &sup.svc);
     assert_eq!(o.status.code(), Some(0), "s6-svc -wD -d: {}", stderr(&o));
     assert_stopped(&sup, pid2);
