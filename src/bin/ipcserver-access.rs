@@ -108,6 +108,7 @@ fn unreadable(path: &CStr, reason: &[u8]) -> ! {
     log::drop_connection(&[b"read ", path.to_bytes(), b": ", reason])
 }
 
+/// The rule buffer (taken once: one rules format is read per run).
 fn record() -> &'static mut [u8; rules::RECORD_MAX] {
     RECORD.take().unwrap_or_else(|| runtime::exit(log::EXIT_TEMP))
 }
@@ -121,9 +122,11 @@ fn apply_s6_rules(
     client: Client,
     env: &mut Env<'static>,
 ) -> Decision<'static> {
-    let unable = |e: s6rules::Error| match e.is_missing() && optional {
-        true => Decision::Allow(None),
-        false => log::drop_connection(&e.message(path.to_bytes())),
+    let unable = |e: s6rules::Error| {
+        if e.is_missing() && optional {
+            return Decision::Allow(None);
+        }
+        log::drop_connection(&e.message(path.to_bytes()))
     };
     let rules = match open(path) {
         Ok(rules) => rules,
