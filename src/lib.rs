@@ -23,6 +23,7 @@ pub mod relay;
 pub mod request;
 pub mod rules;
 pub mod runtime;
+pub mod s6rules;
 pub mod socket;
 pub mod strvec;
 pub mod uidgid;

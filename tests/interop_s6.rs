@@ -13,16 +13,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Our effective uid and gid: what every server sees as the client's.
-fn own_ids() -> (u32, u32) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> u32 {
-        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
-        line.split_whitespace().nth(2).unwrap().parse().unwrap()
-    };
-    (field("Uid:"), field("Gid:"))
-}
-
 /// Which suite provides a link of the server chain.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Suite {

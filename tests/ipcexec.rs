@@ -20,14 +20,6 @@ fn request(uid: &str, args: &[&str]) -> Vec<u8> {
     r
 }
 
-/// Our uid and gid, and whether a user of that uid is in /etc/passwd.
-fn own_ids() -> (u32, u32) {
-    let st = std::fs::read_to_string("/proc/self/status").unwrap();
-    let f =
-        |n: &str| st.lines().find(|l| l.starts_with(n)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap();
-    (f("Uid:"), f("Gid:"))
-}
-
 /// The primary gid of `uid` in /etc/passwd.
 fn primary_gid(uid: u32) -> Option<u32> {
     std::fs::read_to_string("/etc/passwd").unwrap().lines().find_map(|l| {

@@ -11,22 +11,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const USAGE: &str = "ipcserver-access: usage: ipcserver-access [ -v verbosity ] [ -E | -e ] [ -l localname ] \
-                     [ -B banner ] [ -x rules.cdb ] [ -X ] [ -N name ] prog...\n";
+                     [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ] [ -N name ] prog...\n";
 
 fn compile(cdb: &Path, rules: &str) {
     let tmp = cdb.with_extension("tmp");
     let o = run_input(cmd("ipcrules").arg(cdb).arg(tmp), rules.as_bytes(), 10);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-}
-
-/// Our effective uid and gid, from /proc.
-fn own_ids() -> (u32, u32) {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> u32 {
-        let line = s.lines().find(|l| l.starts_with(name)).unwrap();
-        line.split_whitespace().nth(2).unwrap().parse().unwrap()
-    };
-    (field("Uid:"), field("Gid:"))
 }
 
 /// ipcserver-access with exactly `vars` (and PATH) in its environment.

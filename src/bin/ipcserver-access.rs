@@ -1,11 +1,14 @@
 //! ipcserver-access [ -v verbosity ] [ -E | -e ] [ -l localname ]
-//! [ -B banner ] [ -x rules.cdb ] [ -X ] [ -N name ] prog...
+//! [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ]
+//! [ -N name ] prog...
 //!
 //! Runs once per connection between the server and the application:
 //! writes the banner, sets IPCLOCALPATH, applies the access rules for the
-//! client's ids (a deny exits 100 without running prog), logs, and
-//! executes into prog. Every failure drops the connection with the
-//! original's `warning: dropping connection, unable to ...` (111).
+//! client's ids (ucspi-ipc's with `-x`, s6's with `-i` and `-s`; a deny
+//! exits 100 without running prog), logs, and executes into prog, or into
+//! `execlineb -Pc SCRIPT` for an s6 rule's exec file. Every failure drops
+//! the connection with the original's `warning: dropping connection,
+//! unable to ...` (111).
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
@@ -15,6 +18,8 @@ use ucspi_ipc::cdb::{CdbError, Reader};
 use ucspi_ipc::env::{self, Env};
 use ucspi_ipc::rules::{self, ApplyError, Client, Verdict};
 use ucspi_ipc::runtime::{self, Start};
+use ucspi_ipc::s6rules::{self, Decision};
+use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::{args::Getopt, exec, io, log, socket};
 
 ucspi_ipc::program!(main);
@@ -22,14 +27,28 @@ ucspi_ipc::program!(main);
 /// The rule's record, in .bss: only the pages a rule reaches are touched,
 /// where a stack buffer would be faulted in whole at every connection (see
 /// runtime::Table). Its assignments are passed on from here, not copied.
+/// s6 rules are read into it too: their environment changes are borrowed
+/// from it.
 static RECORD: runtime::Table<[u8; rules::RECORD_MAX]> = runtime::Table::new([0; rules::RECORD_MAX]);
+const _: () = assert!(s6rules::RECORD_MAX <= rules::RECORD_MAX);
+
+/// Which rules, in which format.
+#[derive(Clone, Copy)]
+enum RulesOption {
+    /// `-x`: an ipcrules cdb.
+    Ucspi(&'static CStr),
+    /// `-i`: an s6 rules directory.
+    S6Dir(&'static CStr),
+    /// `-s`: an s6-accessrules-cdb-from-fs cdb.
+    S6Cdb(&'static CStr),
+}
 
 struct Options {
     verbosity: u8,
     strip: bool,
     localname: Option<&'static [u8]>,
     banner: Option<&'static [u8]>,
-    rules: Option<&'static CStr>,
+    rules: Option<RulesOption>,
     rules_optional: bool,
 }
 
@@ -43,7 +62,10 @@ fn options(opts: &mut Getopt<'static>) -> Options {
             b'e' => o.strip = false,
             b'l' => o.localname = Some(opt.arg_bytes()),
             b'B' => o.banner = Some(opt.arg_bytes()),
-            b'x' => o.rules = Some(opt.arg),
+            // The last of -x, -i and -s counts, as in s6-ipcserver-access.
+            b'x' => o.rules = Some(RulesOption::Ucspi(opt.arg)),
+            b'i' => o.rules = Some(RulesOption::S6Dir(opt.arg)),
+            b's' => o.rules = Some(RulesOption::S6Cdb(opt.arg)),
             b'X' => o.rules_optional = true,
             b'N' => log::set_name(opt.arg),
             _ => log::usage(),
@@ -68,18 +90,52 @@ fn send_banner(mut banner: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// The client's ids from the environment; the server's own for unset ones.
-fn client_ids(envp: runtime::CStrArray<'_>) -> (u32, u32) {
-    let c = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
-    let euid = c.euid.unwrap_or_else(|| rustix::process::geteuid().as_raw());
-    let egid = c.egid.unwrap_or_else(|| rustix::process::getegid().as_raw());
-    (euid, egid)
+/// Our effective uid and gid.
+fn own_ids() -> (u32, u32) {
+    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+}
+
+/// The client's ids, the server's own for unknown ones (ucspi-ipc's rules
+/// and the log line).
+fn or_own(c: Client) -> (u32, u32) {
+    let (euid, egid) = own_ids();
+    (c.euid.unwrap_or(euid), c.egid.unwrap_or(egid))
 }
 
 /// Gives up on the connection: `warning: dropping connection, unable to
 /// read FILE: REASON`, 111.
 fn unreadable(path: &CStr, reason: &[u8]) -> ! {
     log::drop_connection(&[b"read ", path.to_bytes(), b": ", reason])
+}
+
+/// The rule buffer (taken once: one rules format is read per run).
+fn record() -> &'static mut [u8; rules::RECORD_MAX] {
+    RECORD.take().unwrap_or_else(|| runtime::exit(log::EXIT_TEMP))
+}
+
+/// Applies the s6 rule for the client to `env`: the decision (an allow
+/// when the rules are missing and `optional`).
+fn apply_s6_rules(
+    path: &CStr,
+    open: fn(&CStr) -> Result<s6rules::Rules, s6rules::Error>,
+    optional: bool,
+    client: Client,
+    env: &mut Env<'static>,
+) -> Decision<'static> {
+    let unable = |e: s6rules::Error| {
+        if e.is_missing() && optional {
+            return Decision::Allow(None);
+        }
+        log::drop_connection(&e.message(path.to_bytes()))
+    };
+    let rules = match open(path) {
+        Ok(rules) => rules,
+        Err(e) => return unable(e),
+    };
+    let decided = rules.check(client, own_ids(), record(), env);
+    // Close-on-exec, and we exit or exec soon (see apply_rules).
+    core::mem::forget(rules);
+    decided.unwrap_or_else(unable)
 }
 
 /// Applies the rule for the client to `env`; false for a deny.
@@ -89,7 +145,7 @@ fn apply_rules(path: &CStr, optional: bool, client: Client, env: &mut Env<'stati
         Err(CdbError::Open(Errno::NOENT)) if optional => return true,
         Err(e) => unreadable(path, e.reason()),
     };
-    let Some(buf) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
+    let buf = record();
     let mut key = rules::Key::new();
     let found = rules::lookup(&rules, client, b"", buf, &mut key).unwrap_or_else(|e| unreadable(path, e.reason()));
     // The descriptor is close-on-exec and we exit or exec soon: leaving it
@@ -111,9 +167,9 @@ fn apply_rules(path: &CStr, optional: bool, client: Client, env: &mut Env<'stati
 fn main(start: Start) -> ! {
     log::init(
         c"ipcserver-access",
-        c"[ -v verbosity ] [ -E | -e ] [ -l localname ] [ -B banner ] [ -x rules.cdb ] [ -X ] [ -N name ] prog...",
+        c"[ -v verbosity ] [ -E | -e ] [ -l localname ] [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ] [ -N name ] prog...",
     );
-    let mut opts = Getopt::new(start.argv, b"v:Eel:B:x:XN:");
+    let mut opts = Getopt::new(start.argv, b"v:Eel:B:x:i:s:XN:");
     let o = options(&mut opts);
     log::set_verbosity(o.verbosity);
     if opts.operand_count() == 0 {
@@ -132,6 +188,20 @@ fn main(start: Start) -> ! {
     if let Err(e) = env.inherit(envp) {
         log::drop_connection(&[b"read environment: ", log::errno_text(e)]);
     }
+    let client = (o.rules.is_some() || logging).then(|| Client::from_env(envp).unwrap_or_else(|bad| bad.die()));
+
+    // s6 rules come first, so that what the server sets (IPCLOCALPATH) or
+    // removes (-E) wins over a rule's variables, as in s6-ipcserver-access.
+    let s6 = match (o.rules, client) {
+        (Some(RulesOption::S6Dir(path)), Some(c)) => {
+            Some(apply_s6_rules(path, s6rules::Rules::open_dir, o.rules_optional, c, env))
+        }
+        (Some(RulesOption::S6Cdb(path)), Some(c)) => {
+            Some(apply_s6_rules(path, s6rules::Rules::open_cdb, o.rules_optional, c, env))
+        }
+        _ => None,
+    };
+
     let inherited = env::get(envp, b"IPCLOCALPATH");
     let looked_up;
     let local: &[u8] = match (o.localname, inherited) {
@@ -146,25 +216,39 @@ fn main(start: Start) -> ! {
     };
     if o.strip {
         env.retain(|name| name != b"PROTO" && !name.starts_with(b"IPC"));
-    } else if o.localname.is_some() || inherited.is_none() {
+    } else if env.get(b"IPCLOCALPATH") != Some(local) {
         if let Err(e) = env.set(b"IPCLOCALPATH", local) {
             log::drop_connection(&[b"set environment variable IPCLOCALPATH: ", log::errno_text(e)]);
         }
     }
 
-    let ids = (o.rules.is_some() || logging).then(|| client_ids(envp));
-    let allowed = match (o.rules, ids) {
-        (Some(path), Some((euid, egid))) => {
+    // ucspi-ipc's rules come after -E's clean-up: their variables are
+    // always passed on.
+    let allowed = match (o.rules, client, s6) {
+        (Some(RulesOption::Ucspi(path)), Some(c), _) => {
+            let (euid, egid) = or_own(c);
             apply_rules(path, o.rules_optional, Client { euid: Some(euid), egid: Some(egid) }, env)
         }
+        (_, _, Some(Decision::Deny)) => false,
         _ => true,
     };
-    if let (true, Some(ids)) = (logging, ids) {
+    if let (true, Some(c)) = (logging, client) {
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-        log::access(allowed, pid, local, env::get(envp, b"IPCREMOTEPATH").unwrap_or(b""), ids);
+        log::access(allowed, pid, local, env::get(envp, b"IPCREMOTEPATH").unwrap_or(b""), or_own(c));
     }
     if !allowed {
         runtime::exit(log::EXIT_USAGE);
+    }
+    if let Some(Decision::Allow(Some(script))) = s6 {
+        // s6-ipcserver-access runs its compiled-in execlineb with -P: the
+        // script gets no positional parameters.
+        let argv = StrVec::take();
+        for arg in [c"execlineb", c"-Pc", script] {
+            if let Err(e) = argv.push_borrowed(arg) {
+                log::drop_connection(&[b"run execlineb: ", log::errno_text(e)]);
+            }
+        }
+        exec::exec_or_drop(argv.finish(), env.finish())
     }
     exec::exec_or_drop(opts.operands(), env.finish())
 }

@@ -285,6 +285,16 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     found
 }
 
+/// Our effective uid and gid, from /proc.
+pub fn own_ids() -> (u32, u32) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u32 {
+        let line = s.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
