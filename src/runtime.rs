@@ -434,7 +434,7 @@ pub fn spawn(child: &mut dyn FnMut() -> Never) -> Result<Pid, Errno> {
         // CLONE_VFORK keeps this frame (and `closure`) alive until the child
         // has exec'd or exited; `trampoline` never returns.
         let ret = unsafe {
-            arch::clone_on_stack(
+            __ucspi_clone_on_stack(
                 CLONE_VM | CLONE_VFORK | nr::SIGCHLD,
                 top,
                 trampoline,
@@ -446,6 +446,18 @@ pub fn spawn(child: &mut dyn FnMut() -> Never) -> Result<Pid, Errno> {
     CHILD_STACK_BUSY.store(false, Ordering::Release);
     // SAFETY: a positive return of clone is the child's pid.
     Ok(unsafe { Pid::from_raw_unchecked(spawned? as i32) })
+}
+
+extern "C" {
+    /// clone(flags) with the child on `stack`, running `entry(arg)`;
+    /// returns the raw result (a pid, or a negated errno). In assembly, in
+    /// each architecture's file: the child must not touch the caller's
+    /// stack, which a function call would.
+    ///
+    /// Safety: `stack` must be the top of memory the child may use as its
+    /// stack for as long as it runs in our address space; `entry` must
+    /// never return.
+    fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
 }
 
 extern "C" fn trampoline(arg: *mut u8) -> ! {
@@ -564,7 +576,24 @@ impl<T> Table<T> {
 
 /// The symbols the compiler may call and a libc would define.
 pub mod mem {
-    pub use super::arch::{memcmp, memcpy, memmove, memset, strlen};
+    pub use super::arch::{memcmp, memcpy, memset, strlen};
+
+    /// C's memmove: forwards (memcpy) unless the destination starts
+    /// inside the source, then backwards.
+    ///
+    /// # Safety
+    /// As C's memmove.
+    #[inline]
+    pub unsafe fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+        if (d as usize).wrapping_sub(s as usize) >= n {
+            // SAFETY: as memcpy: the destination does not start inside the
+            // source, so a forward copy reads each byte before writing it.
+            return unsafe { memcpy(d, s, n) };
+        }
+        // SAFETY: n > 0 (else the test above holds) and d above s.
+        unsafe { super::arch::copy_backward(d, s, n) };
+        d
+    }
 }
 
 /// Writes one line for a panic and exits 111, the suite's code for a
@@ -696,6 +725,16 @@ mod tests {
             }
             // SAFETY: both hold n bytes.
             assert_eq!(unsafe { mem::memcmp(a.as_ptr(), src.as_ptr(), n) }, 0);
+            // Overlapping moves, each way, against copy_within.
+            for (from, to) in [(0, 3), (3, 0), (5, 5)] {
+                let mut ours = src.clone();
+                let mut model = src.clone();
+                let p = ours.as_mut_ptr();
+                // SAFETY: both ranges lie within the 64 bytes of `ours`.
+                unsafe { mem::memmove(p.add(to), p.add(from), n) };
+                model.copy_within(from..from + n, to);
+                assert_eq!(ours, model, "memmove n={n} {from}->{to}");
+            }
         }
     }
 

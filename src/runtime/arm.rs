@@ -158,21 +158,6 @@ global_asm!(
     nr = const super::nr::CLONE,
 );
 
-extern "C" {
-    fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
-}
-
-/// clone(flags) with the child on `stack`, running `entry(arg)`. Returns
-/// the raw result (a pid, or a negated errno).
-///
-/// # Safety
-/// `stack` must be the top of memory the child may use as its stack for as
-/// long as it runs in our address space; `entry` must never return.
-pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize {
-    // SAFETY: forwarded contract.
-    unsafe { __ucspi_clone_on_stack(flags, stack, entry, arg) }
-}
-
 // The memory functions are loops in assembly: the same loops in Rust could
 // be compiled back into calls to the very functions they implement. A
 // byte at a time: our programs copy and compare short strings.
@@ -201,19 +186,15 @@ pub unsafe fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
     d
 }
 
-/// C's memmove.
+/// Copies `n` bytes from `s` to `d` backwards, from the last: what
+/// memmove does when `d` starts inside the source.
 ///
 /// # Safety
-/// As C's memmove.
+/// Both buffers valid for `n` bytes, `n` at least 1, `d` above `s`.
 #[inline]
-pub unsafe fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
-    if (d as usize).wrapping_sub(s as usize) >= n {
-        // Destination does not start inside the source: forward is safe.
-        // SAFETY: as memcpy.
-        return unsafe { memcpy(d, s, n) };
-    }
+pub unsafe fn copy_backward(d: *mut u8, s: *const u8, n: usize) {
     // SAFETY: copies n bytes backwards, from the last; buffers valid by
-    // contract, and n > 0 here (else the test above holds).
+    // contract, n > 0 by contract.
     unsafe {
         asm!(
             "2:",
@@ -225,7 +206,6 @@ pub unsafe fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
             options(nostack),
         );
     }
-    d
 }
 
 /// C's memset.

@@ -108,21 +108,6 @@ global_asm!(
     nr = const super::nr::CLONE,
 );
 
-extern "C" {
-    fn __ucspi_clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize;
-}
-
-/// clone(flags) with the child on `stack`, running `entry(arg)`. Returns
-/// the raw result (a pid, or a negated errno).
-///
-/// # Safety
-/// `stack` must be the top of memory the child may use as its stack for as
-/// long as it runs in our address space; `entry` must never return.
-pub unsafe fn clone_on_stack(flags: usize, stack: *mut u8, entry: extern "C" fn(*mut u8) -> !, arg: *mut u8) -> usize {
-    // SAFETY: forwarded contract.
-    unsafe { __ucspi_clone_on_stack(flags, stack, entry, arg) }
-}
-
 /// C's memcpy.
 ///
 /// # Safety
@@ -164,24 +149,19 @@ pub unsafe fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
     d
 }
 
-/// C's memmove.
+/// Copies `n` bytes from `s` to `d` backwards, from the last: what
+/// memmove does when `d` starts inside the source.
 ///
 /// # Safety
-/// As C's memmove.
+/// Both buffers valid for `n` bytes, `n` at least 1, `d` above `s`.
 #[inline]
-pub unsafe fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
-    if (d as usize).wrapping_sub(s as usize) >= n {
-        // Destination does not start inside the source: forward is safe.
-        // SAFETY: as memcpy.
-        return unsafe { memcpy(d, s, n) };
-    }
+pub unsafe fn copy_backward(d: *mut u8, s: *const u8, n: usize) {
     // SAFETY: copy backwards with the direction flag set, then clear it.
     unsafe {
         asm!("std", "rep movsb", "cld",
              inout("rcx") n => _, inout("rdi") d.add(n).wrapping_sub(1) => _,
              inout("rsi") s.add(n).wrapping_sub(1) => _, options(nostack));
     }
-    d
 }
 
 /// C's memset.
