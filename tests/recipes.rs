@@ -12,7 +12,7 @@ use common::*;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -121,55 +121,6 @@ fn comm(pid: i32) -> String {
 
 // ---- s6 ----
 
-/// s6-svscan on a scan directory of ours, its output in a file. Dropping
-/// it stops it and everything under it, by pid if need be.
-struct Svscan {
-    child: Child,
-    scan: PathBuf,
-}
-
-impl Svscan {
-    fn start(scan: &Path, output: &Path) -> Svscan {
-        let out = std::fs::File::create(output).unwrap();
-        let child = Command::new("s6-svscan")
-            .arg(scan)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Svscan { child, scan: scan.to_path_buf() }
-    }
-
-    /// `s6-svscanctl -t`: stops every service and logger, then s6-svscan,
-    /// which must exit 0.
-    fn stop(&mut self) {
-        let o = s6("s6-svscanctl", &["-t"], &self.scan);
-        assert_eq!(o.status.code(), Some(0), "s6-svscanctl -t: {}", stderr(&o));
-        let st = wait_timeout(&mut self.child, 10);
-        assert!(matches!(st, Some(st) if st.code() == Some(0)), "s6-svscan: {st:?}");
-    }
-}
-
-impl Drop for Svscan {
-    fn drop(&mut self) {
-        // No assertions here: this may run while a test is panicking.
-        if let Ok(None) = self.child.try_wait() {
-            let tree = descendants(self.child.id() as i32);
-            let _ = s6("s6-svscanctl", &["-t"], &self.scan);
-            if wait_timeout(&mut self.child, 5).is_none() {
-                kill(self.child.id() as i32, 9);
-                let _ = self.child.wait();
-            }
-            for pid in tree {
-                if alive(pid) {
-                    kill(pid, 9);
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn s6_service_directory_ready_served_logged_and_stopped() {
     const T: &str = "s6_service_directory_ready_served_logged_and_stopped";
@@ -188,7 +139,7 @@ fn s6_service_directory_ready_served_logged_and_stopped() {
     adjust(&svc.join("env/BIN"), "/usr/local/bin\n", &format!("{}\n", s(&bin_dir())));
 
     let mut svscan = Svscan::start(&scan, &t.join("svscan.out"));
-    wait_supervised(&mut svscan.child, &svc);
+    svscan.wait_supervised(&svc);
     let o = s6("s6-svwait", &["-U", "-t", "10000"], &svc);
     assert_eq!(o.status.code(), Some(0), "s6-svwait -U: {}", stderr(&o));
     // Ready means served: no waiting.
@@ -198,7 +149,7 @@ fn s6_service_directory_ready_served_logged_and_stopped() {
     assert_eq!(svstat("up,ready", &svc), "true true");
     let inode = listening_inode(&sock).unwrap();
     // s6-svscan started the logger, with a pipe from the service.
-    wait_supervised(&mut svscan.child, &svc.join("log"));
+    svscan.wait_supervised(&svc.join("log"));
     let logger = service_pid(&svc.join("log"));
     assert!(wait_until(10, || comm(logger) == "s6-log"), "the logger is {}", comm(logger));
     // "@" and 24 hex digits of TAI64N, and a space.
@@ -212,7 +163,8 @@ fn s6_service_directory_ready_served_logged_and_stopped() {
     assert_gone(pid, &sock, inode);
     assert!(alive(logger), "the logger stopped with the service");
 
-    svscan.stop();
+    let st = svscan.stop(10);
+    assert!(matches!(st, Some(st) if st.code() == Some(0)), "s6-svscan: {st:?}");
     assert!(wait_until(5, || !alive(logger)), "the logger {logger} is still running");
     let output = std::fs::read_to_string(t.join("svscan.out")).unwrap();
     assert_eq!(output, "", "s6-svscan and the supervisors said something");
@@ -465,7 +417,7 @@ fn ipcexec_service_set_up_by_root_used_by_a_user() {
     );
     assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(0), String::new(), String::new()));
     let svc = scan.join("ipcexec");
-    wait_supervised(&mut svscan.child, &svc);
+    svscan.wait_supervised(&svc);
     // No readiness notification here: wait for the socket, as a user
     // would for a second or two. It is bound as DIR/s.
     let bound = dir.join("s");
@@ -500,5 +452,6 @@ fn ipcexec_service_set_up_by_root_used_by_a_user() {
     let o = s6("s6-svwait", &["-D", "-t", "10000"], &svc);
     assert_eq!(o.status.code(), Some(0), "s6-svwait -D: {}", stderr(&o));
     assert_gone(pid, &bound, inode);
-    svscan.stop();
+    let st = svscan.stop(10);
+    assert!(matches!(st, Some(st) if st.code() == Some(0)), "s6-svscan: {st:?}");
 }

@@ -9,11 +9,12 @@
 //! -d change` stops everything cleanly, and nothing the test started is
 //! left running.
 mod common;
+use common::supervise::Svscan;
 use common::*;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -255,7 +256,7 @@ fn processes_in(dir: &Path) -> Vec<i32> {
 /// (its output in DIR/svscan.log), the live state in DIR/live. Dropping
 /// it stops s6-svscan and kills, by pid, anything left under DIR.
 struct Tree {
-    svscan: Child,
+    svscan: Svscan,
     dir: TempDir,
 }
 
@@ -265,17 +266,10 @@ impl Tree {
         adapt(&source, &test_values(dir.path(), nobody));
         compile(&compiled, &source);
         std::fs::create_dir(&scan).unwrap();
-        let out = std::fs::File::create(dir.join("svscan.log")).unwrap();
-        let svscan = Command::new("s6-svscan")
-            .arg(&scan)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
+        let svscan = Svscan::start(&scan, &dir.join("svscan.log"));
         let mut tree = Tree { svscan, dir };
         let listening = wait_until(10, || {
-            if let Ok(Some(st)) = tree.svscan.try_wait() {
+            if let Some(st) = tree.svscan.exited() {
                 panic!("s6-svscan exited early: {st}");
             }
             run(Command::new("s6-svscanctl").arg("-a").arg(&scan), 5).status.success()
@@ -326,9 +320,7 @@ impl Tree {
     /// `s6-svscanctl -t`: s6-svscan stops every service and supervisor,
     /// then exits; after that no process of ours may be left.
     fn stop(&mut self) {
-        let o = run(Command::new("s6-svscanctl").arg("-t").arg(self.path("scan")), 10);
-        assert_eq!(o.status.code(), Some(0), "s6-svscanctl -t: {}", stderr(&o));
-        assert!(wait_timeout(&mut self.svscan, 20).is_some(), "s6-svscan did not exit");
+        assert!(self.svscan.stop(20).is_some(), "s6-svscan did not exit");
         let dir = self.dir.path().to_path_buf();
         assert!(wait_until(5, || processes_in(&dir).is_empty()), "left running: {:?}", processes_in(&dir));
     }
@@ -337,13 +329,7 @@ impl Tree {
 impl Drop for Tree {
     fn drop(&mut self) {
         // No assertions: this may run while a test is panicking.
-        if let Ok(None) = self.svscan.try_wait() {
-            let _ = run(Command::new("s6-svscanctl").arg("-t").arg(self.path("scan")), 5);
-            if wait_timeout(&mut self.svscan, 10).is_none() {
-                kill(self.svscan.id() as i32, 9);
-                let _ = self.svscan.wait();
-            }
-        }
+        self.svscan.shut_down();
         for pid in processes_in(self.dir.path()) {
             kill(pid, 9);
         }
@@ -426,7 +412,7 @@ fn the_bundle_comes_up_serves_and_goes_down() {
     let loggers = [tree.pid("greeter-log"), tree.pid("ipcexec-log")];
     // What stop() will check is gone is found while it runs.
     let running = processes_in(tree.dir.path());
-    for pid in [tree.svscan.id() as i32, greeter, ipcexec].into_iter().chain(loggers) {
+    for pid in [tree.svscan.pid(), greeter, ipcexec].into_iter().chain(loggers) {
         assert!(running.contains(&pid), "{pid} not found among {running:?}");
     }
     assert_eq!((comm(greeter), uids(greeter)), ("ipcserverd".to_string(), "65534 65534 65534 65534".to_string()));

@@ -1,7 +1,7 @@
 //! Services under s6 and runit, for the tests that run them: the s6 tools
-//! with a time limit, what s6-svstat says, waiting for s6-supervise, and
-//! runsv started and stopped by pid. Starting s6-supervise or s6-svscan is left to each
-//! test, whose set-ups differ.
+//! with a time limit, what s6-svstat says, waiting for s6-supervise,
+//! s6-svscan and runsv started and stopped by pid. Starting s6-supervise
+//! is left to each test, whose set-ups differ.
 use super::*;
 
 use std::ffi::OsStr;
@@ -35,6 +35,77 @@ pub fn wait_supervised(supervisor: &mut Child, svc: &Path) {
         s6("s6-svstat", &[], svc).status.success()
     });
     assert!(ok, "s6-supervise never came up on {}", svc.display());
+}
+
+/// s6-svscan on a scan directory of ours, its output in a file. Dropping
+/// it stops it and everything under it, by pid if need be.
+pub struct Svscan {
+    child: Child,
+    scan: PathBuf,
+}
+
+impl Svscan {
+    pub fn start(scan: &Path, output: &Path) -> Svscan {
+        let out = std::fs::File::create(output).unwrap();
+        let child = Command::new("s6-svscan")
+            .arg(scan)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Svscan { child, scan: scan.to_path_buf() }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits until s6-svscan's s6-supervise runs `svc` (see
+    /// [`wait_supervised`]).
+    pub fn wait_supervised(&mut self, svc: &Path) {
+        wait_supervised(&mut self.child, svc)
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// `s6-svscanctl -t` (which must succeed): s6-svscan stops every
+    /// service and logger, then exits. Its exit status, or None if it is
+    /// still running after `secs`.
+    pub fn stop(&mut self, secs: u64) -> Option<ExitStatus> {
+        let o = s6("s6-svscanctl", &["-t"], &self.scan);
+        assert_eq!(o.status.code(), Some(0), "s6-svscanctl -t: {}", stderr(&o));
+        wait_timeout(&mut self.child, secs)
+    }
+
+    /// What dropping it does, and may be done before: if s6-svscan still
+    /// runs, `s6-svscanctl -t`, then SIGKILL to it and to what was under
+    /// it, if they do not stop. No assertions: this may run while a test
+    /// is panicking.
+    pub fn shut_down(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let tree = descendants(self.pid());
+            let _ = s6("s6-svscanctl", &["-t"], &self.scan);
+            if wait_timeout(&mut self.child, 5).is_none() {
+                kill(self.pid(), 9);
+                let _ = self.child.wait();
+            }
+            for pid in tree {
+                if alive(pid) {
+                    kill(pid, 9);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Svscan {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
 }
 
 /// runsv on a service directory (it runs log/ itself, through a pipe),
