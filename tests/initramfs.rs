@@ -65,12 +65,6 @@ fn make_root(root: &Path, busybox: &Path) {
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
 
-/// Where this build's programs are (target/release, or
-/// target/TRIPLE/release for a cross build).
-fn bin_dir() -> PathBuf {
-    bin("ipcserver").parent().unwrap().to_path_buf()
-}
-
 /// What runs in the root. Each line it prints is checked by the test.
 const SCRIPT: &str = r#"
 set -u

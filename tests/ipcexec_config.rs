@@ -39,7 +39,7 @@ fn accounts(test: &str) -> Option<Accounts> {
 }
 
 /// The directory our programs are in, as the kernel reports it.
-fn bin_dir() -> String {
+fn canonical_bin_dir() -> String {
     std::fs::canonicalize(bin("ipcexec-config").parent().unwrap()).unwrap().to_str().unwrap().to_string()
 }
 
@@ -83,20 +83,23 @@ exit 111
 fn expected_run(dir: &str, server_ids: Option<(u32, u32)>) -> String {
     let ids = server_ids.map(|(u, g)| format!(" -u {u} -g {g}")).unwrap_or_default();
     RUN.replace("@DIR@", &sh_quote(dir))
-        .replace("@BIN@", &sh_quote(&bin_dir()))
+        .replace("@BIN@", &sh_quote(&canonical_bin_dir()))
         .replace("@TAB@", "\t")
         .replace("@IDS@", &ids)
 }
 
 fn expected_log_run((uid, gid): (u32, u32)) -> String {
     LOG_RUN
-        .replace("@BIN@", &sh_quote(&bin_dir()))
+        .replace("@BIN@", &sh_quote(&canonical_bin_dir()))
         .replace("@UID@", &uid.to_string())
         .replace("@GID@", &gid.to_string())
 }
 
 fn expected_makefile() -> String {
-    format!("data.cdb: data\n\t{}/ipcexecrules data.cdb data.tmp <data\n", sh_quote(&bin_dir()).replace('$', "$$"))
+    format!(
+        "data.cdb: data\n\t{}/ipcexecrules data.cdb data.tmp <data\n",
+        sh_quote(&canonical_bin_dir()).replace('$', "$$")
+    )
 }
 
 /// What a tree holds: relative path -> (type, mode bits, uid, gid).
@@ -196,7 +199,7 @@ fn trailing_slashes_and_odd_bytes_in_dir() {
     let end = run_script.find("\n# env/").unwrap();
     let show = format!("{}\nprintf '%s|%s' \"$d\" \"$b\"", &run_script[start..end]);
     let o = run(Command::new("sh").arg("-c").arg(show), 10);
-    assert_eq!(stdout(&o), format!("{}|{}", s(&odd), bin_dir()));
+    assert_eq!(stdout(&o), format!("{}|{}", s(&odd), canonical_bin_dir()));
     let o = run(Command::new("sh").arg("-n").arg(odd.join("run")), 10);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

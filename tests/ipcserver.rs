@@ -200,7 +200,7 @@ fn readiness_line_through_the_chain() {
 #[test]
 fn verbose_and_quiet() {
     let d = TempDir::new();
-    let (uid, gid) = ids();
+    let (uid, gid) = own_ids();
     // With and without an access link in the chain: the same lines, the
     // original's, in its order.
     for (i, extra) in [&["-x", s(&d.join("none.cdb")), "-X"][..], &[][..]].iter().enumerate() {
@@ -336,7 +336,7 @@ fn banner_and_localname() {
 #[test]
 fn rules_allow_deny_and_environment() {
     let d = TempDir::new();
-    let (uid, gid) = ids();
+    let (uid, gid) = own_ids();
     let cdb = rules(d.path(), &format!("{uid}.{gid}:allow,WHO=\"me\",Q=/a\"b/\n:deny\n"));
     let sock = d.join("s");
     let marker = d.join("ran");
@@ -433,13 +433,6 @@ fn rules_replaced_while_serving_never_fail_a_connection() {
         let v: u32 = answer.trim().parse().unwrap_or_else(|_| panic!("a connection failed: {answer:?}"));
         assert!(v <= 20);
     }
-}
-
-fn ids() -> (u32, u32) {
-    let st = std::fs::read_to_string("/proc/self/status").unwrap();
-    let f =
-        |n: &str| st.lines().find(|l| l.starts_with(n)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap();
-    (f("Uid:"), f("Gid:"))
 }
 
 /// The handler's Uid, Gid and Groups lines as "uid gid groups".

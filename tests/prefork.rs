@@ -126,17 +126,9 @@ impl Drop for Prefork {
     }
 }
 
-fn ids() -> (u32, u32) {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> u32 {
-        s.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().nth(2).unwrap().parse().unwrap()
-    };
-    (field("Uid:"), field("Gid:"))
-}
-
 #[test]
 fn ipcprint_writes_the_variables_byte_for_byte() {
-    let (uid, gid) = ids();
+    let (uid, gid) = own_ids();
     let p = Prefork::start(&bin("ipcprint"), &["-c", "2"], &[]);
     let got = fetch(&p.sock()).unwrap();
     let want = format!(
@@ -158,7 +150,7 @@ fn ipcprint_banner_localname_and_unset_ids() {
 
 #[test]
 fn log_lines_in_order_and_sigterm_stops_children_then_the_server() {
-    let (uid, gid) = ids();
+    let (uid, gid) = own_ids();
     let mut p = Prefork::start(&bin("ipcprint"), &["-v", "-c", "2"], &[]);
     fetch(&p.sock()).unwrap();
     assert!(p.wait_log(": done ", 1), "{}", p.log());
@@ -371,7 +363,7 @@ fn an_unusable_lock_file_is_fatal_before_binding() {
 
 #[test]
 fn access_rules_allow_with_assignments_and_deny_after_the_banner() {
-    let (uid, gid) = ids();
+    let (uid, gid) = own_ids();
     let dir = TempDir::new();
     let cdb = rules(dir.path(), &format!("{uid}:allow,FOO=\"bar\"\n"));
     let p = Prefork::start_in(dir, &fixture(), &["-v", "-c", "1", "-x", cdb.to_str().unwrap()], &[]);
@@ -439,7 +431,7 @@ fn local_limit_and_connection_numbers_across_children() {
     let mut held2 = p.connect();
     held2.write_all(b"wait\n").unwrap();
     held2.read_exact(&mut w).unwrap();
-    let (uid, _) = ids();
+    let (uid, _) = own_ids();
     assert_eq!(p.ask("x"), "", "a third connection of the same uid is over -C 2");
     assert!(p.wait_log("local limit of 2 reached", 1), "{}", p.log());
     assert!(p.log().contains(&format!("warning: dropping a connection from uid {uid}: local limit of 2 reached")));
@@ -535,7 +527,7 @@ fn the_documented_server_builds_and_serves() {
     std::fs::write(project.join("build.rs"), &blocks[1]).unwrap();
     std::fs::write(project.join("src/main.rs"), &blocks[2]).unwrap();
     let greet = build_crate(&project.join("Cargo.toml"), &project.join("target"), "greet");
-    let (uid, _) = ids();
+    let (uid, _) = own_ids();
     let p = Prefork::start(&greet, &["-c", "2"], &["hi"]);
     assert_eq!(p.ask(""), format!("hi, uid {uid}: you are client 1 of this child\n"));
 }

@@ -23,11 +23,6 @@ fn example(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(rel)
 }
 
-/// The directory of our programs.
-fn bin_dir() -> PathBuf {
-    bin("ipcserver").parent().unwrap().to_path_buf()
-}
-
 /// PATH with our programs first, as after installing them.
 fn path_with_bin() -> OsString {
     let mut dirs = vec![bin_dir()];

@@ -15,9 +15,15 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// The directory of our built programs (DIR/release, or
+/// DIR/TRIPLE/release for a cross build).
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_ipccat")).parent().unwrap().to_path_buf()
+}
+
 /// Path of one of our built programs.
 pub fn bin(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_ipccat")).parent().unwrap().join(name)
+    bin_dir().join(name)
 }
 
 /// Whether these tests and the programs run under an emulator (qemu-user,
