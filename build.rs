@@ -23,17 +23,18 @@ const LINKS_LIBC: [&str; 1] = ["ipcperl"];
 const SEPARATOR: char = '\t';
 
 fn main() {
+    let target = std::env::var("TARGET").expect("TARGET");
     // 32-bit ARM targets whose code is Thumb-2 (thumbv7neon-...): the
     // runtime's system calls cannot name r7 there. (The target feature is
     // unstable, so `cfg(target_feature = "thumb-mode")` is not set.)
     println!("cargo::rustc-check-cfg=cfg(thumb_mode)");
-    if std::env::var("TARGET").is_ok_and(|t| t.starts_with("thumb")) {
+    if target.starts_with("thumb") {
         println!("cargo:rustc-cfg=thumb_mode");
     }
     // The target and the host, for tests: they build crates of their own
     // (the prefork fixture) for the architecture they run on, and know
     // when they run under an emulator (a target that is not the host).
-    println!("cargo:rustc-env=UCSPI_IPC_TARGET={}", std::env::var("TARGET").expect("TARGET"));
+    println!("cargo:rustc-env=UCSPI_IPC_TARGET={target}");
     println!("cargo:rustc-env=UCSPI_IPC_HOST={}", std::env::var("HOST").expect("HOST"));
     let args = link_args();
     let manifest = std::fs::read_to_string("Cargo.toml").expect("Cargo.toml");
@@ -47,8 +48,8 @@ fn main() {
     println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=src/runtime/link.ld");
     // The linker decides the arguments: run again when it may have changed.
-    let target = std::env::var("TARGET").expect("TARGET").to_uppercase().replace(['-', '.'], "_");
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_{target}_LINKER");
+    let variable = target.to_uppercase().replace(['-', '.'], "_");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_{variable}_LINKER");
     println!("cargo:rerun-if-changed=.cargo/config.toml");
     #[cfg(feature = "perl")]
     perl::link_ipcperl();
@@ -60,16 +61,15 @@ fn link_args() -> Vec<String> {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
     let script = format!("{dir}/src/runtime/link.ld");
     assert!(!script.contains(SEPARATOR), "a tab in the path of ucspi-ipc's source: {script}");
+    // What only the linker understands: no index of the unwinding tables,
+    // and the script that drops them.
+    let linker_only = ["--no-eh-frame-hdr".to_string(), format!("--script={script}")];
     let linker = std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".to_string());
-    let script = format!("--script={script}");
-    let to_linker: &[&str] = &["-static", "--no-pie", "--no-eh-frame-hdr", &script];
     if runs_the_linker_directly(&linker) {
-        to_linker.iter().map(|a| a.to_string()).collect()
+        ["-static", "--no-pie"].map(String::from).into_iter().chain(linker_only).collect()
     } else {
-        let mut args =
-            vec!["-nostartfiles".to_string(), "-nostdlib".to_string(), "-static".to_string(), "-no-pie".to_string()];
-        args.extend(to_linker[2..].iter().map(|a| format!("-Wl,{a}")));
-        args
+        let driver = ["-nostartfiles", "-nostdlib", "-static", "-no-pie"].map(String::from);
+        driver.into_iter().chain(linker_only.map(|a| format!("-Wl,{a}"))).collect()
     }
 }
 
