@@ -587,8 +587,10 @@ fn the_service_under_s6_supervise() {
     let mut pair = S6Pair::start(&dir, &t.join("supervisors.log"));
     assert!(wait_until(10, || socket_ready(&dir.join("s"))), "the service never listened:\n{}", pair.output());
     let pid: i32 = stdout(&s6("s6-svstat", &["-o", "pid"], &dir)).trim().parse().unwrap();
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(), "ipcserverd\n");
+    // A client served: only now has the chain surely reached ipcserverd
+    // (the socket listens from ipcserver-socketbinder on).
     check_first_start(&dir);
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(), "ipcserverd\n");
 
     std::fs::write(dir.join("rules/data"), LIVE_RULES).unwrap();
     recompile(&dir.join("rules"));
@@ -623,8 +625,10 @@ fn the_service_under_runsv() {
     let output = || std::fs::read_to_string(t.join("runsv.log")).unwrap_or_default();
     assert!(wait_until(10, || socket_ready(&dir.join("s"))), "the service never listened:\n{}", output());
     let pid = sv.pid("").unwrap();
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(), "ipcserverd\n");
+    // A client served: only now has the chain surely reached ipcserverd
+    // (the socket listens from ipcserver-socketbinder on).
     check_first_start(&dir);
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(), "ipcserverd\n");
 
     // New rules, compiled by the run script when the service restarts
     // (rules/data.cdb made older than rules/data whatever the clock's

@@ -418,7 +418,6 @@ fn ipcexec_service_set_up_by_root_used_by_a_user() {
     let bound = dir.join("s");
     assert!(wait_until(10, || socket_ready(&bound)), "the service never listened");
     let pid = service_pid(&svc);
-    assert_eq!(comm(pid), "ipcserverd");
     let inode = listening_inode(&bound).unwrap();
 
     // As nobody: try, through the link in the scan directory.
@@ -432,6 +431,9 @@ fn ipcexec_service_set_up_by_root_used_by_a_user() {
     );
     let want = "0\nroot\ncat /etc/shadow: exit 100\n";
     assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(0), want, ""));
+    // Served: the chain has reached ipcserverd (a listening socket alone
+    // says only that ipcserver-socketbinder has run).
+    assert_eq!(comm(pid), "ipcserverd");
 
     // The service's log, by its logger.
     let current = dir.join("log/main/current");
