@@ -627,6 +627,15 @@ macro_rules! program {
         #[cfg(not(test))]
         $crate::runtime_entry!();
 
+        // The precompiled libcore's unwinding tables name this personality
+        // routine; the release profile's LTO drops them, an unoptimised
+        // build (`cargo build`) links them and needs the symbol. Nothing
+        // unwinds here (panic = "abort", no unwinder linked): never called.
+        #[cfg(not(test))]
+        #[no_mangle]
+        #[allow(unsafe_code)]
+        extern "C" fn rust_eh_personality() {}
+
         #[cfg(not(test))]
         #[no_mangle]
         #[allow(unsafe_code)]
