@@ -144,19 +144,34 @@ fn log_end(pid: Pid, status: WaitStatus) {
         .emit();
 }
 
+/// Of `requests`, the signals that ask a server for something it may go
+/// without (SIGHUP, SIGQUIT...), those our launcher did not leave ignored.
+/// A server started under `nohup`, or with `&` from a script (SIGINT and
+/// SIGQUIT), keeps ignoring what it was told to ignore, as the original
+/// does, and its children start with those still ignored, as the
+/// original's and s6's. (A blocked signal is not discarded even when
+/// ignored: a server that handled an ignored signal through its signalfd
+/// would act on it.)
+pub fn heeded(requests: SigSet) -> SigSet {
+    let ignored =
+        runtime::ignored_signals(requests).unwrap_or_else(|e| log::fatal_sys(e, &[b"read signal dispositions"]));
+    SigSet(requests.0 & !ignored.0)
+}
+
 /// The signals a parent handles, blocked and delivered through a
 /// signalfd (non-blocking, close-on-exec).
 pub struct Signals(OwnedFd);
 
 impl Signals {
     /// Blocks `handled` and `blocked`, and reads `handled` from now on.
-    /// Signal dispositions are first reset to their defaults, so that
-    /// children start as from a clean `execve` whatever our launcher left
-    /// ignored.
+    /// Both sets are first put back at their default dispositions, so that
+    /// children start with the signals the server uses at default whatever
+    /// our launcher left ignored; every other signal keeps the launcher's
+    /// disposition (see [`runtime::default_dispositions`]).
     pub fn new(handled: SigSet, blocked: SigSet) -> Signals {
-        runtime::default_dispositions().unwrap_or_else(|e| log::fatal_sys(e, &[b"reset signal dispositions"]));
-        runtime::block_signals(SigSet(handled.0 | blocked.0))
-            .unwrap_or_else(|e| log::fatal_sys(e, &[b"block signals"]));
+        let used = SigSet(handled.0 | blocked.0);
+        runtime::default_dispositions(used).unwrap_or_else(|e| log::fatal_sys(e, &[b"reset signal dispositions"]));
+        runtime::block_signals(used).unwrap_or_else(|e| log::fatal_sys(e, &[b"block signals"]));
         Signals(runtime::signalfd(handled).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"])))
     }
 

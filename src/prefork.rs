@@ -356,7 +356,8 @@ impl Server {
     /// calls `init` once with the operands after PATH (after the privilege
     /// drop, before its first connection) for its handler.
     pub fn run<H: Handler>(self, mut init: impl FnMut(CStrArray<'static>) -> H) -> ! {
-        let handled = SigSet::EMPTY.with(Signal::CHILD).with(Signal::TERM).with(Signal::HUP);
+        // SIGHUP, a reload, is ignored if our launcher ignored it (nohup).
+        let handled = children::heeded(SigSet::EMPTY.with(Signal::HUP)).with(Signal::CHILD).with(Signal::TERM);
         let signals = Signals::new(handled, SigSet::EMPTY.with(Signal::PIPE));
         let slots = Slots::map(self.o.children);
         let mut children = Children::take(self.o.children);

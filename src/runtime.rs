@@ -331,24 +331,35 @@ pub fn set_disposition(sig: Signal, to: Option<Disposition>) -> Result<Dispositi
     })
 }
 
-/// Sets every signal that can be caught to its default disposition, so
-/// that children start as if from a clean `execve` (a launcher may have
-/// left SIGPIPE or others ignored, and ignored signals survive exec).
-pub fn default_dispositions() -> Result<(), Errno> {
-    let (kill, stop) = (Signal::KILL.as_raw() as usize, Signal::STOP.as_raw() as usize);
+/// The signals of `set` whose disposition is "ignore" (left so by our
+/// launcher: `nohup`, or a shell's `&`).
+pub fn ignored_signals(set: SigSet) -> Result<SigSet, Errno> {
+    let mut ignored = SigSet::EMPTY;
+    for signo in 1..=64 {
+        let Some(sig) = Signal::from_named_raw(signo) else { continue };
+        if set.0 & 1u64 << (signo - 1) != 0 && set_disposition(sig, None)? == Disposition::Ignore {
+            ignored = ignored.with(sig);
+        }
+    }
+    Ok(ignored)
+}
+
+/// Sets each signal of `set` to its default disposition. A server calls
+/// it for the signals it uses itself, so that its children start with
+/// those at default whatever the launcher left ignored (SIGPIPE,
+/// SIGCHLD...); the signals it does not use keep the launcher's
+/// disposition, as with the original and s6 (a server started with `&`
+/// from a script keeps SIGINT and SIGQUIT ignored, and so do its children).
+pub fn default_dispositions(set: SigSet) -> Result<(), Errno> {
     for signo in 1..=64usize {
-        if signo == kill || signo == stop {
+        if set.0 & 1u64 << (signo - 1) == 0 {
             continue;
         }
         let dfl = KernelSigaction::with_handler(0);
         // SAFETY: a valid kernel sigaction struct (SIG_DFL), no old value
         // asked for; the kernel's sigset size.
         let ret = unsafe { syscall4(nr::RT_SIGACTION, signo, &dfl as *const _ as usize, 0, SIGSET_SIZE) };
-        match result(ret) {
-            // Signals the kernel reserves (none on Linux today) are left.
-            Ok(_) | Err(Errno::INVAL) => {}
-            Err(e) => return Err(e),
-        }
+        result(ret)?;
     }
     Ok(())
 }

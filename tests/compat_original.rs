@@ -10,6 +10,7 @@
 //! normaliser below that makes the two outcomes comparable, and the test
 //! prints how many cases needed which. Anything else fails the test.
 mod common;
+use common::launch::{mask, served, Launcher};
 use common::*;
 
 use std::collections::BTreeMap;
@@ -361,7 +362,21 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 13] = [
+/// The original's handlers keep the mask their launcher blocked; ours
+/// start with an empty one, as s6's (behaviour.md §0).
+fn handlers_start_with_an_empty_mask(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let empty = "blocks -;";
+    if !case.starts_with("signals ") || !ours.extra.contains(empty) {
+        return false;
+    }
+    let Some(at) = orig.extra.find("blocks ") else { return false };
+    let Some(end) = orig.extra[at..].find(';') else { return false };
+    let before = orig.extra.clone();
+    orig.extra.replace_range(at..at + end + 1, empty);
+    orig.extra != before
+}
+
+const NORMALISERS: [(&str, Normaliser); 14] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
@@ -375,6 +390,7 @@ const NORMALISERS: [(&str, Normaliser); 13] = [
     ("unmatchable rule lines are refused", unmatchable_rules_are_refused),
     ("a uid without a gid takes its primary gid", uid_takes_its_primary_gid),
     ("non-numeric ids in the environment are refused", ids_are_validated),
+    ("handlers start with an empty mask", handlers_start_with_an_empty_mask),
 ];
 
 /// The results of all cases: how many were identical, how many differed
@@ -937,6 +953,39 @@ fn privilege_drops(t: &mut Tally, bins: &Bins) {
     }
 }
 
+/// Started by each launcher (`&` from sh, nohup, one that ignores
+/// SIGPIPE, one that blocks signals): what the handler ignores and blocks,
+/// and whether the server is still there after a SIGINT.
+fn signals_from_launchers(t: &mut Tally, bins: &Bins) {
+    for launcher in Launcher::ALL {
+        if let Some(what) = launcher.missing() {
+            skip("compat_original signals", &format!("{launcher:?}: no {what}"));
+            continue;
+        }
+        let run = |suite: Suite| {
+            let d = TempDir::new();
+            let sock = d.join("s");
+            let server = bins.prog(suite, "ipcserver");
+            let argv = [server.as_os_str(), sock.as_os_str(), "cat".as_ref(), "/proc/self/status".as_ref()];
+            let srv = launcher.start(&argv, &d.join("log"));
+            let status = String::from_utf8(served(&sock, b"").unwrap_or_default()).unwrap();
+            let handler = match status.contains("SigIgn:") {
+                true => format!("ignores {}, blocks {};", mask(&status, "SigIgn:"), mask(&status, "SigBlk:")),
+                false => "never served;".to_string(),
+            };
+            kill(srv.pid, 2);
+            let after = if served(&sock, b"").is_some() { "served" } else { "gone" };
+            Outcome {
+                code: None,
+                out: String::new(),
+                err: String::new(),
+                extra: format!("{handler} after SIGINT {after}"),
+            }
+        };
+        t.compare(&format!("signals {launcher:?}"), run(Suite::Original), run(Suite::Ours));
+    }
+}
+
 #[test]
 fn differential_against_the_original() {
     let Some(dir) = std::env::var_os("UCSPI_IPC_ORIGINAL") else {
@@ -955,6 +1004,7 @@ fn differential_against_the_original() {
     sanitised_log_lines(&mut t, &bins);
     bind_errors(&mut t, &bins);
     privilege_drops(&mut t, &bins);
+    signals_from_launchers(&mut t, &bins);
     let mut report = format!(
         "compat_original: {} cases, {} identical, {} with deliberate differences, {} unexplained\n",
         t.cases,

@@ -115,12 +115,15 @@ fn main(start: Start) -> ! {
     }
     let base = env.mark();
 
-    // Children must start as from a clean exec, whatever our launcher left
-    // ignored (SIGPIPE, SIGCHLD...): defaults here, an empty mask there.
-    // SIGPIPE is blocked rather than ignored, so that a closed log pipe is
-    // an error for us and not a death.
-    let handled =
-        SigSet::EMPTY.with(Signal::CHILD).with(Signal::TERM).with(Signal::HUP).with(Signal::QUIT).with(Signal::ABORT);
+    // Children start with the signals we use at default, whatever our
+    // launcher left ignored (SIGPIPE, SIGCHLD...), and an empty mask; the
+    // others stay as the launcher left them (SIGINT ignored under `&`), as
+    // with the original and s6, and so do the requests it left ignored
+    // (SIGHUP under nohup), which we then ignore too. SIGPIPE is blocked
+    // rather than ignored, so that a closed log pipe is an error for us
+    // and not a death.
+    let requests = SigSet::EMPTY.with(Signal::HUP).with(Signal::QUIT).with(Signal::ABORT);
+    let handled = children::heeded(requests).with(Signal::CHILD).with(Signal::TERM);
     let signals = Signals::new(handled, SigSet::EMPTY.with(Signal::PIPE));
 
     if ready {

@@ -5,6 +5,7 @@
 //! s6 and runit: `supervise`.
 #![allow(dead_code)]
 
+pub mod launch;
 pub mod supervise;
 
 use std::ffi::OsStr;
