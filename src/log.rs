@@ -26,6 +26,7 @@ use rustix::io::Errno;
 static NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static USAGE: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static USAGE_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
+static OPTION_ERROR_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static VERBOSITY: AtomicU8 = AtomicU8::new(1);
 
 /// Exit code for usage errors and permanent refusals.
@@ -61,6 +62,14 @@ pub fn set_name(name: &'static CStr) {
 /// ipcexec rules.cdb`).
 pub fn set_usage_name(name: &'static CStr) {
     USAGE_NAME.store(name.as_ptr() as *mut c_char, Ordering::Release);
+}
+
+/// Names getopt's complaints (`NAME: illegal option -- X`) `name` rather
+/// than by the name other lines start with (the original's preforking
+/// servers say `ipcprint: illegal option -- X`, then `./ipcprint: usage:
+/// ./ipcprint ...` when run as `./ipcprint`).
+pub fn set_option_error_name(name: &'static CStr) {
+    OPTION_ERROR_NAME.store(name.as_ptr() as *mut c_char, Ordering::Release);
 }
 
 /// The program name given to [`init`] or [`set_name`].
@@ -164,7 +173,7 @@ pub fn usage() -> ! {
 /// `NAME: PIECES...` then the usage line, exit 100, whatever the
 /// verbosity (as getopt's `illegal option -- X` is always printed).
 pub fn option_error(pieces: &[&[u8]]) -> ! {
-    let mut l = Line::new();
+    let mut l = Line::named(load(&OPTION_ERROR_NAME, name()));
     for p in pieces {
         l.str(p);
     }
@@ -254,8 +263,14 @@ fn unable(kind: &[u8], err: Errno, pieces: &[&[u8]]) -> Line {
 
 /// The access line of a connection: `ok|deny PID LOCALPATH
 /// REMOTEPATH:EUID,EGID` (paths sanitised), as the original server logs it.
-pub fn access(allowed: bool, pid: u32, local: &[u8], remote: &[u8], (euid, egid): (u32, u32)) {
-    let mut l = Line::new();
+pub fn access(allowed: bool, pid: u32, local: &[u8], remote: &[u8], ids: (u32, u32)) {
+    access_as(name(), allowed, pid, local, remote, ids)
+}
+
+/// [`access`], the line starting with `name` rather than the program's
+/// name (the original's preforking servers write `ipcserver: ok ...`).
+pub fn access_as(name: &[u8], allowed: bool, pid: u32, local: &[u8], remote: &[u8], (euid, egid): (u32, u32)) {
+    let mut l = Line::named(name);
     l.str(if allowed { b"ok " } else { b"deny " }).num(pid as u64).str(b" ");
     l.sanitised(local).str(b" ").sanitised(remote).str(b":");
     l.num(euid as u64).str(b",").num(egid as u64);

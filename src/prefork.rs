@@ -212,12 +212,20 @@ impl Slots {
 static RECORD: Table<[u8; rules::RECORD_MAX]> = Table::new([0; rules::RECORD_MAX]);
 
 impl Server {
-    /// Reads the command line (`name` and `usage` for messages; at least
-    /// `operands` operands after PATH), checks it whole, binds PATH,
-    /// drops privileges. Exits 100 on a usage error, 111 when binding or
-    /// the privilege change fails.
+    /// Reads the command line (at least `operands` operands after PATH),
+    /// checks it whole, binds PATH, drops privileges. Exits 100 on a usage
+    /// error, 111 when binding or the privilege change fails.
+    ///
+    /// As the original's, messages and log lines name the server as it was
+    /// invoked (`./ipcprint: status: 0/40` when run as `./ipcprint`, its
+    /// usage line too), access lines start with `ipcserver:`, as
+    /// ipcserver's do, and only getopt's complaints (`illegal option`) say
+    /// `name`, which also stands in for an empty or missing `argv[0]`.
+    /// `usage` is the arguments part of the usage line.
     pub fn from_command_line(start: Start, name: &'static CStr, usage: &'static CStr, operands: usize) -> Server {
-        log::init(name, usage);
+        let invoked = start.argv.first().filter(|a| !a.is_empty()).unwrap_or(name);
+        log::init(invoked, usage);
+        log::set_option_error_name(name);
         let mut o = Options {
             ready: false,
             peercred: true,
@@ -626,7 +634,7 @@ impl Server {
             },
         };
         if log::verbosity() >= 2 {
-            log::access(allowed, pid, self.local, remote, ids);
+            log::access_as(b"ipcserver", allowed, pid, self.local, remote, ids);
         }
         if !allowed {
             return;

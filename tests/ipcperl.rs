@@ -15,6 +15,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -53,6 +54,8 @@ impl Perl {
         let sock = dir.join("s");
         let log = std::fs::File::create(dir.join("log")).unwrap();
         let mut c = Command::new(program);
+        // Invoked by its name, as through PATH: the name its lines start with.
+        c.arg0(program.file_name().unwrap());
         c.current_dir(dir.path()).args(opts).arg(&sock).arg("h.pm").args(args).stderr(log);
         let server = Server::start(&mut c, &sock);
         Perl { server, dir }
@@ -155,6 +158,7 @@ fn the_handler_sees_its_arguments_environment_and_input() {
         1;
     "#;
     let mut c = Command::new(&ipcperl);
+    c.arg0("ipcperl");
     let sock = dir.join("s");
     std::fs::write(dir.join("h.pm"), code).unwrap();
     c.current_dir(dir.path())
@@ -381,7 +385,12 @@ fn a_file_that_fails_to_load_stops_the_server() {
             std::fs::write(dir.join("h.pm"), code).unwrap();
         }
         let o = run(
-            Command::new(&ipcperl).current_dir(dir.path()).args(["-c", "2"]).arg(dir.join("s")).args(["h.pm", sub]),
+            Command::new(&ipcperl)
+                .arg0("ipcperl")
+                .current_dir(dir.path())
+                .args(["-c", "2"])
+                .arg(dir.join("s"))
+                .args(["h.pm", sub]),
             20,
         );
         assert_eq!(o.status.code(), Some(111), "{case}: {}", stderr(&o));
@@ -401,7 +410,7 @@ fn missing_operands_are_usage_errors() {
     let sock = dir.join("s");
     let sock = sock.to_str().unwrap();
     for args in [&[][..], &[sock][..], &[sock, "h.pm"][..]] {
-        let o = run(Command::new(&ipcperl).args(args), 10);
+        let o = run(Command::new(&ipcperl).arg0("ipcperl").args(args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
         assert_eq!(stderr(&o), USAGE, "{args:?}");
     }
@@ -475,6 +484,8 @@ fn the_handler_sees_what_the_original_shows() {
         std::fs::write(dir.join("h.pm"), code).unwrap();
         let sock = dir.join("s");
         let mut c = Command::new(program);
+        // Invoked by its name, as through PATH: the name its lines start with.
+        c.arg0(program.file_name().unwrap());
         c.current_dir(dir.path())
             .env_clear()
             .env("FOO", "bar")

@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -66,6 +67,8 @@ impl Prefork {
         let sock = dir.join("s");
         let log = std::fs::File::create(dir.join("log")).unwrap();
         let mut c = Command::new(program);
+        // Invoked by its name, as through PATH: the name its lines start with.
+        c.arg0(program.file_name().unwrap());
         c.current_dir(dir.path()).args(opts).arg(&sock).args(args).stderr(log);
         let server = Server::start(&mut c, &sock);
         // The socket listens before the children are forked: wait for
@@ -162,7 +165,8 @@ fn log_lines_in_order_and_sigterm_stops_children_then_the_server() {
     assert_eq!(&lines[..3], ["ipcprint: status: 0/2", "ipcprint: status: 1/2", "ipcprint: status: 2/2"], "{log}");
     let pid = lines[3].strip_prefix("ipcprint: pid ").and_then(|l| l.strip_suffix(" from ")).expect(&log);
     let sock = p.sock();
-    assert_eq!(lines[4], format!("ipcprint: ok {pid} {} :{uid},{gid}", sock.display()));
+    // The access line is ipcserver's, as the original's.
+    assert_eq!(lines[4], format!("ipcserver: ok {pid} {} :{uid},{gid}", sock.display()));
     assert_eq!(lines[5], format!("ipcprint: done {pid}"));
     // Then each child's end (SIGTERM: status 15), the count going down.
     let rest = &lines[6..];
@@ -201,7 +205,7 @@ fn usage_errors_exit_100_before_binding() {
         (vec!["-Z", s], "ipcprint: illegal option -- Z\n".to_string()),
         (vec!["-c", "0", s], "ipcprint: illegal value for option -c: 0 (a number from 1 to 65535)\n".into()),
     ] {
-        let o = run(cmd("ipcprint").args(&args), 10);
+        let o = run(cmd("ipcprint").arg0("ipcprint").args(&args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
         assert_eq!(stderr(&o), format!("{msg}{usage}"), "{args:?}");
         assert!(!sock.exists());
@@ -355,7 +359,7 @@ fn the_lock_file_is_held_by_one_child_at_a_time() {
 fn an_unusable_lock_file_is_fatal_before_binding() {
     let dir = TempDir::new();
     let sock = dir.join("s");
-    let o = run(cmd("ipcprint").args(["-f", "/nonexistent/lock"]).arg(&sock), 10);
+    let o = run(cmd("ipcprint").arg0("ipcprint").args(["-f", "/nonexistent/lock"]).arg(&sock), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), "ipcprint: fatal: unable to open /nonexistent/lock: no such file or directory\n");
     assert!(!sock.exists());
@@ -440,46 +444,100 @@ fn local_limit_and_connection_numbers_across_children() {
     assert!(wait_until(10, || p.ask("env IPCCONNNUM") == "0\n"));
 }
 
+/// The original's ipcprint of each release at hand: 0.67
+/// (`UCSPI_IPC_ORIGINAL`) and 0.70 (`UCSPI_IPC_ORIGINAL_070`).
+fn originals(test: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for var in ["UCSPI_IPC_ORIGINAL", "UCSPI_IPC_ORIGINAL_070"] {
+        match std::env::var_os(var) {
+            Some(dir) => found.push(PathBuf::from(dir).join("ipcprint")),
+            None => skip(test, &format!("{var} is not set")),
+        }
+    }
+    found
+}
+
+/// A log with the numbers that vary (pids) as N and the socket as S.
+fn normal_log(log: &str, sock: &Path) -> Vec<String> {
+    log.replace(sock.to_str().unwrap(), "S")
+        .lines()
+        .map(|l| {
+            l.split(' ')
+                .map(|w| if w.chars().all(|c| c.is_ascii_digit()) && w.len() > 1 { "N" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
 /// ipcprint's bytes and log lines against the original's, for the same
-/// options (the original names itself by its path, and logs access lines
-/// as `ipcserver:`).
+/// options, both invoked by the same name: the access lines start with
+/// `ipcserver:`, the others with that name.
 #[test]
 fn ipcprint_against_the_original() {
-    let Some(original) = std::env::var_os("UCSPI_IPC_ORIGINAL") else {
-        skip("ipcprint_against_the_original", "UCSPI_IPC_ORIGINAL is not set");
-        return;
-    };
-    let original = PathBuf::from(original);
-    for opts in [vec!["-c", "1"], vec!["-c", "1", "-B", "b"], vec!["-c", "1", "-l", "n"], vec!["-c", "1", "-P"]] {
-        let ours = Prefork::start(&bin("ipcprint"), &opts, &[]);
-        let theirs = Prefork::start(&original.join("ipcprint"), &opts, &[]);
-        let a = String::from_utf8_lossy(&fetch(&ours.sock()).unwrap()).replace(ours.sock().to_str().unwrap(), "S");
-        let b = String::from_utf8_lossy(&fetch(&theirs.sock()).unwrap()).replace(theirs.sock().to_str().unwrap(), "S");
-        assert_eq!(a, b, "{opts:?}");
+    for original in originals("ipcprint_against_the_original") {
+        for opts in [vec!["-c", "1"], vec!["-c", "1", "-B", "b"], vec!["-c", "1", "-l", "n"], vec!["-c", "1", "-P"]] {
+            let ours = Prefork::start(&bin("ipcprint"), &opts, &[]);
+            let theirs = Prefork::start(&original, &opts, &[]);
+            let a = String::from_utf8_lossy(&fetch(&ours.sock()).unwrap()).replace(ours.sock().to_str().unwrap(), "S");
+            let b =
+                String::from_utf8_lossy(&fetch(&theirs.sock()).unwrap()).replace(theirs.sock().to_str().unwrap(), "S");
+            assert_eq!(a, b, "{} {opts:?}", original.display());
+        }
+        let mut logs = Vec::new();
+        for program in [bin("ipcprint"), original.clone()] {
+            let mut p = Prefork::start(&program, &["-v", "-c", "1"], &[]);
+            fetch(&p.sock()).unwrap();
+            assert!(p.wait_log(": done ", 1));
+            p.stop();
+            logs.push(normal_log(&p.log(), &p.sock()));
+        }
+        assert_eq!(logs[0], logs[1], "{}", original.display());
+        let (uid, gid) = own_ids();
+        assert!(logs[0].contains(&format!("ipcserver: ok N S :{uid},{gid}")), "{:?}", logs[0]);
     }
-    let mut ours = Prefork::start(&bin("ipcprint"), &["-v", "-c", "1"], &[]);
-    let mut theirs = Prefork::start(&original.join("ipcprint"), &["-v", "-c", "1"], &[]);
-    let mut logs = Vec::new();
-    for p in [&mut ours, &mut theirs] {
-        fetch(&p.sock()).unwrap();
-        assert!(p.wait_log(": done ", 1));
-        p.stop();
-        let normal: Vec<String> = p
-            .log()
-            .replace(original.join("ipcprint").to_str().unwrap(), "ipcprint")
-            .replace("ipcserver: ", "ipcprint: ")
-            .replace(p.sock().to_str().unwrap(), "S")
-            .lines()
-            .map(|l| {
-                l.split(' ')
-                    .map(|w| if w.chars().all(|c| c.is_ascii_digit()) && w.len() > 1 { "N" } else { w })
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        logs.push(normal);
+}
+
+/// Run by a path, the server names itself by that path in every line but
+/// the access lines, usage included, as the original does.
+#[test]
+fn messages_name_the_server_as_invoked() {
+    let originals = originals("messages_name_the_server_as_invoked");
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    // A usage error, and a denied connection's log (-x with a rule file
+    // that denies everyone), each program by its full path.
+    let cdb = rules(dir.path(), ":deny\n");
+    let mut outputs = Vec::new();
+    for program in std::iter::once(bin("ipcprint")).chain(originals) {
+        let path = program.to_str().unwrap().to_string();
+        let o = run(Command::new(&program).arg("-Z"), 10);
+        assert_eq!(o.status.code(), Some(100));
+        let usage = stderr(&o).replace(&path, "PROG");
+        let mut c = Command::new(&program);
+        c.args(["-v", "-c", "1", "-x"]).arg(&cdb).arg(&sock).stderr(std::fs::File::create(dir.join("log")).unwrap());
+        let mut server = Server::start(&mut c, &sock);
+        // The original leaves a denied connection open: the log says when
+        // the decision is made.
+        let client = UnixStream::connect(&sock).unwrap();
+        assert!(wait_until(10, || std::fs::read_to_string(dir.join("log")).unwrap().contains("deny ")));
+        drop(client);
+        server.signal(15);
+        server.wait(20).unwrap();
+        let log = std::fs::read_to_string(dir.join("log")).unwrap().replace(&path, "PROG");
+        outputs.push((usage, normal_log(&log, &sock)));
+        let _ = std::fs::remove_file(&sock);
     }
-    assert_eq!(logs[0], logs[1]);
+    let (usage, log) = &outputs[0];
+    assert!(usage.starts_with("ipcprint: illegal option -- Z\nPROG: usage: PROG [ "), "{usage}");
+    let (uid, gid) = own_ids();
+    assert_eq!(log[..3], ["PROG: status: 0/1", "PROG: status: 1/1", "PROG: pid N from "], "{log:?}");
+    assert_eq!(log[3], format!("ipcserver: deny N S :{uid},{gid}"));
+    // The original's usage lists fewer options; its lines are the same.
+    for (theirs_usage, theirs_log) in &outputs[1..] {
+        assert!(theirs_usage.starts_with("ipcprint: illegal option -- Z\nPROG: usage: PROG [ "), "{theirs_usage}");
+        assert_eq!(theirs_log, log);
+    }
 }
 
 #[test]
