@@ -46,6 +46,9 @@ pub enum CdbError {
     Corrupt,
     /// The record (or the key asked for) does not fit the buffer.
     TooBig,
+    /// The path names something other than a regular file (a FIFO, a
+    /// device, a socket): never read, since reading could block.
+    NotAFile,
 }
 
 impl CdbError {
@@ -63,6 +66,7 @@ impl CdbError {
             CdbError::Open(e) | CdbError::Read(e) => crate::log::errno_text(e),
             CdbError::Corrupt => b"corrupt cdb file",
             CdbError::TooBig => b"record too large",
+            CdbError::NotAFile => b"not a regular file",
         }
     }
 }
@@ -84,9 +88,19 @@ pub struct Reader {
 
 impl Reader {
     /// Opens `path` (close-on-exec) and reads its header.
+    ///
+    /// The open does not block and nothing but a regular file is read: a
+    /// FIFO put at a rules path would otherwise hold a server's
+    /// connection (and, for ipcexec, a root process) for ever.
     pub fn open(path: &CStr) -> Result<Reader, CdbError> {
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(CdbError::Open)?;
-        Reader::from_fd(fd)
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(CdbError::Open)?;
+        let stat = rustix::fs::fstat(&fd).map_err(CdbError::Read)?;
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::RegularFile => Reader::from_fd(fd),
+            rustix::fs::FileType::Directory => Err(CdbError::Read(Errno::ISDIR)),
+            _ => Err(CdbError::NotAFile),
+        }
     }
 
     /// Takes an open descriptor and reads the header.

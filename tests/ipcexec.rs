@@ -135,6 +135,25 @@ fn unknown_uid_and_unreadable_rules() {
     );
 }
 
+/// A FIFO (or a device) at the rules path is refused at once: opening
+/// one for reading would wait for a writer for ever, as root. (run_input
+/// gives up after 20 s; the deadline of a request is 10 s.)
+#[test]
+fn rules_that_are_not_a_regular_file_are_refused_at_once() {
+    let d = TempDir::new();
+    let (uid, gid) = own_ids();
+    let fifo = d.join("fifo.cdb");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for path in [fifo.as_path(), Path::new("/dev/zero")] {
+        let start = std::time::Instant::now();
+        let o = exec_direct(path, (uid, gid), &[], &request(&uid.to_string(), &["true"]));
+        assert_eq!(o.status.code(), Some(111), "{}", path.display());
+        let want = format!("ipcserver: fatal: unable to read {}: not a regular file\n", path.display());
+        assert_eq!(stderr(&o), want);
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "{} held the request", path.display());
+    }
+}
+
 /// Which rule applies to a client (euid 1001, egid 1010) asking to run
 /// `printenv WHICH` as us: every key form, in the original's order, and no
 /// rule means deny.

@@ -167,6 +167,22 @@ fn non_numeric_ids_are_refused() {
     assert_eq!(stdout(&o), "");
 }
 
+/// A FIFO at the rules path drops the connection at once (its open would
+/// wait for a writer for ever), with or without -X.
+#[test]
+fn rules_that_are_not_a_regular_file_drop_the_connection_at_once() {
+    let d = TempDir::new();
+    let fifo = d.join("fifo.cdb");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let f = fifo.to_str().unwrap();
+    for args in [&["-x", f, "/usr/bin/env"][..], &["-X", "-x", f, "/usr/bin/env"]] {
+        let o = run(&mut access(args, CLIENT), 10);
+        assert_eq!(o.status.code(), Some(111), "{args:?}");
+        let want = format!("ipcserver-access: warning: dropping connection, unable to read {f}: not a regular file\n");
+        assert_eq!((stdout(&o), stderr(&o)), (String::new(), want), "{args:?}");
+    }
+}
+
 #[test]
 fn missing_rules_file_with_and_without_big_x() {
     let d = TempDir::new();
