@@ -363,6 +363,60 @@ impl ExecServer {
     }
 }
 
+/// A server started from a terminal (its controlling terminal, as when an
+/// admin runs it from a root shell): the programs ipcexec runs, relayed or
+/// with -F, start in a session of their own, and cannot open that
+/// terminal (where TIOCSTI would type into the admin's shell).
+#[test]
+fn programs_do_not_reach_the_servers_terminal() {
+    const T: &str = "programs_do_not_reach_the_servers_terminal";
+    if !have("python3", T) {
+        return;
+    }
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let dir = TempDir::new();
+    let cdb = rules(&dir, &format!(",{u}.sh:allow\n"));
+    let sock = dir.join("s");
+    // python3 starts the server in a new session whose controlling
+    // terminal is a pseudo-terminal, and reads it until the server ends.
+    let on_a_terminal = "import os, pty, sys\n\
+        pid, fd = pty.fork()\n\
+        if pid == 0: os.execv(sys.argv[1], sys.argv[1:])\n\
+        while True:\n\
+        \x20   try: data = os.read(fd, 4096)\n\
+        \x20   except OSError: break\n\
+        \x20   if not data: break\n";
+    let mut c = Command::new("python3");
+    c.args(["-c", on_a_terminal]).arg(bin("ipcserver")).arg(&sock).arg(bin("ipcexec")).arg(&cdb);
+    let server = Server::start(&mut c, &sock);
+    let terminal = descendants(server.pid())
+        .into_iter()
+        .find_map(|p| std::fs::read_link(format!("/proc/{p}/fd/2")).ok().filter(|t| t.starts_with("/dev/pts")))
+        .expect("the server has a terminal");
+    let probe = "if (exec </dev/tty) 2>/dev/null; then echo has a terminal; else echo none; fi; \
+                 read -r _ _ _ _ _ sid _ </proc/$$/stat; [ \"$sid\" = $$ ] && echo leads its session";
+    for opts in [&[][..], &["-F"]] {
+        let o = run(
+            Command::new(bin("ipcclient"))
+                .arg(&sock)
+                .arg(bin("ipccommand"))
+                .args(opts)
+                .arg(&u)
+                .args(["sh", "-c", probe]),
+            10,
+        );
+        let out = stdout(&o);
+        assert_eq!(
+            out,
+            "none\nleads its session\n",
+            "{opts:?} (server's terminal {}): {}",
+            terminal.display(),
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn relayed_requests_through_the_server() {
     let (uid, _) = own_ids();

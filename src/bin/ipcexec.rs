@@ -139,6 +139,7 @@ fn serve(
     if req.with_fds {
         run_with_fds(program, argv, envp, ids, fds)
     }
+    new_session().map_err(|e| fatal_sys(e, &[b"start a new session"]))?;
     if errout {
         // SAFETY: descriptor 2 is replaced for the program; nothing here
         // uses it as the old file afterwards (messages go to the client).
@@ -146,6 +147,21 @@ fn serve(
     }
     become_user(ids);
     run(program, argv, envp)
+}
+
+/// Puts us, and so the program, in a session of our own, with no
+/// controlling terminal: a program run for a client must not reach the
+/// terminal of whoever started the server (an admin's root shell, where
+/// TIOCSTI would type its commands). Under a server we are never a process
+/// group leader, and setsid cannot fail; a process that already leads its
+/// own session (systemd starts each service so) is where setsid would
+/// put it.
+fn new_session() -> Result<(), rustix::io::Errno> {
+    match rustix::process::setsid() {
+        Ok(_) => Ok(()),
+        Err(rustix::io::Errno::PERM) if rustix::process::getsid(None)? == rustix::process::getpid() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The user database's entry for `uid`.
@@ -249,6 +265,10 @@ fn run(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
 /// it and sends the client its wait status.
 fn run_with_fds(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, ids: (Uid, Gid), fds: Fds) -> ! {
     let spawned = runtime::spawn(&mut || {
+        // A child is never a group leader: setsid cannot fail here.
+        if let Err(e) = rustix::process::setsid() {
+            log::fatal_sys(e, &[b"start a new session"]);
+        }
         for (n, fd) in fds.iter().enumerate() {
             // SAFETY: in the child, 0, 1 and 2 are replaced by the client's
             // descriptors for the program; nothing here uses the old ones.
