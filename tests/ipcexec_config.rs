@@ -9,7 +9,9 @@ use common::supervise::{s6, wait_supervised, Runsv};
 use common::*;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
@@ -68,7 +70,9 @@ r=$d/rules
 if test ! -f "$r"/data.cdb || test "$r"/data -nt "$r"/data.cdb; then
   "$b"/ipcexecrules "$r"/data.cdb "$r"/data.tmp <"$r"/data || exit 111
 fi
-exec "$b"/ipcserver -v@IDS@ "$d"/s "$b"/ipcexec "$r"/data.cdb
+# At most 40 requests at once, 4 of them from any one uid: no client can
+# hold every slot, root's requests included.
+exec "$b"/ipcserver -v -c 40 -C 4@IDS@ "$d"/s "$b"/ipcexec "$r"/data.cdb
 "#;
 
 const LOG_RUN: &str = r#"#!/bin/sh
@@ -221,7 +225,7 @@ fn a_user_other_than_root_gets_its_ids_and_numbers_are_accounts() {
     assert_ok(&config(&[&nobody.0, &log.0, s(&dir)]));
     let run_script = std::fs::read_to_string(dir.join("run")).unwrap();
     assert_eq!(run_script, expected_run(s(&dir), Some((nobody.1, nobody.2))));
-    assert!(run_script.contains(&format!("ipcserver -v -u {} -g {} \"$d\"/s", nobody.1, nobody.2)));
+    assert!(run_script.contains(&format!("ipcserver -v -c 40 -C 4 -u {} -g {} \"$d\"/s", nobody.1, nobody.2)));
 
     // A name not in /etc/passwd that is a uid it has is that account.
     let dir2 = t.join("bynumber");
@@ -492,6 +496,23 @@ fn check_log(dir: &Path) {
     assert!(text().contains(" ipcserver: status: 0/40\n"), "{}", text());
 }
 
+/// One uid cannot hold the service: with four silent connections of ours
+/// (root's) open, a fifth is refused (logged), and nobody is still served.
+fn check_one_uid_cannot_hold_the_service(dir: &Path) {
+    let held: Vec<UnixStream> = (0..4).map(|_| UnixStream::connect(dir.join("s")).unwrap()).collect();
+    let mut fifth = UnixStream::connect(dir.join("s")).unwrap();
+    fifth.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(fifth.read_to_end(&mut rest).unwrap(), 0);
+    let current = dir.join("log/main/current");
+    let text = || std::fs::read_to_string(&current).unwrap_or_default();
+    let refused = "ipcserver: warning: dropping a connection from uid 0: local limit of 4 reached";
+    assert!(wait_until(10, || text().contains(refused)), "log/main/current:\n{}", text());
+    let o = ipcrun_as_nobody(dir, &["id"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    drop(held);
+}
+
 /// Recompiles rules/ with make, or, without make, with the Makefile's
 /// recipe run by sh.
 fn recompile(rules: &Path) {
@@ -596,6 +617,7 @@ fn the_service_under_s6_supervise() {
     recompile(&dir.join("rules"));
     check_rules_in_force(&dir);
     check_log(&dir);
+    check_one_uid_cannot_hold_the_service(&dir);
     // The logger runs as nobody.
     let log_pid: i32 = stdout(&s6("s6-svstat", &["-o", "pid"], &dir.join("log"))).trim().parse().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{log_pid}/status")).unwrap();
@@ -643,6 +665,7 @@ fn the_service_under_runsv() {
     assert!(restarted, "the service did not restart:\n{}", output());
     check_rules_in_force(&dir);
     check_log(&dir);
+    check_one_uid_cannot_hold_the_service(&dir);
     let log_pid = sv.pid("log").unwrap();
     assert_eq!(std::fs::read_to_string(format!("/proc/{log_pid}/comm")).unwrap(), "svlogd\n");
 

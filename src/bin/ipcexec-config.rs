@@ -266,7 +266,9 @@ r=$d/rules
 if test ! -f \"$r\"/data.cdb || test \"$r\"/data -nt \"$r\"/data.cdb; then
   \"$b\"/ipcexecrules \"$r\"/data.cdb \"$r\"/data.tmp <\"$r\"/data || exit 111
 fi
-exec \"$b\"/ipcserver -v"],
+# At most 40 requests at once, 4 of them from any one uid: no client can
+# hold every slot, root's requests included.
+exec \"$b\"/ipcserver -v -c 40 -C 4"],
     )?;
     if user.uid != 0 {
         ids(s, user)?;
