@@ -100,7 +100,10 @@ impl Children {
         // All our children are in the table: once it is empty there is
         // nothing left to wait for.
         while !self.list.is_empty() {
-            let (pid, status) = match rustix::process::waitpid(None, how) {
+            // Any child (-1), not only those of our process group (which
+            // waitpid(None) asks for): a handler may start a session or a
+            // group of its own (setsid, a shell with job control, ipcexec).
+            let (pid, status) = match rustix::process::wait(how) {
                 Ok(Some(w)) => w,
                 Err(Errno::INTR) => continue,
                 Ok(None) | Err(_) => return,

@@ -223,6 +223,21 @@ fn handlers_start_with_a_clean_signal_state_whatever_the_launcher_left() {
     }
 }
 
+/// A handler that moves to a process group of its own (setsid, a shell
+/// with job control, ipcexec's programs) is reaped like any other: with
+/// -c 1, each next client is served only once the previous handler is.
+#[test]
+fn handlers_in_a_session_of_their_own_are_reaped() {
+    if !have("setsid", "handlers_in_a_session_of_their_own_are_reaped") {
+        return;
+    }
+    let d = Daemon::start(&["-c", "1", "setsid", "echo", "served"]);
+    for _ in 0..3 {
+        assert_eq!(d.fetch(), "served\n");
+    }
+    assert_eq!(children(d.server.pid()).1, 0, "zombies left");
+}
+
 /// A client bound to a 108-byte path (Linux's longest, reported by the
 /// kernel as 111 bytes of address) is served, with its whole path, and the
 /// daemon lives on.
