@@ -16,7 +16,7 @@
 //! the program's input is whole however the client's writes arrive.
 
 use crate::netstring;
-use crate::socket::{self, FDS_MAX};
+use crate::socket::{self, FDS_MAX, FDS_ROOM};
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -97,7 +97,7 @@ impl Bad {
             Bad::Count => b"the argument count is not a number from 1 to 1024",
             Bad::Arguments => b"the arguments do not match their count",
             Bad::TooLong => b"arguments longer than 131072 bytes",
-            Bad::Descriptors => b"descriptors without 1:F, or 1:F, without descriptors",
+            Bad::Descriptors => b"1:F, without exactly three descriptors, or descriptors without 1:F,",
             Bad::Truncated => b"connection closed before the end",
             Bad::TimedOut => b"not received in time",
         }
@@ -197,15 +197,16 @@ pub fn run_client(
 }
 
 /// What came with a request: the client's descriptors 0, 1 and 2, when it
-/// sent them.
-pub type Fds = ArrayVec<OwnedFd, FDS_MAX>;
+/// sent them (a request is refused with more: the room for one more is
+/// how that is seen).
+pub type Fds = ArrayVec<OwnedFd, FDS_ROOM>;
 
 /// Reads one request from `from` into `buf` (at least [`BUFFER`] bytes),
 /// waiting at most until `deadline`, and takes exactly
 /// its bytes off the connection. On a socket it peeks, then takes what
 /// the request spans; on anything else (a pipe) it reads a byte at a
 /// time. Descriptors that come with it are returned; a request announcing
-/// them must bring three.
+/// them must bring exactly three, and one that does not, none.
 pub fn read<'b>(from: BorrowedFd<'_>, buf: &'b mut [u8], deadline: &Deadline) -> Result<(Request<'b>, Fds), Bad> {
     let mut fds = Fds::new();
     let mut have = 0;

@@ -189,6 +189,10 @@ pub fn peer_ids(fd: impl AsFd) -> Result<(u32, u32), Errno> {
 /// Most descriptors passed in one message (SCM_RIGHTS).
 pub const FDS_MAX: usize = 3;
 
+/// Room for descriptors when receiving: one more than [`FDS_MAX`], so that
+/// a peer that sent more is seen to have done so.
+pub const FDS_ROOM: usize = FDS_MAX + 1;
+
 /// Sends `data` with `fds` attached (SCM_RIGHTS), in one `sendmsg`, never
 /// raising SIGPIPE; returns how much of `data` went out.
 pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[rustix::fd::BorrowedFd<'_>]) -> Result<usize, Errno> {
@@ -210,7 +214,8 @@ pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[rustix::fd::BorrowedFd
 
 /// Receives into `buf` (`peek`: without taking the data off the socket,
 /// and without descriptors), adding any descriptors that come with it to
-/// `fds` (close-on-exec; ones beyond its room are closed). `Ok(0)` is end
+/// `fds` (close-on-exec; ones beyond its room, [`FDS_ROOM`], are closed,
+/// as are those beyond the room of one message: `fds` is then full). `Ok(0)` is end
 /// of file. A stream socket hands descriptors over with the first byte of
 /// the message they were sent with, and a receive (peek or not) stops at
 /// the end of such a message.
@@ -218,11 +223,11 @@ pub fn recv_with_fds(
     sock: impl AsFd,
     buf: &mut [u8],
     peek: bool,
-    fds: &mut ArrayVec<OwnedFd, FDS_MAX>,
+    fds: &mut ArrayVec<OwnedFd, FDS_ROOM>,
 ) -> Result<usize, Errno> {
     use core::mem::MaybeUninit;
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_MAX))];
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_ROOM))];
     let mut control = RecvAncillaryBuffer::new(if peek { &mut space[..0] } else { &mut space[..] });
     let flags = if peek { RecvFlags::PEEK } else { RecvFlags::CMSG_CLOEXEC };
     let mut iov = [rustix::io::IoSliceMut::new(buf)];
@@ -240,6 +245,9 @@ pub fn recv_with_fds(
             }
         }
     }
+    // A message with more than the room (the kernel closed the rest, and
+    // says MSG_CTRUNC) has filled it: the caller sees too many.
+    debug_assert!(!got.flags.contains(ReturnFlags::CTRUNC) || fds.is_full());
     Ok(got.bytes)
 }
 
