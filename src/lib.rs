@@ -19,6 +19,7 @@ pub mod mapped_vec;
 pub mod netstring;
 pub mod num;
 pub mod prefork;
+pub mod pty;
 pub mod relay;
 pub mod request;
 pub mod rules;

@@ -49,35 +49,35 @@ pub enum Failure {
 }
 
 /// Bytes read from one side and not yet written to the other.
-struct Buffer {
+pub(crate) struct Buffer {
     data: [u8; BUFFER_SIZE],
     start: usize,
     end: usize,
 }
 
 impl Buffer {
-    fn new() -> Buffer {
+    pub(crate) fn new() -> Buffer {
         Buffer { data: [0; BUFFER_SIZE], start: 0, end: 0 }
     }
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.start == self.end
     }
-    fn pending(&self) -> &[u8] {
+    pub(crate) fn pending(&self) -> &[u8] {
         &self.data[self.start..self.end]
     }
-    fn consumed(&mut self, n: usize) {
+    pub(crate) fn consumed(&mut self, n: usize) {
         self.start += n;
     }
     /// Room to read into; only asked for when empty, so it is all of it.
-    fn space(&mut self) -> &mut [u8] {
+    pub(crate) fn space(&mut self) -> &mut [u8] {
         self.start = 0;
         self.end = 0;
         &mut self.data
     }
-    fn filled(&mut self, n: usize) {
+    pub(crate) fn filled(&mut self, n: usize) {
         self.end = n;
     }
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.start = self.end;
     }
 }

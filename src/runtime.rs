@@ -335,10 +335,18 @@ pub fn set_disposition(sig: Signal, to: Option<Disposition>) -> Result<Dispositi
 /// launcher: `nohup`, or a shell's `&`).
 pub fn ignored_signals(set: SigSet) -> Result<SigSet, Errno> {
     let mut ignored = SigSet::EMPTY;
-    for signo in 1..=64 {
-        let Some(sig) = Signal::from_named_raw(signo) else { continue };
-        if set.0 & 1u64 << (signo - 1) != 0 && set_disposition(sig, None)? == Disposition::Ignore {
-            ignored = ignored.with(sig);
+    for signo in 1..=64usize {
+        let bit = 1u64 << (signo - 1);
+        if set.0 & bit == 0 {
+            continue;
+        }
+        let mut old = KernelSigaction::with_handler(0);
+        // SAFETY: a null new action (a query) and a valid kernel sigaction
+        // struct for the old one; the kernel's sigset size.
+        let ret = unsafe { syscall4(nr::RT_SIGACTION, signo, 0, &mut old as *mut _ as usize, SIGSET_SIZE) };
+        result(ret)?;
+        if old.handler() == 1 {
+            ignored.0 |= bit;
         }
     }
     Ok(ignored)

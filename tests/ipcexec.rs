@@ -83,7 +83,7 @@ fn bad_requests_run_nothing() {
         (b"1:0,1:1,5:touch,".to_vec(), "the arguments do not match their count"),
         (b"1:0,1:1,6:touch\0x".to_vec(), "not three netstrings"),
         (b"1:0,1:1,99999999:".to_vec(), "arguments longer than 131072 bytes"),
-        (b"1:F,1:0,1:1,6:touch\0,".to_vec(), "descriptors without 1:F, or 1:F, without descriptors"),
+        (b"1:F,1:0,1:1,6:touch\0,".to_vec(), "1:F, without exactly three descriptors, or descriptors without 1:F,"),
     ];
     let mut truncated = touch(&uid.to_string());
     truncated.pop();
@@ -390,6 +390,17 @@ fn programs_do_not_reach_the_servers_terminal() {
     let mut c = Command::new("python3");
     c.args(["-c", on_a_terminal]).arg(bin("ipcserver")).arg(&sock).arg(bin("ipcexec")).arg(&cdb);
     let server = Server::start(&mut c, &sock);
+    // The server outlives python (a hang-up is no end for it): stopped by
+    // pid, with python, however the test ends.
+    struct Stop(i32);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            for pid in descendants(self.0) {
+                kill(pid, 9);
+            }
+        }
+    }
+    let _stop = Stop(server.pid());
     let terminal = descendants(server.pid())
         .into_iter()
         .find_map(|p| std::fs::read_link(format!("/proc/{p}/fd/2")).ok().filter(|t| t.starts_with("/dev/pts")))
@@ -506,6 +517,97 @@ fn descriptors_passed_with_f_keep_a_terminal() {
     assert_eq!(lines.len(), 2, "{out:?}");
     assert!(lines[0].starts_with("/dev/pts/"), "{out:?}");
     assert_eq!(lines[0], lines[1], "the program sees the caller's terminal");
+}
+
+/// Run as another user (nobody, for root), a program given the caller's
+/// terminal with -F gets a pseudo-terminal of its own instead, relayed
+/// both ways (the caller's keys, its output, its exit code), and nothing
+/// it leaves behind holds the caller's terminal.
+#[test]
+fn another_users_program_gets_a_terminal_of_its_own() {
+    const T: &str = "another_users_program_gets_a_terminal_of_its_own";
+    if !have("script", T) || !is_root_or_skip(T) {
+        return;
+    }
+    let s = ExecServer::start("0,65534.sh:allow\n");
+    let left = s.dir.join("left");
+    std::fs::create_dir(&left).unwrap();
+    std::fs::set_permissions(&left, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let program = format!(
+        "tty; read -r line; echo \"got $line\"; \
+         (trap '' HUP; exec sh -c 'echo $$ >{0}/pid; exec sleep 60') & until [ -s {0}/pid ]; do :; done; exit 3",
+        left.display()
+    );
+    // The leftover ignores the hang-up its terminal gets when the program
+    // (its session leader) exits, and says so before the program exits.
+    let inner = format!(
+        "tty; {} {} {} -F 65534 sh -c {}; echo \"exit $?\"",
+        bin("ipcclient").display(),
+        s.sock.display(),
+        bin("ipccommand").display(),
+        sh_quote(&program)
+    );
+    let o = run_input(Command::new("script").args(["-qec", &inner, "/dev/null"]), b"hello\n", 20);
+    let out = stdout(&o).replace('\r', "");
+    let lines: Vec<&str> = out.lines().filter(|l| *l != "hello").collect();
+    let sleeper: i32 = std::fs::read_to_string(left.join("pid"))
+        .map_err(|e| format!("{e}: {out:?} {}", stderr(&o)))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Its standard output (its input is /dev/null, as for any `&`).
+    let held = std::fs::read_link(format!("/proc/{sleeper}/fd/1")).map(|p| p.display().to_string());
+    kill(sleeper, 9);
+    assert_eq!(lines.len(), 4, "{out:?}");
+    let (caller, own) = (lines[0], lines[1]);
+    assert!(caller.starts_with("/dev/pts/") && own.starts_with("/dev/pts/"), "{out:?}");
+    assert_ne!(caller, own, "the program got the caller's terminal");
+    assert_eq!(&lines[2..], ["got hello", "exit 3"], "{out:?}");
+    // Its own, which is gone with the relay ("/dev/pts/N (deleted)").
+    let held = held.unwrap();
+    assert!(held.starts_with(own) && held != caller, "what the program left behind holds {held}");
+}
+
+/// Descriptors come with `1:F,` three exactly, in one message or several
+/// within the request: more (also more than a message can hold, which the
+/// kernel truncates) is a bad request, and nothing runs.
+#[test]
+fn three_descriptors_exactly() {
+    const T: &str = "three_descriptors_exactly";
+    if !have("python3", T) {
+        return;
+    }
+    let (uid, _) = own_ids();
+    let u = uid.to_string();
+    let s = ExecServer::start(&format!(",{u}.sh:allow\n"));
+    let marker = s.dir.join("ran");
+    // argv: socket, uid, then the count of descriptors sent with each of
+    // the request's three parts (the marker, the uid, the rest).
+    let client = "import socket, sys\n\
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n\
+        cmd = b'sh\\0-c\\0touch ' + sys.argv[3].encode() + b'\\0'\n\
+        parts = [b'1:F,', b'%d:%s,' % (len(sys.argv[2]), sys.argv[2].encode()), b'1:3,%d:%s,' % (len(cmd), cmd)]\n\
+        for part, n in zip(parts, map(int, sys.argv[4:])): socket.send_fds(s, [part], [0] * n) if n else s.sendall(part)\n\
+        print(s.recv(100))";
+    let send = |counts: &[&str]| {
+        let o = run(Command::new("python3").args(["-c", client]).arg(&s.sock).arg(&u).arg(&marker).args(counts), 10);
+        assert_eq!(o.status.code(), Some(0), "{counts:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let refused =
+        "ipcserver: fatal: bad ipc request: 1:F, without exactly three descriptors, or descriptors without 1:F,";
+    for counts in [&["4", "0", "0"][..], &["3", "1", "0"], &["2", "0", "2"], &["9", "0", "0"], &["2", "0", "0"]] {
+        assert_eq!(send(counts), "b''\n", "{counts:?}");
+        assert!(wait_until(10, || s.log().matches(refused).count() == 1), "{counts:?}: {}", s.log());
+        assert!(!marker.exists(), "{counts:?} ran the program");
+        std::fs::write(&s.log, "").unwrap();
+    }
+    for counts in [&["3", "0", "0"][..], &["1", "1", "1"]] {
+        assert_eq!(send(counts), "b'1:0,'\n", "{counts:?}");
+        assert!(marker.exists(), "{counts:?} did not run the program");
+        std::fs::remove_file(&marker).unwrap();
+    }
 }
 
 #[test]

@@ -30,6 +30,7 @@ use rustix::fd::AsFd;
 use rustix::process::{Gid, Uid, WaitOptions};
 use ucspi_ipc::cdb::Reader;
 use ucspi_ipc::env::{self, Env};
+use ucspi_ipc::pty::Pty;
 use ucspi_ipc::request::{self, Fds, Request};
 use ucspi_ipc::rules::{self, ApplyError, Client, Key, Verdict};
 use ucspi_ipc::runtime::{self, CStrArray, Never, Start};
@@ -136,10 +137,10 @@ fn serve(
     }
     let program = run_instead.unwrap_or(req.args().next().unwrap_or(c""));
     let (argv, envp) = (argv.finish(), env.finish());
-    if req.with_fds {
-        run_with_fds(program, argv, envp, ids, fds)
-    }
     new_session().map_err(|e| fatal_sys(e, &[b"start a new session"]))?;
+    if req.with_fds {
+        run_with_fds(program, argv, envp, ids, fds, client.euid)
+    }
     if errout {
         // SAFETY: descriptor 2 is replaced for the program; nothing here
         // uses it as the old file afterwards (messages go to the client).
@@ -262,28 +263,66 @@ fn run(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
 }
 
 /// Runs the program on the client's descriptors, in a child, waits for
-/// it and sends the client its wait status.
-fn run_with_fds(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, ids: (Uid, Gid), fds: Fds) -> ! {
+/// it and sends the client its wait status. If the client passed a
+/// terminal and the program runs as another uid than the client's, the
+/// program gets a pseudo-terminal of its own in its place, which we
+/// relay to the client's ([`ucspi_ipc::pty`]): the client's terminal
+/// never reaches another user.
+fn run_with_fds(
+    program: &CStr,
+    argv: CStrArray<'_>,
+    envp: CStrArray<'_>,
+    ids: (Uid, Gid),
+    fds: Fds,
+    caller: Option<u32>,
+) -> ! {
+    let terminals = [0, 1, 2].map(|n| fds.get(n).is_some_and(rustix::termios::isatty));
+    let shielded = caller != Some(ids.0.as_raw()) && terminals.contains(&true);
+    let pty = match shielded {
+        false => None,
+        true => {
+            let caller_terminal = fds[terminals.iter().position(|&t| t).unwrap_or(0)].as_fd();
+            Some(Pty::like(caller_terminal).unwrap_or_else(|(what, e)| log::fatal_sys(e, &[what])))
+        }
+    };
     let spawned = runtime::spawn(&mut || {
         // A child is never a group leader: setsid cannot fail here.
         if let Err(e) = rustix::process::setsid() {
             log::fatal_sys(e, &[b"start a new session"]);
         }
+        if let Some(pty) = &pty {
+            pty.become_controlling(ids.0).unwrap_or_else(|(what, e)| log::fatal_sys(e, &[what]));
+        }
         for (n, fd) in fds.iter().enumerate() {
+            let fd = match &pty {
+                Some(pty) if terminals[n] => pty.terminal(),
+                _ => fd.as_fd(),
+            };
             // SAFETY: in the child, 0, 1 and 2 are replaced by the client's
-            // descriptors for the program; nothing here uses the old ones.
-            if let Err(e) = unsafe { io::dup_to(fd.as_fd(), n as i32) } {
+            // descriptors (or the program's terminal) for the program;
+            // nothing here uses the old ones.
+            if let Err(e) = unsafe { io::dup_to(fd, n as i32) } {
                 log::fatal_sys(e, &[b"move the client's descriptors"]);
             }
         }
         become_user(ids);
         run(program, argv, envp)
     });
-    // The program holds the client's descriptors now; we must not, or a
-    // reader of the client's output would wait for us too.
-    drop(fds);
     let pid = spawned.unwrap_or_else(|e| log::fatal_sys(e, &[b"fork"]));
-    watch_client(pid);
+    // The program holds the client's descriptors now; we must not, or a
+    // reader of the client's output would wait for us too: we keep only
+    // the client's terminals, to relay, if the program has its own.
+    let mut kept = [None, None, None];
+    for (n, fd) in fds.into_iter().enumerate() {
+        if pty.is_some() && terminals[n] {
+            kept[n] = Some(fd);
+        }
+    }
+    match pty {
+        Some(pty) => relay_terminal(pty, &kept, pid),
+        None => watch_client(pid),
+    }
+    drop(kept);
     let status = loop {
         match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
             Ok(Some((_, status))) => break status.as_raw() as u32,
@@ -293,6 +332,23 @@ fn run_with_fds(program: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, ids: (
     };
     send_status(status);
     runtime::exit(0)
+}
+
+/// Relays the program's terminal to the client's (`kept`: its terminal
+/// descriptors) until the program exits, the client's terminal restored
+/// after. Without pidfds (Linux before 5.3) the program cannot be watched
+/// while relaying: it is stopped, and the request fails.
+fn relay_terminal(pty: Pty, kept: &[Option<rustix::fd::OwnedFd>; 3], pid: rustix::process::Pid) {
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap_or_else(|e| {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        log::fatal_sys(e, &[b"watch the program"])
+    });
+    let input = kept[0].as_ref().map(|fd| fd.as_fd());
+    let output = kept[1].as_ref().or(kept[2].as_ref()).map_or(input, |fd| Some(fd.as_fd()));
+    let Some(output) = output else { return };
+    if let Err((what, e)) = pty.relay(input, output, pid, pidfd.as_fd(), io::stdin()) {
+        log::warn_sys(e, &[what]);
+    }
 }
 
 /// Until the program exits, watches the connection: a client that goes
