@@ -277,7 +277,7 @@ impl Server {
         if opts.operand_count() < 1 + operands {
             log::usage();
         }
-        let Some(path) = opts.operands().first() else { log::usage() };
+        let path = socket::server_path(opts.operands());
         target.complete().unwrap_or_else(|e| e.die());
         if let Some(lockfile) = o.lockfile {
             // Created before binding, so that a bad path stops us at once;

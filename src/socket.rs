@@ -107,12 +107,31 @@ pub fn listen(path: &CStr, o: &ListenOptions) -> Result<OwnedFd, Failure> {
     Ok(fd)
 }
 
+/// The socket path operand of a server: the first of `operands`. None, or
+/// an empty one (a run script whose `$SOCK` is unset), is a usage error:
+/// the usage line, 100, as the original ipcserver says.
+pub fn server_path(operands: crate::runtime::CStrArray<'_>) -> &CStr {
+    match operands.first() {
+        Some(path) if !path.is_empty() => path,
+        _ => crate::log::usage(),
+    }
+}
+
 /// Connects to `path`, after binding the client socket to `local` if given.
+///
+/// An empty `path` names no socket: it is refused as the original and
+/// s6-ipcclient report it (`connection refused`, which is what the kernel
+/// says for the abstract address they then try), without trying an
+/// address. An empty `local` binds nothing, which gives what the original's
+/// `-p ''` gives: a client without a path, for the server and for itself.
 pub fn connect(path: &CStr, local: Option<&CStr>) -> Result<OwnedFd, Failure> {
     let fd = stream_socket(false).map_err(|e| (Step::Create, e))?;
-    if let Some(local) = local {
+    if let Some(local) = local.filter(|l| !l.is_empty()) {
         let a = address(local).map_err(|e| (Step::Bind, e))?;
         net::bind(&fd, &a).map_err(|e| (Step::Bind, e))?;
+    }
+    if path.is_empty() {
+        return Err((Step::Connect, Errno::CONNREFUSED));
     }
     let addr = address(path).map_err(|e| (Step::Connect, e))?;
     loop {

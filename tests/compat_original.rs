@@ -446,6 +446,9 @@ fn usage_and_option_errors(t: &mut Tally, bins: &Bins) {
         ("ipcserver", &["-c", "0", s, "true"]),
         ("ipcserver", &["-u", "abc", s, "true"]),
         ("ipcserver", &["-b", "z", s, "true"]),
+        // An empty path: a run script whose $SOCK is unset.
+        ("ipcserver", &["", "true"]),
+        ("ipcserver", &["-q", "", "true"]),
         ("ipcclient", &[]),
         ("ipcclient", &[s]),
         ("ipcclient", &["-q"]),
@@ -484,6 +487,11 @@ fn connection_failures(t: &mut Tally, bins: &Bins) {
         both(t, bins, &format!("ipccat {p}"), "ipccat", &[p], &[], b"");
         both(t, bins, &format!("ipcconnect {p}"), "ipcconnect", &[p], &[], b"");
     }
+    // An empty path: nothing to connect to.
+    both(t, bins, "ipcclient ''", "ipcclient", &["", "sh", "-c", "echo ran"], &[], b"");
+    both(t, bins, "ipcclient -q ''", "ipcclient", &["-q", "", "sh", "-c", "echo ran"], &[], b"");
+    both(t, bins, "ipccat ''", "ipccat", &[""], &[], b"");
+    both(t, bins, "ipcconnect ''", "ipcconnect", &[""], &[], b"");
 }
 
 /// A listener that answers every connection with `answer`, in a thread
@@ -510,6 +518,7 @@ fn client_behaviour(t: &mut Tally, bins: &Bins) {
         ("ipcclient", &["-l", "name", s, "sh", "-c", "echo $IPCLOCALPATH"]),
         ("ipcclient", &["-p", lp, s, "sh", "-c", "echo $IPCLOCALPATH"]),
         ("ipcclient", &["-p", lp, "-l", "other", s, "sh", "-c", "echo $IPCLOCALPATH"]),
+        ("ipcclient", &["-p", "", s, "sh", "-c", "cat <&6; echo \"[$IPCLOCALPATH]\""]),
         ("ipcclient", &[s, "/nonexistent/prog"]),
         ("ipccat", &[s]),
     ];

@@ -37,6 +37,8 @@ fn usage_errors() {
     let bad: &[(&[&str], String)] = &[
         (&[], "".into()),
         (&["/tmp/x"], "".into()),
+        // An empty path (a run script whose $SOCK is unset), as the original.
+        (&["", "true"], "".into()),
         (&["-c", "x", "/tmp/x", "true"], format!("illegal value for option -c: x {limit}")),
         (&["-c", "0", "/tmp/x", "true"], format!("illegal value for option -c: 0 {limit}")),
         (&["-c", "65536", "/tmp/x", "true"], format!("illegal value for option -c: 65536 {limit}")),
@@ -61,9 +63,11 @@ fn usage_errors() {
         assert_eq!(stderr(&o), format!("{msg}{USAGE}"), "{args:?}");
     }
     // -q silences a missing operand (as the original), not an option error.
-    let o = run(cmd("ipcserver").arg("-q"), 10);
-    assert_eq!(o.status.code(), Some(100));
-    assert_eq!(stderr(&o), "");
+    for args in [&["-q"][..], &["-q", "", "true"]] {
+        let o = run(cmd("ipcserver").args(args), 10);
+        assert_eq!(o.status.code(), Some(100), "{args:?}");
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
     let o = run(cmd("ipcserver").args(["-q", "-k"]), 10);
     assert_eq!(stderr(&o), format!("ipcserver: illegal option -- k\n{USAGE}"));
 }

@@ -36,9 +36,10 @@ fn usage_errors() {
     let s = s.to_str().unwrap();
     let backlog = "(a number from 0 to 2147483647)";
     let perms = "(octal, at most 777)";
-    let cases: [(&[&str], String); 11] = [
+    let cases: [(&[&str], String); 12] = [
         (&[], "".into()),
         (&[s], "".into()),
+        (&["", "true"], "".into()),
         (&["-x", s, "true"], "illegal option -- x\n".into()),
         (&["-b", "x", s, "true"], format!("illegal value for option -b: x {backlog}\n")),
         (&["-b", "", s, "true"], format!("illegal value for option -b:  {backlog}\n")),

@@ -198,6 +198,8 @@ fn usage_errors_exit_100_before_binding() {
     let s = sock.to_str().unwrap();
     for (args, msg) in [
         (vec![], String::new()),
+        // An empty path, as the original's ipcprint says it.
+        (vec![""], String::new()),
         (vec!["-Z", s], "ipcprint: illegal option -- Z\n".to_string()),
         (vec!["-c", "0", s], "ipcprint: illegal value for option -c: 0 (a number from 1 to 65535)\n".into()),
     ] {

@@ -40,7 +40,7 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
-    let Some(path) = opts.operands().first() else { log::usage() };
+    let path = socket::server_path(opts.operands());
     let sock =
         socket::listen(path, &o).unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
     // SAFETY: descriptor 0 is the protocol's listening socket for prog:

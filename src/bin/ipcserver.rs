@@ -21,7 +21,7 @@ use rustix::process::{Gid, Uid};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::uidgid::{self, Target};
-use ucspi_ipc::{args::Getopt, exec, log, num};
+use ucspi_ipc::{args::Getopt, exec, log, num, socket};
 
 ucspi_ipc::program!(main);
 
@@ -110,6 +110,7 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
+    socket::server_path(opts.operands());
     // Before anything is bound: a uid without a gid needs the user database.
     o.target.complete().unwrap_or_else(|e| e.die());
     let dir = exec::own_directory(start);
