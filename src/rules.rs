@@ -213,6 +213,14 @@ fn trim_end(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// A refused line as the compilers show it, as the original does: its
+/// trailing blanks cut, then ending at its first NUL byte (so that no
+/// message carries a raw NUL).
+pub fn shown(line: &[u8]) -> &[u8] {
+    let line = trim_end(line);
+    &line[..memchr::memchr(0, line).unwrap_or(line.len())]
+}
+
 /// Whether a line is a comment or blank (ignored whatever its length).
 pub fn is_ignored(line: &[u8]) -> bool {
     let line = trim_end(line);
@@ -667,7 +675,8 @@ static INPUT: crate::runtime::Table<[u8; LINE_MAX + 1]> = crate::runtime::Table:
 /// What `ipcrules` and `ipcexecrules` do: compiles the rules on standard
 /// input into `tmp`, syncs it and renames it over `target`, then exits 0.
 /// On failure `target` is untouched, `tmp` removed, and the program exits
-/// with the original's message: `unable to parse this line: LINE` (100),
+/// with the original's message: `unable to parse this line: LINE` (100,
+/// LINE as [`shown`]),
 /// `unable to read input`, `unable to create TMP`, `unable to move TMP to
 /// TARGET` (111).
 pub fn compile_atomically(target: &CStr, tmp: &CStr, syntax: Syntax) -> ! {
@@ -680,7 +689,9 @@ pub fn compile_atomically(target: &CStr, tmp: &CStr, syntax: Syntax) -> ! {
     let tmp = tmp.to_bytes();
     match result {
         Ok(()) => crate::runtime::exit(0),
-        Err(AtomicError::Fill(CompileError::Parse(e))) => log::fatal(log::EXIT_USAGE, &[e.message(), lines.last()]),
+        Err(AtomicError::Fill(CompileError::Parse(e))) => {
+            log::fatal(log::EXIT_USAGE, &[e.message(), shown(lines.last())])
+        }
         Err(AtomicError::Fill(CompileError::Read(e))) => log::fatal_sys(e, &[b"read input"]),
         Err(AtomicError::Fill(CompileError::Write(e)) | AtomicError::Sys(Step::Write, e)) => {
             log::fatal_sys(e, &[b"write ", tmp])

@@ -653,6 +653,11 @@ const RULE_LINES: &[&str] = &[
     "1001,:deny",
     "1001,0.:deny",
     ",:deny",
+    // How a refused line is shown: trailing blanks cut, ending at a NUL.
+    ":bogus   ",
+    ":bogus\t \t",
+    "1:deny\0junk",
+    ":bogus  \0  ",
 ];
 
 fn rules_compiled(t: &mut Tally, bins: &Bins) {

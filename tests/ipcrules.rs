@@ -168,9 +168,13 @@ fn unparseable_line_leaves_the_old_rules() {
         // A line the original skips silently (no colon): a deny must not
         // vanish.
         ("1001deny", "1001deny"),
-        // Trailing blanks are not part of the reported line's problem,
-        // but the line is shown as it was read.
-        ("1:allow,A \t", "1:allow,A \t"),
+        // The line is shown as the original shows it: trailing blanks
+        // cut, then ending at a NUL byte (never a raw NUL in a message).
+        ("1:allow,A \t", "1:allow,A"),
+        ("1:deny\0junk", "1:deny"),
+        (":bogus \0x", ":bogus "),
+        (":bogus  \0  ", ":bogus  "),
+        ("\0abc", ""),
     ];
     for (line, shown) in bad {
         std::fs::write(d.join("rules.tmp"), b"stale").unwrap();
