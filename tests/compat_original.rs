@@ -342,6 +342,17 @@ fn clients_are_programs(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> b
     changed
 }
 
+/// ipcrules removes its temporary file when it fails (the original leaves
+/// it).
+fn rules_tmp_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let removed = "temporary file left: false";
+    if case.starts_with("ipcrules ") && orig.extra == "temporary file left: true" && ours.extra == removed {
+        orig.extra = removed.into();
+        return true;
+    }
+    false
+}
+
 /// ipcconnect shuts down its side of the connection when its input ends:
 /// a server that reads to the end of its input sees it (the original's
 /// never does, and the server waits: here, until its own time-out).
@@ -378,7 +389,7 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 14] = [
+const NORMALISERS: [(&str, Normaliser); 15] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
@@ -389,6 +400,7 @@ const NORMALISERS: [(&str, Normaliser); 14] = [
     ("-h -H -o -O are accepted", listed_options_are_accepted),
     ("the original crashes", the_original_crashes),
     ("ipcconnect passes the end of input", ipcconnect_passes_the_end_of_input),
+    ("ipcrules removes its temporary file", rules_tmp_is_removed),
     ("numbers and ids are validated", numbers_are_validated),
     ("unmatchable rule lines are refused", unmatchable_rules_are_refused),
     ("a uid without a gid takes its primary gid", uid_takes_its_primary_gid),
@@ -724,15 +736,22 @@ fn rules_compiled(t: &mut Tally, bins: &Bins) {
         let shown: String = line.chars().take(60).collect();
         t.compare(&format!("ipcrules {shown:?}"), o, u);
     }
-    // Failures of the files themselves.
+    // Failures of the files themselves, and of a line: whether the
+    // temporary file is left behind too.
     let dir_target = d.join("adir");
     std::fs::create_dir(&dir_target).unwrap();
-    for (case, target, tmp) in [
-        ("ipcrules over a directory", dir_target.clone(), d.join("r.tmp")),
-        ("ipcrules tmp in a missing directory", d.join("x.cdb"), d.join("nodir/r.tmp")),
+    for (case, target, tmp, input) in [
+        ("ipcrules over a directory", dir_target.clone(), d.join("r.tmp"), ":deny\n"),
+        ("ipcrules tmp in a missing directory", d.join("x.cdb"), d.join("nodir/r.tmp"), ":deny\n"),
+        ("ipcrules with a refused line", d.join("x.cdb"), d.join("r.tmp"), "1:deny\n:bogus\n"),
     ] {
-        let run =
-            |suite: Suite| outcome(Command::new(bins.prog(suite, "ipcrules")).arg(&target).arg(&tmp), b":deny\n", 5.0);
+        let run = |suite: Suite| {
+            let _ = std::fs::remove_file(&tmp);
+            let mut o =
+                outcome(Command::new(bins.prog(suite, "ipcrules")).arg(&target).arg(&tmp), input.as_bytes(), 5.0);
+            o.extra = format!("temporary file left: {}", tmp.exists());
+            o
+        };
         let (o, u) = (run(Suite::Original), run(Suite::Ours));
         t.compare(case, o, u);
     }
