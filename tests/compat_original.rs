@@ -474,6 +474,8 @@ fn usage_and_option_errors(t: &mut Tally, bins: &Bins) {
         ("ipcserver", &["-x"]),
         ("ipcserver", &["-c", "x", s, "true"]),
         ("ipcserver", &["-c", "0", s, "true"]),
+        // The original takes any number (it serves, with `status: 0/100000`).
+        ("ipcserver", &["-c", "100000", s, "true"]),
         ("ipcserver", &["-u", "abc", s, "true"]),
         ("ipcserver", &["-b", "z", s, "true"]),
         // An empty path: a run script whose $SOCK is unset.
