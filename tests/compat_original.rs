@@ -223,7 +223,8 @@ fn unmatchable_rules_are_refused(case: &str, orig: &mut Outcome, ours: &mut Outc
 /// Whether a rule line the original accepts has a pattern no lookup
 /// builds: no colon (the original skips the line), an address that is not
 /// `U.G`, `U`, `.G`, empty or a range `A-B` with A <= B of 32-bit
-/// decimals, or a command part that is not `,UID.CMD`.
+/// decimals, or a command part that is not `,UID.CMD`. (A range without
+/// its first number, `-B`, did match: see [`ranges_need_both_ends`].)
 fn could_never_match(line: &str) -> bool {
     let line = line.trim_end_matches([' ', '\t']);
     if line.starts_with('#') || line.is_empty() {
@@ -236,6 +237,7 @@ fn could_never_match(line: &str) -> bool {
         None => (pattern, None),
     };
     let addr_ok = addr.is_empty()
+        || open_range(addr).is_some()
         || id(addr)
         || addr.strip_prefix('.').is_some_and(id)
         || addr.split_once('.').is_some_and(|(u, g)| id(u) && id(g))
@@ -244,6 +246,42 @@ fn could_never_match(line: &str) -> bool {
             .is_some_and(|(a, b)| id(a) && id(b) && a.parse::<u32>().unwrap() <= b.parse::<u32>().unwrap());
     let cmd_ok = cmd.is_none_or(|c| c.split_once('.').is_some_and(|(u, name)| id(u) && !name.is_empty()));
     !(addr_ok && cmd_ok)
+}
+
+/// The last number of a range without its first, `-B` (`-` alone: 0),
+/// which the original compiles as `0-B`.
+fn open_range(addr: &str) -> Option<u64> {
+    let last = addr.strip_prefix('-')?;
+    if last.is_empty() {
+        return Some(0);
+    }
+    last.bytes().all(|c| c.is_ascii_digit()).then(|| last.parse().ok()).flatten()
+}
+
+/// A range needs both its numbers: the original compiles `-B:` as
+/// `0-B:` (uids 0 to B), ours refuses the line; only lines of that kind,
+/// and only if the original's file holds exactly the keys 0 to B.
+fn ranges_need_both_ends(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let Some(line) = case.strip_prefix("ipcrules \"").and_then(|l| l.strip_suffix('"')) else { return false };
+    let Some(last) = line.split_once(':').and_then(|(addr, _)| open_range(addr)).filter(|&b| b < 100) else {
+        return false;
+    };
+    let keys: Vec<String> = orig
+        .extra
+        .lines()
+        .filter_map(|r| r.strip_prefix('+').and_then(|r| r.split_once(':')).and_then(|(_, r)| r.split_once("->")))
+        .map(|(k, _)| k.to_string())
+        .collect();
+    let zero_to_last: Vec<String> = (0..=last).map(|u| u.to_string()).collect();
+    if orig.code == Some(0)
+        && keys == zero_to_last
+        && ours.code == Some(100)
+        && ours.err.contains("unable to parse this line: ")
+    {
+        *orig = ours.clone();
+        return true;
+    }
+    false
 }
 
 /// Client strings in log lines are sanitised (`:`, `%`, blanks, control
@@ -389,7 +427,7 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 15] = [
+const NORMALISERS: [(&str, Normaliser); 16] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
@@ -403,6 +441,7 @@ const NORMALISERS: [(&str, Normaliser); 15] = [
     ("ipcrules removes its temporary file", rules_tmp_is_removed),
     ("numbers and ids are validated", numbers_are_validated),
     ("unmatchable rule lines are refused", unmatchable_rules_are_refused),
+    ("a range needs both its numbers", ranges_need_both_ends),
     ("a uid without a gid takes its primary gid", uid_takes_its_primary_gid),
     ("non-numeric ids in the environment are refused", ids_are_validated),
 ];
@@ -703,6 +742,8 @@ const RULE_LINES: &[&str] = &[
     "5-3:deny",
     "1-:deny",
     "-1:allow",
+    "-5:deny",
+    "-:deny",
     "1.2-3:deny",
     "1001,x:deny",
     "1001,:deny",
