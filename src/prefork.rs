@@ -286,8 +286,7 @@ impl Server {
             let mode = Mode::from_bits_truncate(0o644);
             drop(open_lockfile(lockfile, OFlags::CREATE, mode));
         }
-        let listener = socket::listen(path, &listen)
-            .unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
+        let listener = socket::listen_or_die(path, &listen);
         if let Err((what, e)) = target.apply() {
             log::fatal_sys(e, &[what]);
         }

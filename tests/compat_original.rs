@@ -380,6 +380,26 @@ fn clients_are_programs(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> b
     changed
 }
 
+/// Only a socket is removed before binding: a regular file at the path is
+/// refused (the original deletes it and serves), and a directory says so
+/// (the original's bind says `address already used`).
+fn only_a_socket_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let refused = |o: &Outcome, reason: &str| {
+        o.code == Some(111) && o.err == format!("ipcserver: fatal: unable to bind: {reason}\n")
+    };
+    let file = case.ends_with("on a regular file")
+        && orig.code.is_none()
+        && orig.extra == "the file is kept: false"
+        && refused(ours, "file exists and is not a socket")
+        && ours.extra == "the file is kept: true";
+    let dir =
+        case.ends_with("a directory") && refused(orig, "address already in use") && refused(ours, "is a directory");
+    if file || dir {
+        *orig = ours.clone();
+    }
+    file || dir
+}
+
 /// ipcrules removes its temporary file when it fails (the original leaves
 /// it).
 fn rules_tmp_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
@@ -427,7 +447,7 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 16] = [
+const NORMALISERS: [(&str, Normaliser); 17] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
@@ -443,6 +463,7 @@ const NORMALISERS: [(&str, Normaliser); 16] = [
     ("unmatchable rule lines are refused", unmatchable_rules_are_refused),
     ("a range needs both its numbers", ranges_need_both_ends),
     ("a uid without a gid takes its primary gid", uid_takes_its_primary_gid),
+    ("only a socket is removed", only_a_socket_is_removed),
     ("non-numeric ids in the environment are refused", ids_are_validated),
 ];
 
@@ -1012,6 +1033,17 @@ fn bind_errors(t: &mut Tally, bins: &Bins) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         both(t, bins, &format!("ipcserver {name}"), "ipcserver", &args, &[], b"");
     }
+    // A regular file where the socket should be (`ipcserver notes.txt
+    // prog`): is it still there afterwards?
+    let notes = d.join("notes.txt");
+    let on_notes = |suite: Suite| {
+        std::fs::write(&notes, "notes\n").unwrap();
+        let mut o = outcome(Command::new(bins.prog(suite, "ipcserver")).arg(&notes).arg("true"), b"", 1.0);
+        o.extra = format!("the file is kept: {}", std::fs::read(&notes).is_ok_and(|n| n == b"notes\n"));
+        let _ = std::fs::remove_file(&notes);
+        o
+    };
+    t.compare("ipcserver on a regular file", on_notes(Suite::Original), on_notes(Suite::Ours));
     // The longest path Linux accepts is served by both.
     let longest = d.join(&"y".repeat(108 - base));
     let run = |suite: Suite| {

@@ -264,14 +264,11 @@ fn bind_errors_are_clear() {
     let o = run(cmd("ipcserver").args([s(&missing), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: no such file or directory\n", s(&missing)));
-    // A directory where the socket should be: as the original and s6, the
-    // failed removal is left for bind to report.
+    // A directory where the socket should be says so (the original and s6
+    // leave it for bind, which says `address already in use`).
     let o = run(cmd("ipcserver").args([d.path().to_str().unwrap(), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(
-        stderr(&o),
-        format!("ipcserver: fatal: unable to bind {}: address already in use\n", d.path().display())
-    );
+    assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: is a directory\n", d.path().display()));
     assert!(d.path().is_dir());
 }
 
@@ -299,17 +296,40 @@ fn socket_paths_of_108_and_109_bytes() {
     assert!(!long.exists());
 }
 
+/// Only an old socket is removed before binding: `ipcserver notes.txt
+/// prog` must not delete the notes (the original and s6 do).
 #[test]
-fn a_regular_file_at_path_is_replaced_unless_capital_d() {
+fn only_a_socket_at_path_is_replaced() {
     let d = TempDir::new();
-    let sock = d.join("s");
-    std::fs::write(&sock, "not a socket").unwrap();
-    let o = run(cmd("ipcserver").args(["-D", s(&sock), "true"]), 10);
+    let notes = d.join("notes.txt");
+    std::fs::write(&notes, "not a socket").unwrap();
+    for opts in [&[][..], &["-d"], &["-q"]] {
+        let o = run(cmd("ipcserver").args(opts).args([s(&notes), "sh", "-c", "echo ran"]), 10);
+        assert_eq!(o.status.code(), Some(111), "{opts:?}");
+        let msg = format!("ipcserver: fatal: unable to bind {}: file exists and is not a socket\n", s(&notes));
+        assert_eq!(stderr(&o), if opts == ["-q"] { "" } else { &msg }, "{opts:?}");
+        assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not a socket");
+    }
+    let o = run(cmd("ipcserver").args(["-D", s(&notes), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
     assert!(stderr(&o).ends_with("address already in use\n"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "not a socket");
-    let _srv = start(&[s(&sock), "echo", "ok"], &sock, &d.join("log"));
-    assert_eq!(fetch(&sock).unwrap(), b"ok\n");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not a socket");
+    // A symbolic link (even to a socket) and a FIFO are not sockets either.
+    let old = d.join("old.sock");
+    drop(std::os::unix::net::UnixListener::bind(&old).unwrap());
+    let link = d.join("link");
+    std::os::unix::fs::symlink(&old, &link).unwrap();
+    let fifo = d.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for path in [&link, &fifo] {
+        let o = run(cmd("ipcserver").args([s(path), "true"]), 10);
+        assert_eq!(o.status.code(), Some(111), "{}", path.display());
+        assert!(stderr(&o).ends_with(": file exists and is not a socket\n"), "{}", stderr(&o));
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    // An old socket is replaced.
+    let _srv = start(&[s(&old), "echo", "ok"], &old, &d.join("log"));
+    assert_eq!(fetch(&old).unwrap(), b"ok\n");
 }
 
 #[test]
