@@ -279,6 +279,7 @@ impl Server {
         }
         let path = socket::server_path(opts.operands());
         target.complete().unwrap_or_else(|e| e.die());
+        target.refuse_without_privilege();
         if let Some(lockfile) = o.lockfile {
             // Created before binding, so that a bad path stops us at once;
             // readable by all, since children open it after the privilege

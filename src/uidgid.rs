@@ -171,6 +171,49 @@ impl Target {
         }
     }
 
+    /// The supplementary list [`Target::apply`] sets, if any; `only` holds
+    /// it when it is one gid.
+    fn list_to_set<'a>(&'a self, egid: Gid, only: &'a mut [Gid; 1]) -> Option<&'a [Gid]> {
+        match self.groups_to_set(egid, self.keeps_ids())? {
+            Groups::List(list) => Some(list),
+            Groups::Only(gid) => {
+                only[0] = gid;
+                Some(&only[..])
+            }
+        }
+    }
+
+    /// Whether [`Target::apply`] would need a privilege this process lacks:
+    /// CAP_SETGID for groups other than those it has (its gid counted) or
+    /// for a gid other than its own, CAP_SETUID for a uid other than its
+    /// own (root has both). For a server to refuse before it binds.
+    pub fn needs_privilege(&self) -> bool {
+        use rustix::process::{getegid, geteuid, getgid, getuid};
+        use rustix::thread::{capabilities, CapabilitySet};
+        // Capabilities that cannot be read: let apply say what fails.
+        let have = capabilities(None).map_or(CapabilitySet::all(), |c| c.effective);
+        let egid = getegid();
+        let gid_after = self.gid.filter(|g| !g.is_root()).unwrap_or(egid);
+        let mut only = [egid];
+        let groups = self.list_to_set(egid, &mut only).is_some_and(|l| !changes_nothing(l, gid_after));
+        let gid = self.gid.filter(|g| !g.is_root()).is_some_and(|g| g != getgid() && g != egid);
+        let uid = self.uid.filter(|u| !u.is_root()).is_some_and(|u| u != getuid() && u != geteuid());
+        ((groups || gid) && !have.contains(CapabilitySet::SETGID)) || (uid && !have.contains(CapabilitySet::SETUID))
+    }
+
+    /// For a server, before it binds: `fatal: -u, -g, -G and -U need root,
+    /// unless they name the server's own ids` (100) when
+    /// [`Target::needs_privilege`], rather than fail once the socket is
+    /// bound and leave it behind.
+    pub fn refuse_without_privilege(&self) {
+        if self.needs_privilege() {
+            crate::log::fatal(
+                crate::log::EXIT_USAGE,
+                &[b"-u, -g, -G and -U need root, unless they name the server's own ids"],
+            );
+        }
+    }
+
     /// Applies the change: groups, then gid, then uid. On failure returns
     /// what could not be set (`supplementary groups`, `gid`, `uid`) and
     /// why; the caller must then exit without running anything. A list
@@ -179,16 +222,8 @@ impl Target {
     pub fn apply(&self) -> Result<(), (&'static [u8], Errno)> {
         let egid = rustix::process::getegid();
         let gid_after = self.gid.filter(|g| !g.is_root()).unwrap_or(egid);
-        let only;
-        let list: Option<&[Gid]> = match self.groups_to_set(egid, self.keeps_ids()) {
-            None => None,
-            Some(Groups::List(list)) => Some(list),
-            Some(Groups::Only(gid)) => {
-                only = [gid];
-                Some(&only)
-            }
-        };
-        if let Some(list) = list {
+        let mut only = [egid];
+        if let Some(list) = self.list_to_set(egid, &mut only) {
             match rustix::thread::set_thread_groups(list) {
                 Err(Errno::PERM) if changes_nothing(list, gid_after) => {}
                 r => r.map_err(|e| (&b"set supplementary groups"[..], e))?,

@@ -400,6 +400,25 @@ fn only_a_socket_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) 
     file || dir
 }
 
+/// Run by a user, ipcserver refuses a change of ids before it binds (the
+/// original binds, fails to set the gid and leaves the socket), and
+/// serves with the user's own ids (where the original fails the same way).
+fn ids_need_root_before_binding(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    if !case.starts_with("ipcserver run by a user") {
+        return false;
+    }
+    let failed = orig.code == Some(111) && orig.err.contains("fatal: unable to set gid: ");
+    let refused = ours.code == Some(100)
+        && ours.err == "ipcserver: fatal: -u, -g, -G and -U need root, unless they name the server's own ids\n"
+        && ours.extra == "socket left: false";
+    let serves = ours.code.is_none() && ours.err.is_empty();
+    if failed && ((case.ends_with("other ids") && refused) || (case.ends_with("its own ids") && serves)) {
+        *orig = ours.clone();
+        return true;
+    }
+    false
+}
+
 /// ipcrules removes its temporary file when it fails (the original leaves
 /// it).
 fn rules_tmp_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
@@ -447,7 +466,7 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 17] = [
+const NORMALISERS: [(&str, Normaliser); 18] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
@@ -464,6 +483,7 @@ const NORMALISERS: [(&str, Normaliser); 17] = [
     ("a range needs both its numbers", ranges_need_both_ends),
     ("a uid without a gid takes its primary gid", uid_takes_its_primary_gid),
     ("only a socket is removed", only_a_socket_is_removed),
+    ("a change of ids needs root, checked before binding", ids_need_root_before_binding),
     ("non-numeric ids in the environment are refused", ids_are_validated),
 ];
 
@@ -1083,6 +1103,26 @@ fn privilege_drops(t: &mut Tally, bins: &Bins) {
     for (name, opts) in cases {
         let run = |s: Suite| serve(bins, s, opts, ids, 1, &env);
         t.compare(&format!("ipcserver {name}"), run(Suite::Original), run(Suite::Ours));
+    }
+    // Run by a user (nobody, no other group), for other ids and for its
+    // own: is the socket left behind?
+    if !have("setpriv", "compat_original privilege drops by a user") {
+        return;
+    }
+    let d = TempDir::new();
+    std::fs::set_permissions(d.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let sock = d.join("s");
+    for (name, opts) in [("other ids", ["-u", "1000", "-g", "1000"]), ("its own ids", ["-u", "65534", "-g", "65534"])] {
+        let run = |suite: Suite| {
+            let _ = std::fs::remove_file(&sock);
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bins.prog(suite, "ipcserver"));
+            let mut o = outcome(c.args(opts).arg(&sock).arg("true"), b"", 1.0);
+            o.err = o.err.replace(sock.to_str().unwrap(), "SOCK");
+            o.extra = format!("socket left: {}", sock.exists());
+            o
+        };
+        t.compare(&format!("ipcserver run by a user, {name}"), run(Suite::Original), run(Suite::Ours));
     }
 }
 

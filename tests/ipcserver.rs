@@ -494,6 +494,62 @@ fn drops_privileges_with_u_g_and_capital_g() {
     assert_eq!(groups, "100 200");
 }
 
+/// `ipcserver OPTS... PATH prog...` run by nobody (uid and gid 65534, no
+/// other group), with `vars` in its environment.
+fn as_nobody(opts: &[&str], vars: &[(&str, &str)], path: &Path, prog: &[&str]) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin("ipcserver"));
+    c.args(opts).arg(path).args(prog).env_remove("UID").env_remove("GID").env_remove("GIDLIST");
+    c.envs(vars.iter().copied());
+    c
+}
+
+/// Run by a user, `-u`, `-g`, `-G` and `-U` for other ids are refused
+/// before anything is bound (they used to fail after binding, leaving the
+/// socket behind); for the user's own ids they change nothing, and the
+/// server serves.
+#[test]
+fn a_change_of_ids_without_root_is_refused_before_binding() {
+    let test = "a_change_of_ids_without_root_is_refused_before_binding";
+    if !need_root(test) || !have("setpriv", test) {
+        return;
+    }
+    let d = TempDir::new();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sock = d.join("s");
+    let refused = "ipcserver: fatal: -u, -g, -G and -U need root, unless they name the server's own ids\n";
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
+        (&["-u", "1000", "-g", "1000"], &[]),
+        (&["-u", "65534", "-g", "1000"], &[]),
+        (&["-u", "1"], &[]),
+        (&["-G", "5"], &[]),
+        (&["-U"], &[("UID", "65534"), ("GID", "65534"), ("GIDLIST", "5")]),
+    ];
+    for (opts, vars) in cases {
+        let o = run(&mut as_nobody(opts, vars, &sock, &["sh", "-c", "echo ran"]), 10);
+        assert_eq!((o.status.code(), stderr(&o)), (Some(100), refused.to_string()), "{opts:?} {vars:?}");
+        assert!(!sock.exists(), "{opts:?} {vars:?} left a socket file");
+    }
+    let o = run(&mut as_nobody(&["-q", "-u", "1"], &[], &sock, &["true"]), 10);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(100), String::new()));
+    // Its own ids: served, as nobody.
+    let own: [Case; 3] = [
+        (&["-u", "65534", "-g", "65534"], &[]),
+        (&["-u", "65534"], &[]),
+        (&["-U"], &[("UID", "65534"), ("GID", "65534"), ("GIDLIST", "")]),
+    ];
+    for (opts, vars) in own {
+        let _ = std::fs::remove_file(&sock);
+        let _srv = Server::start(&mut as_nobody(opts, vars, &sock, &["cat", "/proc/self/status"]), &sock);
+        let (u, g, groups) = identity(&fetch(&sock).unwrap());
+        assert_eq!(
+            (u.as_str(), g.as_str(), groups.as_str()),
+            ("65534 65534 65534 65534", "65534 65534 65534 65534", "")
+        );
+    }
+}
+
 #[test]
 fn drops_privileges_from_the_environment_with_capital_u() {
     if !need_root("ipcserver -U") {

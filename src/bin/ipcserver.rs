@@ -111,8 +111,10 @@ fn main(start: Start) -> ! {
         log::usage();
     }
     socket::server_path(opts.operands());
-    // Before anything is bound: a uid without a gid needs the user database.
+    // Before anything is bound: a uid without a gid needs the user
+    // database, and a change of ids needs root.
     o.target.complete().unwrap_or_else(|e| e.die());
+    o.target.refuse_without_privilege();
     let dir = exec::own_directory(start);
     let argv = StrVec::take();
     if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
