@@ -419,6 +419,21 @@ fn ids_need_root_before_binding(case: &str, orig: &mut Outcome, ours: &mut Outco
     false
 }
 
+/// ipcserver says once at start that its rules cannot be read (the
+/// original says nothing until a connection is dropped).
+fn unreadable_rules_are_reported_at_start(case: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
+    let Some(rest) = ours.err.strip_prefix("ipcserver: warning: unable to read ") else { return false };
+    let Some((line, after)) = rest.split_once('\n') else { return false };
+    if case.starts_with("ipcserver ")
+        && case.contains("-x")
+        && line.ends_with(" (every connection is dropped until it can be read)")
+    {
+        ours.err = after.to_string();
+        return true;
+    }
+    false
+}
+
 /// ipcrules removes its temporary file when it fails (the original leaves
 /// it).
 fn rules_tmp_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
@@ -466,8 +481,9 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 18] = [
+const NORMALISERS: [(&str, Normaliser); 19] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
+    ("unreadable rules are reported at start", unreadable_rules_are_reported_at_start),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
     ("ipcserver's usage lists -1 -C -G -a", server_usage_lists_our_options),

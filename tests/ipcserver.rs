@@ -382,6 +382,44 @@ fn rules_allow_deny_and_environment() {
     assert!(!marker.exists(), "a denied connection ran the handler");
 }
 
+/// Rules that cannot be read drop every connection: ipcserver still
+/// starts (as the original), but says so once at start, unless -q (or
+/// -X, for a missing file only).
+#[test]
+fn unreadable_rules_are_reported_at_start() {
+    let d = TempDir::new();
+    let missing = d.join("missing.cdb");
+    let garbage = d.join("garbage.cdb");
+    std::fs::write(&garbage, "garbage").unwrap();
+    let good = rules(d.path(), ":allow\n");
+    let warning = |p: &Path, reason: &str| {
+        format!(
+            "ipcserver: warning: unable to read {}: {reason} (every connection is dropped until it can be read)\n",
+            s(p)
+        )
+    };
+    let cases: [(&[&str], &Path, String); 6] = [
+        (&[], &missing, warning(&missing, "no such file or directory")),
+        (&["-q"], &missing, String::new()),
+        (&["-X"], &missing, String::new()),
+        (&[], &garbage, warning(&garbage, "corrupt cdb file")),
+        (&["-X"], &garbage, warning(&garbage, "corrupt cdb file")),
+        (&[], &good, String::new()),
+    ];
+    for (i, (opts, cdb, expected)) in cases.into_iter().enumerate() {
+        let sock = d.join(&format!("s{i}"));
+        let log = d.join(&format!("log{i}"));
+        let mut args = opts.to_vec();
+        args.extend(["-x", s(cdb), s(&sock), "echo", "served"]);
+        let _srv = start(&args, &sock, &log);
+        // Written before the chain starts, so before the socket exists.
+        assert_eq!(text(&log), expected, "{opts:?} {}", cdb.display());
+        fetch(&sock).unwrap();
+        fetch(&sock).unwrap();
+        assert_eq!(text(&log).matches("warning: unable to read").count(), expected.lines().count(), "once only");
+    }
+}
+
 #[test]
 fn missing_rules_file_with_and_without_capital_x() {
     let d = TempDir::new();
