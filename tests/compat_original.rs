@@ -419,6 +419,23 @@ fn ids_need_root_before_binding(case: &str, orig: &mut Outcome, ours: &mut Outco
     false
 }
 
+/// A refused rule line is followed by a line of ours that says which line
+/// it is and what was expected there (`ipcrules: line 3: expected ...`).
+fn refusals_say_where_and_what(case: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
+    if !case.starts_with("ipcrules ") {
+        return false;
+    }
+    let ours_only = |l: &str| {
+        l.strip_prefix("ipcrules: line ")
+            .and_then(|r| r.split_once(": expected "))
+            .is_some_and(|(n, _)| n.bytes().all(|c| c.is_ascii_digit()))
+    };
+    let kept: String = ours.err.split_inclusive('\n').filter(|l| !ours_only(l)).collect();
+    let changed = kept != ours.err;
+    ours.err = kept;
+    changed
+}
+
 /// ipcserver says once at start that its rules cannot be read (the
 /// original says nothing until a connection is dropped).
 fn unreadable_rules_are_reported_at_start(case: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
@@ -481,9 +498,10 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 19] = [
+const NORMALISERS: [(&str, Normaliser); 20] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("unreadable rules are reported at start", unreadable_rules_are_reported_at_start),
+    ("refused rule lines say where and what was expected", refusals_say_where_and_what),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
     ("ipcserver's usage lists -1 -C -G -a", server_usage_lists_our_options),

@@ -403,7 +403,8 @@ fn the_run_script_does_not_start_on_rules_that_do_not_compile() {
     assert_ok(&config(&[&a.user, &a.loguser, s(&dir)]));
     std::fs::write(dir.join("rules/data"), "1000,0.id:allow\nnot a rule\n:deny\n").unwrap();
     let o = run(Command::new(dir.join("run")).current_dir(&dir), 10);
-    let want = "ipcexecrules: fatal: unable to parse this line: not a rule\n";
+    let want = "ipcexecrules: fatal: unable to parse this line: not a rule\n\
+                ipcexecrules: line 2: expected a colon after the address (ADDRESS:allow or ADDRESS:deny)\n";
     assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(111), want.to_string(), String::new()));
     assert_eq!(listing(&dir.join("rules")), ["Makefile", "data"]);
     assert!(!dir.join("s").exists());
