@@ -31,12 +31,14 @@ pub struct Lines<'b> {
     eof: bool,
     /// The line handed out last, or the beginning of a line too long.
     last: core::ops::Range<usize>,
+    /// How many lines were handed out or reported too long.
+    number: u64,
 }
 
 impl<'b> Lines<'b> {
     /// Lines read through `buf`: lines of up to `buf.len() - 1` bytes.
     pub fn new(buf: &'b mut [u8]) -> Lines<'b> {
-        Lines { buf, start: 0, end: 0, eof: false, last: 0..0 }
+        Lines { buf, start: 0, end: 0, eof: false, last: 0..0, number: 0 }
     }
 
     /// Reads the next line, which [`Lines::last`] then holds, without its
@@ -53,10 +55,12 @@ impl<'b> Lines<'b> {
             if let Some((len, skip)) = found {
                 self.last = self.start..self.start + len;
                 self.start += skip;
+                self.number += 1;
                 return Ok(true);
             }
             if self.start == 0 && self.end == self.buf.len() {
                 self.last = 0..self.end;
+                self.number += 1;
                 return Err(LineError::TooLong);
             }
             self.fill(from).map_err(LineError::Read)?;
@@ -79,6 +83,12 @@ impl<'b> Lines<'b> {
     /// buffer): for messages.
     pub fn last(&self) -> &[u8] {
         &self.buf[self.last.clone()]
+    }
+
+    /// The number of the line [`Lines::advance`] read last, or reported
+    /// too long, counting from 1 (0 before the first).
+    pub fn number(&self) -> u64 {
+        self.number
     }
 
     /// After [`LineError::TooLong`]: passes over the rest of the line,

@@ -285,8 +285,9 @@ impl Server {
         if opts.operand_count() < 1 + operands {
             log::usage();
         }
-        let Some(path) = opts.operands().first() else { log::usage() };
+        let path = socket::server_path(opts.operands());
         target.complete().unwrap_or_else(|e| e.die());
+        target.refuse_without_privilege();
         if let Some(lockfile) = o.lockfile {
             // Created before binding, so that a bad path stops us at once;
             // readable by all, since children open it after the privilege
@@ -294,8 +295,7 @@ impl Server {
             let mode = Mode::from_bits_truncate(0o644);
             drop(open_lockfile(lockfile, OFlags::CREATE, mode));
         }
-        let listener = socket::listen(path, &listen)
-            .unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
+        let listener = socket::listen_or_die(path, &listen);
         if let Err((what, e)) = target.apply() {
             log::fatal_sys(e, &[what]);
         }

@@ -3,7 +3,8 @@
 //! It provides the process entry point (argv, envp and the auxiliary vector
 //! read off the initial stack), the handful of system calls that rustix does
 //! not expose publicly (`exit_group`, `execve`, a vfork-style `clone` and a
-//! fork, `rt_sigprocmask`, `rt_sigaction`, `signalfd4`, `close_range`), the
+//! fork, `rt_sigprocmask`, `rt_sigaction`, `signalfd4`, `close_range`,
+//! `getgroups`, which rustix has only with an allocator), the
 //! memory functions the
 //! compiler emits calls to, and the panic handler. Everything that differs
 //! between architectures (system call numbers and instructions, the entry
@@ -56,6 +57,12 @@ mod nr {
     pub const CLONE: usize = k::__NR_clone as usize;
     pub const FCNTL: usize = k::__NR_fcntl as usize;
     pub const CLOSE_RANGE: usize = k::__NR_close_range as usize;
+    // The 32-bit ARM call of 16-bit gids is getgroups; of 32-bit ones,
+    // getgroups32.
+    #[cfg(target_arch = "arm")]
+    pub const GETGROUPS: usize = k::__NR_getgroups32 as usize;
+    #[cfg(not(target_arch = "arm"))]
+    pub const GETGROUPS: usize = k::__NR_getgroups as usize;
     pub const SIGCHLD: usize = k::SIGCHLD as usize;
 }
 
@@ -526,6 +533,16 @@ pub fn is_open(fd: u32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags, if it exists.
     let ret = unsafe { syscall3(nr::FCNTL, fd as usize, F_GETFD, 0) };
     result(ret).is_ok()
+}
+
+/// The calling thread's supplementary groups, written into `buf`: how
+/// many there are (`EINVAL` when `buf` cannot hold them all).
+pub fn getgroups(buf: &mut [u32]) -> Result<usize, Errno> {
+    let len = buf.len().min(i32::MAX as usize);
+    // SAFETY: the kernel writes at most `len` gids into `buf`, which has
+    // room for `len`.
+    let ret = unsafe { syscall3(nr::GETGROUPS, len, buf.as_mut_ptr() as usize, 0) };
+    result(ret)
 }
 
 /// Closes every descriptor from `first` up (close_range(2)); on kernels

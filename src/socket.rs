@@ -33,6 +33,9 @@ pub enum Step {
     Create,
     /// bind(2), or removing the old socket file before it.
     Bind,
+    /// Binding, where a file that is not a socket is in the way (only a
+    /// socket is removed).
+    NotASocket,
     /// listen(2).
     Listen,
     /// connect(2).
@@ -44,7 +47,7 @@ impl Step {
     pub fn verb(self) -> &'static [u8] {
         match self {
             Step::Create => b"create socket",
-            Step::Bind => b"bind",
+            Step::Bind | Step::NotASocket => b"bind",
             Step::Listen => b"listen",
             Step::Connect => b"connect to",
         }
@@ -53,6 +56,14 @@ impl Step {
 
 /// A failed step and its reason.
 pub type Failure = (Step, Errno);
+
+/// The REASON of `unable to VERB PATH: REASON` for a failure.
+pub fn reason((step, e): Failure) -> &'static [u8] {
+    match step {
+        Step::NotASocket => b"file exists and is not a socket",
+        _ => crate::log::errno_text(e),
+    }
+}
 
 /// The address for `path`, refusing paths the kernel would truncate.
 pub fn address(path: &CStr) -> Result<SocketAddrUnix, Errno> {
@@ -86,14 +97,31 @@ pub struct ListenOptions {
     pub nonblocking: bool,
 }
 
+/// Removes an old socket at `path` (left by an earlier server), and only
+/// a socket: a directory there is `is a directory`, any other file
+/// [`Step::NotASocket`], both left as they are. Whatever stops the
+/// removal of a socket (a directory we may not write) is left for bind
+/// to report, as the original and s6 do.
+fn remove_old_socket(path: &CStr) -> Result<(), Failure> {
+    use rustix::fs::FileType;
+    match rustix::fs::lstat(path).map(|st| FileType::from_raw_mode(st.st_mode)) {
+        Ok(FileType::Socket) => {
+            let _ = rustix::fs::unlink(path);
+            Ok(())
+        }
+        Ok(FileType::Directory) => Err((Step::Bind, Errno::ISDIR)),
+        Ok(_) => Err((Step::NotASocket, Errno::EXIST)),
+        // Nothing there, or nothing we can see: bind says what it is.
+        Err(_) => Ok(()),
+    }
+}
+
 /// Creates a socket bound to `path` and listening.
 pub fn listen(path: &CStr, o: &ListenOptions) -> Result<OwnedFd, Failure> {
     let addr = address(path).map_err(|e| (Step::Bind, e))?;
     let fd = stream_socket(o.nonblocking).map_err(|e| (Step::Create, e))?;
     if o.remove_existing {
-        // As the original and s6 do: whatever stops the removal (a
-        // directory, a file we may not remove) makes bind fail and say so.
-        let _ = rustix::fs::unlink(path);
+        remove_old_socket(path)?;
         net::sockopt::set_socket_reuseaddr(&fd, true).map_err(|e| (Step::Bind, e))?;
     }
     // bind creates the file with 0777 & ~umask: set the umask so that the
@@ -107,12 +135,42 @@ pub fn listen(path: &CStr, o: &ListenOptions) -> Result<OwnedFd, Failure> {
     Ok(fd)
 }
 
+/// The socket path operand of a server: the first of `operands`. None, or
+/// an empty one (a run script whose `$SOCK` is unset), is a usage error:
+/// the usage line, 100, as the original ipcserver says.
+pub fn server_path(operands: crate::runtime::CStrArray<'_>) -> &CStr {
+    match operands.first() {
+        Some(path) if !path.is_empty() => path,
+        _ => crate::log::usage(),
+    }
+}
+
+/// Binds and listens like [`listen`], or exits 111 with `fatal: unable
+/// to VERB PATH: REASON`.
+pub fn listen_or_die(path: &CStr, o: &ListenOptions) -> OwnedFd {
+    listen(path, o).unwrap_or_else(|failure| {
+        crate::log::fatal(
+            crate::log::EXIT_TEMP,
+            &[b"unable to ", failure.0.verb(), b" ", path.to_bytes(), b": ", reason(failure)],
+        )
+    })
+}
+
 /// Connects to `path`, after binding the client socket to `local` if given.
+///
+/// An empty `path` names no socket: it is refused as the original and
+/// s6-ipcclient report it (`connection refused`, which is what the kernel
+/// says for the abstract address they then try), without trying an
+/// address. An empty `local` binds nothing, which gives what the original's
+/// `-p ''` gives: a client without a path, for the server and for itself.
 pub fn connect(path: &CStr, local: Option<&CStr>) -> Result<OwnedFd, Failure> {
     let fd = stream_socket(false).map_err(|e| (Step::Create, e))?;
-    if let Some(local) = local {
+    if let Some(local) = local.filter(|l| !l.is_empty()) {
         let a = address(local).map_err(|e| (Step::Bind, e))?;
         net::bind(&fd, &a).map_err(|e| (Step::Bind, e))?;
+    }
+    if path.is_empty() {
+        return Err((Step::Connect, Errno::CONNREFUSED));
     }
     let addr = address(path).map_err(|e| (Step::Connect, e))?;
     loop {

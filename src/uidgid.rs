@@ -8,8 +8,13 @@
 //! unchanged"; a uid given without a gid takes the user's primary gid from
 //! the user database ([`crate::userdb`]); when the uid or gid changes and no
 //! list is given, the supplementary list becomes just the gid, so a
-//! dropped program never keeps root's groups. The calls are per-thread,
-//! which is right for our single-threaded programs.
+//! dropped program never keeps root's groups. A change that is no change
+//! needs no privilege: with the uid and gid the process already has and
+//! no list, its groups are left as they are (as s6-applyuidgid leaves
+//! them), and a list it may not set is no failure when it would give it
+//! the groups it has; so an unprivileged user can run a chain with its own
+//! ids. The calls are per-thread, which is right for our single-threaded
+//! programs.
 //!
 //! It does not look up names and prints nothing but the fatal messages of
 //! [`CompleteError::die`]: callers turn a failure into their message before
@@ -141,30 +146,89 @@ impl Target {
         }
     }
 
+    /// Whether the uid and gid asked for are those the process has, real
+    /// and effective (one not given, or given as 0, is kept).
+    fn keeps_ids(&self) -> bool {
+        use rustix::process::{getegid, geteuid, getgid, getuid};
+        let uid = self.uid.filter(|u| !u.is_root()).is_none_or(|u| u == getuid() && u == geteuid());
+        let gid = self.gid.filter(|g| !g.is_root()).is_none_or(|g| g == getgid() && g == getegid());
+        uid && gid
+    }
+
     /// The supplementary list to set, if any: the given list, or else,
-    /// when the uid or gid changes, just the gid the program will run with
-    /// (`current` when the gid is left unchanged), so that root's other
-    /// groups are never kept.
-    fn groups_to_set(&self, current: Gid) -> Option<Groups<'_>> {
+    /// when the uid or gid changes (`keeps_ids` false), just the gid the
+    /// program will run with (`current` when the gid is left unchanged),
+    /// so that root's other groups are never kept. With the ids kept and
+    /// no list, none: the groups stay as they are.
+    fn groups_to_set(&self, current: Gid, keeps_ids: bool) -> Option<Groups<'_>> {
         let new_gid = self.gid.filter(|g| !g.is_root());
         match (&self.groups, new_gid) {
             (Some(list), _) => Some(Groups::List(list)),
+            (None, _) if keeps_ids => None,
             (None, Some(gid)) => Some(Groups::Only(gid)),
             (None, None) if self.changes_uid() => Some(Groups::Only(current)),
             (None, None) => None,
         }
     }
 
+    /// The supplementary list [`Target::apply`] sets, if any; `only` holds
+    /// it when it is one gid.
+    fn list_to_set<'a>(&'a self, egid: Gid, only: &'a mut [Gid; 1]) -> Option<&'a [Gid]> {
+        match self.groups_to_set(egid, self.keeps_ids())? {
+            Groups::List(list) => Some(list),
+            Groups::Only(gid) => {
+                only[0] = gid;
+                Some(&only[..])
+            }
+        }
+    }
+
+    /// Whether [`Target::apply`] would need a privilege this process lacks:
+    /// CAP_SETGID for groups other than those it has (its gid counted) or
+    /// for a gid other than its own, CAP_SETUID for a uid other than its
+    /// own (root has both). For a server to refuse before it binds.
+    pub fn needs_privilege(&self) -> bool {
+        use rustix::process::{getegid, geteuid, getgid, getuid};
+        use rustix::thread::{capabilities, CapabilitySet};
+        // Capabilities that cannot be read: let apply say what fails.
+        let have = capabilities(None).map_or(CapabilitySet::all(), |c| c.effective);
+        let egid = getegid();
+        let gid_after = self.gid.filter(|g| !g.is_root()).unwrap_or(egid);
+        let mut only = [egid];
+        let groups = self.list_to_set(egid, &mut only).is_some_and(|l| !changes_nothing(l, gid_after));
+        let gid = self.gid.filter(|g| !g.is_root()).is_some_and(|g| g != getgid() && g != egid);
+        let uid = self.uid.filter(|u| !u.is_root()).is_some_and(|u| u != getuid() && u != geteuid());
+        ((groups || gid) && !have.contains(CapabilitySet::SETGID)) || (uid && !have.contains(CapabilitySet::SETUID))
+    }
+
+    /// For a server, before it binds: `fatal: -u, -g, -G and -U need root,
+    /// unless they name the server's own ids` (100) when
+    /// [`Target::needs_privilege`], rather than fail once the socket is
+    /// bound and leave it behind.
+    pub fn refuse_without_privilege(&self) {
+        if self.needs_privilege() {
+            crate::log::fatal(
+                crate::log::EXIT_USAGE,
+                &[b"-u, -g, -G and -U need root, unless they name the server's own ids"],
+            );
+        }
+    }
+
     /// Applies the change: groups, then gid, then uid. On failure returns
     /// what could not be set (`supplementary groups`, `gid`, `uid`) and
-    /// why; the caller must then exit without running anything.
+    /// why; the caller must then exit without running anything. A list
+    /// that the process may not set (it is not root) but that would leave
+    /// it with the groups it has is no failure.
     pub fn apply(&self) -> Result<(), (&'static [u8], Errno)> {
-        let groups = match self.groups_to_set(rustix::process::getegid()) {
-            None => Ok(()),
-            Some(Groups::List(list)) => rustix::thread::set_thread_groups(list),
-            Some(Groups::Only(gid)) => rustix::thread::set_thread_groups(&[gid]),
-        };
-        groups.map_err(|e| (&b"set supplementary groups"[..], e))?;
+        let egid = rustix::process::getegid();
+        let gid_after = self.gid.filter(|g| !g.is_root()).unwrap_or(egid);
+        let mut only = [egid];
+        if let Some(list) = self.list_to_set(egid, &mut only) {
+            match rustix::thread::set_thread_groups(list) {
+                Err(Errno::PERM) if changes_nothing(list, gid_after) => {}
+                r => r.map_err(|e| (&b"set supplementary groups"[..], e))?,
+            }
+        }
         if let Some(gid) = self.gid.filter(|g| !g.is_root()) {
             rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e))?;
         }
@@ -173,6 +237,24 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// Whether setting `list` as the supplementary groups would change
+/// nothing the kernel checks access with, for a process running with
+/// `gid`: the groups it has and `list`, each with `gid` added, are the same
+/// set. False when the groups cannot be read (then they are set).
+fn changes_nothing(list: &[Gid], gid: Gid) -> bool {
+    let mut buf = [0u32; GIDLIST_MAX];
+    match crate::runtime::getgroups(&mut buf) {
+        Ok(n) => same_groups(list, &buf[..n], gid.as_raw()),
+        Err(_) => false,
+    }
+}
+
+/// Whether `wanted` and `current`, each with `gid` added, are one set.
+fn same_groups(wanted: &[Gid], current: &[u32], gid: u32) -> bool {
+    let wanted = || wanted.iter().map(|g| g.as_raw());
+    wanted().all(|g| g == gid || current.contains(&g)) && current.iter().all(|&g| g == gid || wanted().any(|w| w == g))
 }
 
 #[cfg(test)]
@@ -248,15 +330,36 @@ mod tests {
     fn a_set_gid_without_list_is_the_only_group() {
         let current = Gid::from_raw(42);
         let only = |g| Some(Groups::Only(Gid::from_raw(g)));
-        assert_eq!(target(1, 5, None).groups_to_set(current), only(5));
+        assert_eq!(target(1, 5, None).groups_to_set(current, false), only(5));
         let list = gids(&[7, 8]);
-        assert_eq!(target(1, 5, Some(list.clone())).groups_to_set(current), Some(Groups::List(&list)));
+        assert_eq!(target(1, 5, Some(list.clone())).groups_to_set(current, false), Some(Groups::List(&list)));
         // A uid drop with the gid left as it is: that gid, never root's 0.
-        assert_eq!(target(1, 0, None).groups_to_set(current), only(42));
-        assert_eq!(Target { uid: Some(Uid::from_raw(1)), ..Target::default() }.groups_to_set(current), only(42));
-        assert_eq!(target(0, 0, None).groups_to_set(current), None);
-        assert_eq!(target(0, 0, Some(gids(&[]))).groups_to_set(current), Some(Groups::List(&[])));
-        assert_eq!(Target::default().groups_to_set(current), None);
+        assert_eq!(target(1, 0, None).groups_to_set(current, false), only(42));
+        let uid_only = Target { uid: Some(Uid::from_raw(1)), ..Target::default() };
+        assert_eq!(uid_only.groups_to_set(current, false), only(42));
+        assert_eq!(target(0, 0, None).groups_to_set(current, false), None);
+        assert_eq!(target(0, 0, Some(gids(&[]))).groups_to_set(current, false), Some(Groups::List(&[])));
+        assert_eq!(Target::default().groups_to_set(current, false), None);
+    }
+
+    #[test]
+    fn kept_ids_without_a_list_keep_the_groups() {
+        let current = Gid::from_raw(42);
+        assert_eq!(target(1, 5, None).groups_to_set(current, true), None);
+        let list = gids(&[7]);
+        assert_eq!(target(1, 5, Some(list.clone())).groups_to_set(current, true), Some(Groups::List(&list)));
+    }
+
+    #[test]
+    fn groups_are_compared_as_sets_with_the_gid() {
+        assert!(same_groups(&gids(&[]), &[], 5));
+        assert!(same_groups(&gids(&[5]), &[], 5));
+        assert!(same_groups(&gids(&[]), &[5], 5));
+        assert!(same_groups(&gids(&[7, 5, 6]), &[6, 7], 5));
+        assert!(same_groups(&gids(&[6, 6]), &[6, 5], 5));
+        assert!(!same_groups(&gids(&[7]), &[], 5));
+        assert!(!same_groups(&gids(&[]), &[7], 5));
+        assert!(!same_groups(&gids(&[5]), &[0], 5));
     }
 
     #[test]

@@ -195,11 +195,9 @@ fn listed_options_are_accepted(case: &str, orig: &mut Outcome, ours: &mut Outcom
     refused
 }
 
-/// The original crashes (a signal), or with stdout closed hangs, where
-/// ours reports the error.
-fn the_original_crashes(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
-    let hangs = orig.code.is_none() && case.ends_with("with stdout closed");
-    if (orig.code.is_some_and(|c| c > 128) || hangs) && ours.code == Some(111) && ours.err.contains("fatal: ") {
+/// The original crashes (a signal) where ours reports the error.
+fn the_original_crashes(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    if orig.code.is_some_and(|c| c > 128) && ours.code == Some(111) && ours.err.contains("fatal: ") {
         *orig = ours.clone();
         return true;
     }
@@ -226,7 +224,8 @@ fn unmatchable_rules_are_refused(case: &str, orig: &mut Outcome, ours: &mut Outc
 /// Whether a rule line the original accepts has a pattern no lookup
 /// builds: no colon (the original skips the line), an address that is not
 /// `U.G`, `U`, `.G`, empty or a range `A-B` with A <= B of 32-bit
-/// decimals, or a command part that is not `,UID.CMD`.
+/// decimals, or a command part that is not `,UID.CMD`. (A range without
+/// its first number, `-B`, did match: see [`ranges_need_both_ends`].)
 fn could_never_match(line: &str) -> bool {
     let line = line.trim_end_matches([' ', '\t']);
     if line.starts_with('#') || line.is_empty() {
@@ -239,6 +238,7 @@ fn could_never_match(line: &str) -> bool {
         None => (pattern, None),
     };
     let addr_ok = addr.is_empty()
+        || open_range(addr).is_some()
         || id(addr)
         || addr.strip_prefix('.').is_some_and(id)
         || addr.split_once('.').is_some_and(|(u, g)| id(u) && id(g))
@@ -247,6 +247,42 @@ fn could_never_match(line: &str) -> bool {
             .is_some_and(|(a, b)| id(a) && id(b) && a.parse::<u32>().unwrap() <= b.parse::<u32>().unwrap());
     let cmd_ok = cmd.is_none_or(|c| c.split_once('.').is_some_and(|(u, name)| id(u) && !name.is_empty()));
     !(addr_ok && cmd_ok)
+}
+
+/// The last number of a range without its first, `-B` (`-` alone: 0),
+/// which the original compiles as `0-B`.
+fn open_range(addr: &str) -> Option<u64> {
+    let last = addr.strip_prefix('-')?;
+    if last.is_empty() {
+        return Some(0);
+    }
+    last.bytes().all(|c| c.is_ascii_digit()).then(|| last.parse().ok()).flatten()
+}
+
+/// A range needs both its numbers: the original compiles `-B:` as
+/// `0-B:` (uids 0 to B), ours refuses the line; only lines of that kind,
+/// and only if the original's file holds exactly the keys 0 to B.
+fn ranges_need_both_ends(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let Some(line) = case.strip_prefix("ipcrules \"").and_then(|l| l.strip_suffix('"')) else { return false };
+    let Some(last) = line.split_once(':').and_then(|(addr, _)| open_range(addr)).filter(|&b| b < 100) else {
+        return false;
+    };
+    let keys: Vec<String> = orig
+        .extra
+        .lines()
+        .filter_map(|r| r.strip_prefix('+').and_then(|r| r.split_once(':')).and_then(|(_, r)| r.split_once("->")))
+        .map(|(k, _)| k.to_string())
+        .collect();
+    let zero_to_last: Vec<String> = (0..=last).map(|u| u.to_string()).collect();
+    if orig.code == Some(0)
+        && keys == zero_to_last
+        && ours.code == Some(100)
+        && ours.err.contains("unable to parse this line: ")
+    {
+        *orig = ours.clone();
+        return true;
+    }
+    false
 }
 
 /// Client strings in log lines are sanitised (`:`, `%`, blanks, control
@@ -330,15 +366,116 @@ fn connnum_is_set(_: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
 
 /// ipccat and ipcconnect are programs, not scripts over ipcclient: their
 /// messages start with their own names, and a closed stdout is their
-/// error (111), not cat's.
+/// error (111), not cat's, nor ignored as the original's ipcconnect
+/// ignores it (exit 0, the server's data lost).
 fn clients_are_programs(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
     let Some(name) = ["ipccat", "ipcconnect"].into_iter().find(|n| case.starts_with(n)) else { return false };
     let mut changed = replace_all(orig, "ipcclient: unable to connect", &format!("{name}: unable to connect"));
-    if orig.err.starts_with("cat: ") && ours.err.starts_with(&format!("{name}: fatal: unable to write to stdout")) {
+    let ignored = name == "ipcconnect" && orig.code == Some(0) && orig.err.is_empty();
+    if (orig.err.starts_with("cat: ") || ignored)
+        && ours.err.starts_with(&format!("{name}: fatal: unable to write to stdout"))
+    {
         *orig = ours.clone();
         changed = true;
     }
     changed
+}
+
+/// Only a socket is removed before binding: a regular file at the path is
+/// refused (the original deletes it and serves), and a directory says so
+/// (the original's bind says `address already used`).
+fn only_a_socket_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let refused = |o: &Outcome, reason: &str| {
+        o.code == Some(111) && o.err == format!("ipcserver: fatal: unable to bind: {reason}\n")
+    };
+    let file = case.ends_with("on a regular file")
+        && orig.code.is_none()
+        && orig.extra == "the file is kept: false"
+        && refused(ours, "file exists and is not a socket")
+        && ours.extra == "the file is kept: true";
+    let dir =
+        case.ends_with("a directory") && refused(orig, "address already in use") && refused(ours, "is a directory");
+    if file || dir {
+        *orig = ours.clone();
+    }
+    file || dir
+}
+
+/// Run by a user, ipcserver refuses a change of ids before it binds (the
+/// original binds, fails to set the gid and leaves the socket), and
+/// serves with the user's own ids (where the original fails the same way).
+fn ids_need_root_before_binding(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    if !case.starts_with("ipcserver run by a user") {
+        return false;
+    }
+    let failed = orig.code == Some(111) && orig.err.contains("fatal: unable to set gid: ");
+    let refused = ours.code == Some(100)
+        && ours.err == "ipcserver: fatal: -u, -g, -G and -U need root, unless they name the server's own ids\n"
+        && ours.extra == "socket left: false";
+    let serves = ours.code.is_none() && ours.err.is_empty();
+    if failed && ((case.ends_with("other ids") && refused) || (case.ends_with("its own ids") && serves)) {
+        *orig = ours.clone();
+        return true;
+    }
+    false
+}
+
+/// A refused rule line is followed by a line of ours that says which line
+/// it is and what was expected there (`ipcrules: line 3: expected ...`).
+fn refusals_say_where_and_what(case: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
+    if !case.starts_with("ipcrules ") {
+        return false;
+    }
+    let ours_only = |l: &str| {
+        l.strip_prefix("ipcrules: line ")
+            .and_then(|r| r.split_once(": expected "))
+            .is_some_and(|(n, _)| n.bytes().all(|c| c.is_ascii_digit()))
+    };
+    let kept: String = ours.err.split_inclusive('\n').filter(|l| !ours_only(l)).collect();
+    let changed = kept != ours.err;
+    ours.err = kept;
+    changed
+}
+
+/// ipcserver says once at start that its rules cannot be read (the
+/// original says nothing until a connection is dropped).
+fn unreadable_rules_are_reported_at_start(case: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
+    let Some(rest) = ours.err.strip_prefix("ipcserver: warning: unable to read ") else { return false };
+    let Some((line, after)) = rest.split_once('\n') else { return false };
+    if case.starts_with("ipcserver ")
+        && case.contains("-x")
+        && line.ends_with(" (every connection is dropped until it can be read)")
+    {
+        ours.err = after.to_string();
+        return true;
+    }
+    false
+}
+
+/// ipcrules removes its temporary file when it fails (the original leaves
+/// it).
+fn rules_tmp_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let removed = "temporary file left: false";
+    if case.starts_with("ipcrules ") && orig.extra == "temporary file left: true" && ours.extra == removed {
+        orig.extra = removed.into();
+        return true;
+    }
+    false
+}
+
+/// ipcconnect shuts down its side of the connection when its input ends:
+/// a server that reads to the end of its input sees it (the original's
+/// never does, and the server waits: here, until its own time-out).
+fn ipcconnect_passes_the_end_of_input(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let passed = "the server saw the end of its input: true";
+    if case.contains("reads to the end")
+        && orig.extra == "the server saw the end of its input: false"
+        && ours.extra == passed
+    {
+        orig.extra = passed.into();
+        return true;
+    }
+    false
 }
 
 /// A uid given without a gid takes the user's primary gid from
@@ -360,8 +497,6 @@ fn ids_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
     false
 }
 
-/// In order: first those that edit one side, then those that make one
-/// side a copy of the other when the difference is of their kind.
 /// The original's handlers keep the mask their launcher blocked; ours
 /// start with an empty one, as s6's (behaviour.md §0).
 fn handlers_start_with_an_empty_mask(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
@@ -376,8 +511,12 @@ fn handlers_start_with_an_empty_mask(case: &str, orig: &mut Outcome, ours: &mut 
     orig.extra != before
 }
 
-const NORMALISERS: [(&str, Normaliser); 14] = [
+/// In order: first those that edit one side, then those that make one
+/// side a copy of the other when the difference is of their kind.
+const NORMALISERS: [(&str, Normaliser); 21] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
+    ("unreadable rules are reported at start", unreadable_rules_are_reported_at_start),
+    ("refused rule lines say where and what was expected", refusals_say_where_and_what),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
     ("ipcserver's usage lists -1 -C -G -a", server_usage_lists_our_options),
@@ -385,10 +524,15 @@ const NORMALISERS: [(&str, Normaliser); 14] = [
     ("IPCCONNNUM is set", connnum_is_set),
     ("ipccat and ipcconnect are programs", clients_are_programs),
     ("-h -H -o -O are accepted", listed_options_are_accepted),
-    ("the original crashes or hangs", the_original_crashes),
+    ("the original crashes", the_original_crashes),
+    ("ipcconnect passes the end of input", ipcconnect_passes_the_end_of_input),
+    ("ipcrules removes its temporary file", rules_tmp_is_removed),
     ("numbers and ids are validated", numbers_are_validated),
     ("unmatchable rule lines are refused", unmatchable_rules_are_refused),
+    ("a range needs both its numbers", ranges_need_both_ends),
     ("a uid without a gid takes its primary gid", uid_takes_its_primary_gid),
+    ("only a socket is removed", only_a_socket_is_removed),
+    ("a change of ids needs root, checked before binding", ids_need_root_before_binding),
     ("non-numeric ids in the environment are refused", ids_are_validated),
     ("handlers start with an empty mask", handlers_start_with_an_empty_mask),
 ];
@@ -460,8 +604,13 @@ fn usage_and_option_errors(t: &mut Tally, bins: &Bins) {
         ("ipcserver", &["-x"]),
         ("ipcserver", &["-c", "x", s, "true"]),
         ("ipcserver", &["-c", "0", s, "true"]),
+        // The original takes any number (it serves, with `status: 0/100000`).
+        ("ipcserver", &["-c", "100000", s, "true"]),
         ("ipcserver", &["-u", "abc", s, "true"]),
         ("ipcserver", &["-b", "z", s, "true"]),
+        // An empty path: a run script whose $SOCK is unset.
+        ("ipcserver", &["", "true"]),
+        ("ipcserver", &["-q", "", "true"]),
         ("ipcclient", &[]),
         ("ipcclient", &[s]),
         ("ipcclient", &["-q"]),
@@ -500,6 +649,11 @@ fn connection_failures(t: &mut Tally, bins: &Bins) {
         both(t, bins, &format!("ipccat {p}"), "ipccat", &[p], &[], b"");
         both(t, bins, &format!("ipcconnect {p}"), "ipcconnect", &[p], &[], b"");
     }
+    // An empty path: nothing to connect to.
+    both(t, bins, "ipcclient ''", "ipcclient", &["", "sh", "-c", "echo ran"], &[], b"");
+    both(t, bins, "ipcclient -q ''", "ipcclient", &["-q", "", "sh", "-c", "echo ran"], &[], b"");
+    both(t, bins, "ipccat ''", "ipccat", &[""], &[], b"");
+    both(t, bins, "ipcconnect ''", "ipcconnect", &[""], &[], b"");
 }
 
 /// A listener that answers every connection with `answer`, in a thread
@@ -526,6 +680,7 @@ fn client_behaviour(t: &mut Tally, bins: &Bins) {
         ("ipcclient", &["-l", "name", s, "sh", "-c", "echo $IPCLOCALPATH"]),
         ("ipcclient", &["-p", lp, s, "sh", "-c", "echo $IPCLOCALPATH"]),
         ("ipcclient", &["-p", lp, "-l", "other", s, "sh", "-c", "echo $IPCLOCALPATH"]),
+        ("ipcclient", &["-p", "", s, "sh", "-c", "cat <&6; echo \"[$IPCLOCALPATH]\""]),
         ("ipcclient", &[s, "/nonexistent/prog"]),
         ("ipccat", &[s]),
     ];
@@ -559,14 +714,17 @@ fn client_behaviour(t: &mut Tally, bins: &Bins) {
     };
     let (o, u) = (run(Suite::Original), run(Suite::Ours));
     t.compare("ipcclient -p (108 bytes)", o, u);
-    // Standard output closed: nothing may go back to the server.
+    // Standard output closed: nothing may go back to the server. The
+    // server writes, waits a second for anything to come back (the
+    // original's ipcconnect never ends its side of the connection), then
+    // closes.
     for name in ["ipccat", "ipcconnect"] {
         let run = |suite: Suite| {
             let _ = std::fs::remove_file(&sock);
             let l = UnixListener::bind(&sock).unwrap();
             let server = std::thread::spawn(move || {
                 let (mut c, _) = l.accept().unwrap();
-                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
                 let _ = c.write_all(b"hello\n");
                 let mut back = Vec::new();
                 let _ = std::io::Read::read_to_end(&mut c, &mut back);
@@ -574,13 +732,33 @@ fn client_behaviour(t: &mut Tally, bins: &Bins) {
             });
             let mut c = Command::new("sh");
             let mut o =
-                outcome(c.args(["-c", "exec \"$0\" \"$1\" >&-"]).arg(bins.prog(suite, name)).arg(&sock), b"", 2.0);
+                outcome(c.args(["-c", "exec \"$0\" \"$1\" >&-"]).arg(bins.prog(suite, name)).arg(&sock), b"", 5.0);
             o.extra = format!("server got {:?}", String::from_utf8_lossy(&server.join().unwrap()));
             o
         };
         let (o, u) = (run(Suite::Original), run(Suite::Ours));
         t.compare(&format!("{name} with stdout closed"), o, u);
     }
+    // A server that reads its input to the end before it answers: it
+    // sees the end only if the client passes it on (else, here, it gives
+    // up waiting after a second).
+    let run = |suite: Suite| {
+        let _ = std::fs::remove_file(&sock);
+        let l = UnixListener::bind(&sock).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            let mut input = Vec::new();
+            let ended = std::io::Read::read_to_end(&mut c, &mut input).is_ok();
+            let _ = c.write_all(format!("got {} bytes\n", input.len()).as_bytes());
+            ended
+        });
+        let mut o = outcome(Command::new(bins.prog(suite, "ipcconnect")).arg(&sock), b"abc\n", 5.0);
+        o.extra = format!("the server saw the end of its input: {}", server.join().unwrap());
+        o
+    };
+    let (o, u) = (run(Suite::Original), run(Suite::Ours));
+    t.compare("ipcconnect to a server that reads to the end of its input", o, u);
 }
 
 /// `cdb -d` of a file, or what went wrong.
@@ -655,11 +833,18 @@ const RULE_LINES: &[&str] = &[
     "5-3:deny",
     "1-:deny",
     "-1:allow",
+    "-5:deny",
+    "-:deny",
     "1.2-3:deny",
     "1001,x:deny",
     "1001,:deny",
     "1001,0.:deny",
     ",:deny",
+    // How a refused line is shown: trailing blanks cut, ending at a NUL.
+    ":bogus   ",
+    ":bogus\t \t",
+    "1:deny\0junk",
+    ":bogus  \0  ",
 ];
 
 fn rules_compiled(t: &mut Tally, bins: &Bins) {
@@ -685,15 +870,22 @@ fn rules_compiled(t: &mut Tally, bins: &Bins) {
         let shown: String = line.chars().take(60).collect();
         t.compare(&format!("ipcrules {shown:?}"), o, u);
     }
-    // Failures of the files themselves.
+    // Failures of the files themselves, and of a line: whether the
+    // temporary file is left behind too.
     let dir_target = d.join("adir");
     std::fs::create_dir(&dir_target).unwrap();
-    for (case, target, tmp) in [
-        ("ipcrules over a directory", dir_target.clone(), d.join("r.tmp")),
-        ("ipcrules tmp in a missing directory", d.join("x.cdb"), d.join("nodir/r.tmp")),
+    for (case, target, tmp, input) in [
+        ("ipcrules over a directory", dir_target.clone(), d.join("r.tmp"), ":deny\n"),
+        ("ipcrules tmp in a missing directory", d.join("x.cdb"), d.join("nodir/r.tmp"), ":deny\n"),
+        ("ipcrules with a refused line", d.join("x.cdb"), d.join("r.tmp"), "1:deny\n:bogus\n"),
     ] {
-        let run =
-            |suite: Suite| outcome(Command::new(bins.prog(suite, "ipcrules")).arg(&target).arg(&tmp), b":deny\n", 5.0);
+        let run = |suite: Suite| {
+            let _ = std::fs::remove_file(&tmp);
+            let mut o =
+                outcome(Command::new(bins.prog(suite, "ipcrules")).arg(&target).arg(&tmp), input.as_bytes(), 5.0);
+            o.extra = format!("temporary file left: {}", tmp.exists());
+            o
+        };
         let (o, u) = (run(Suite::Original), run(Suite::Ours));
         t.compare(case, o, u);
     }
@@ -911,6 +1103,17 @@ fn bind_errors(t: &mut Tally, bins: &Bins) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         both(t, bins, &format!("ipcserver {name}"), "ipcserver", &args, &[], b"");
     }
+    // A regular file where the socket should be (`ipcserver notes.txt
+    // prog`): is it still there afterwards?
+    let notes = d.join("notes.txt");
+    let on_notes = |suite: Suite| {
+        std::fs::write(&notes, "notes\n").unwrap();
+        let mut o = outcome(Command::new(bins.prog(suite, "ipcserver")).arg(&notes).arg("true"), b"", 1.0);
+        o.extra = format!("the file is kept: {}", std::fs::read(&notes).is_ok_and(|n| n == b"notes\n"));
+        let _ = std::fs::remove_file(&notes);
+        o
+    };
+    t.compare("ipcserver on a regular file", on_notes(Suite::Original), on_notes(Suite::Ours));
     // The longest path Linux accepts is served by both.
     let longest = d.join(&"y".repeat(108 - base));
     let run = |suite: Suite| {
@@ -950,6 +1153,26 @@ fn privilege_drops(t: &mut Tally, bins: &Bins) {
     for (name, opts) in cases {
         let run = |s: Suite| serve(bins, s, opts, ids, 1, &env);
         t.compare(&format!("ipcserver {name}"), run(Suite::Original), run(Suite::Ours));
+    }
+    // Run by a user (nobody, no other group), for other ids and for its
+    // own: is the socket left behind?
+    if !have("setpriv", "compat_original privilege drops by a user") {
+        return;
+    }
+    let d = TempDir::new();
+    std::fs::set_permissions(d.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let sock = d.join("s");
+    for (name, opts) in [("other ids", ["-u", "1000", "-g", "1000"]), ("its own ids", ["-u", "65534", "-g", "65534"])] {
+        let run = |suite: Suite| {
+            let _ = std::fs::remove_file(&sock);
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bins.prog(suite, "ipcserver"));
+            let mut o = outcome(c.args(opts).arg(&sock).arg("true"), b"", 1.0);
+            o.err = o.err.replace(sock.to_str().unwrap(), "SOCK");
+            o.extra = format!("socket left: {}", sock.exists());
+            o
+        };
+        t.compare(&format!("ipcserver run by a user, {name}"), run(Suite::Original), run(Suite::Ours));
     }
 }
 

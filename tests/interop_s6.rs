@@ -500,7 +500,7 @@ fn execline_sees_our_exit_codes() {
     let script = format!(
         "foreground {{ ipccat {m} }} importas -u r1 ? \
          foreground {{ ipcrules }} importas -u r2 ? \
-         foreground {{ ipcapplyuidgid -z ipcserver-access -l x sh -c \"exit 7\" }} importas -u r3 ? \
+         foreground {{ export PROTO IPC ipcapplyuidgid -z ipcserver-access -l x sh -c \"exit 7\" }} importas -u r3 ? \
          foreground {{ ipcclient -q {m} true }} importas -u r4 ? \
          echo $r1 $r2 $r3 $r4",
         m = s(&missing)

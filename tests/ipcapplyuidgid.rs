@@ -244,18 +244,84 @@ fn a_failing_step_is_fatal_and_nothing_runs() {
     }
     let inner = bin("ipcapplyuidgid");
     let inner = inner.to_str().unwrap();
-    // Groups come first: without privilege, that is the step that fails.
+    // Groups come first: without privilege, that is the step that fails,
+    // unless they are those the process has (-g 0 keeps its gid, 65534,
+    // its only group), and then the next step fails.
     let cases: [(&[&str], &str); 4] = [
         (&["-G", "1"], "set supplementary groups"),
         (&["-g", "1"], "set supplementary groups"),
         (&["-u", "1"], "set supplementary groups"),
-        (&["-u", "1", "-g", "0"], "set supplementary groups"),
+        (&["-u", "1", "-g", "0"], "set uid"),
     ];
     for (args, what) in cases {
         let o = run(apply().args(["-u", "65534", inner]).args(args).args(["sh", "-c", "echo ran"]), 10);
         fails(&o, 111, &format!("ipcapplyuidgid: fatal: unable to {what}: operation not permitted\n"));
     }
-    // Even an empty list cannot be set without privilege: still fatal.
-    let o = run(apply().args(["-u", "65534", inner, "-G", "", "sh", "-c", "echo ran"]), 10);
+    // A list other than the one it has cannot be set without privilege
+    // either, even an empty one (it has group 5 besides its gid).
+    let o = run(apply().args(["-u", "65534", "-G", "5,65534", inner, "-G", "", "sh", "-c", "echo ran"]), 10);
     fails(&o, 111, "ipcapplyuidgid: fatal: unable to set supplementary groups: operation not permitted\n");
+}
+
+/// `program args...` run by nobody (uid and gid 65534) with the
+/// supplementary groups `groups` (comma-separated; empty: none), through
+/// setpriv, in a clean environment plus `vars`.
+fn as_nobody(groups: &str, vars: &[(&str, &str)], program: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new("setpriv");
+    c.env_clear().env("PATH", "/usr/bin:/bin").envs(vars.iter().copied());
+    c.args(["--reuid=65534", "--regid=65534"]);
+    if groups.is_empty() {
+        c.arg("--clear-groups");
+    } else {
+        c.arg(format!("--groups={groups}"));
+    }
+    c.arg(program).args(args);
+    c
+}
+
+/// Run by a user with its own ids, as a user's own service tree runs it
+/// (`s6-envuidgid me ipcapplyuidgid -U ...`), it changes nothing and runs
+/// prog, as s6-applyuidgid does: no call that needs root is made for a
+/// change that is no change. A real change still fails.
+#[test]
+fn an_unprivileged_user_may_name_its_own_ids() {
+    let test = "an_unprivileged_user_may_name_its_own_ids";
+    if !need_root(test) || !have("setpriv", test) {
+        return;
+    }
+    let me = bin("ipcapplyuidgid");
+    let nobody = (all(65534), all(65534));
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let own: [Case; 5] = [
+        ("", &["-u", "65534", "-g", "65534"], &[]),
+        ("5,65534", &["-u", "65534", "-g", "65534"], &[]),
+        ("5", &["-u", "65534"], &[]),
+        // s6-envuidgid's variables for nobody, who is in no other group.
+        ("", &["-U"], &[("UID", "65534"), ("GID", "65534"), ("GIDLIST", "")]),
+        ("5", &["-U"], &[("UID", "65534"), ("GID", "65534"), ("GIDLIST", "5")]),
+    ];
+    for (groups, args, vars) in own {
+        let (uid, gid, kept) = ids(&mut as_nobody(groups, vars, &me, args));
+        assert_eq!((uid, gid), nobody.clone(), "{groups} {args:?} {vars:?}");
+        assert_eq!(kept, groups.replace(',', " "), "{groups} {args:?} {vars:?}: the groups stay");
+    }
+    // What s6-applyuidgid does with the same command lines (-U aside:
+    // s6 2.11 sets its list whatever it holds).
+    if have("s6-applyuidgid", test) {
+        for groups in ["", "5,65534"] {
+            let s6 = std::path::Path::new("s6-applyuidgid");
+            let (uid, gid, kept) = ids(&mut as_nobody(groups, &[], s6, &["-u", "65534", "-g", "65534"]));
+            assert_eq!((uid, gid, kept), (all(65534), all(65534), groups.replace(',', " ")), "s6 with {groups}");
+        }
+    }
+    // Another uid, another gid, another list: root's business.
+    let change: [(&[&str], &str); 3] = [
+        (&["-u", "1", "-g", "65534"], "set uid"),
+        (&["-u", "65534", "-g", "1"], "set gid"),
+        (&["-u", "65534", "-g", "65534", "-G", "5"], "set supplementary groups"),
+    ];
+    for (args, what) in change {
+        let o = run(as_nobody("", &[], &me, args).args(["sh", "-c", "echo ran"]), 10);
+        fails(&o, 111, &format!("ipcapplyuidgid: fatal: unable to {what}: operation not permitted\n"));
+    }
 }

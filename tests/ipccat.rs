@@ -13,6 +13,10 @@ fn usage_and_connect_errors() {
     assert_eq!(o.status.code(), Some(111));
     // As the original's ipcclient says it: no "fatal:".
     assert_eq!(stderr(&o), format!("ipccat: unable to connect to {}: no such file or directory\n", p.display()));
+    // An empty path, as the original (through its ipcclient) says it.
+    let o = run(cmd("ipccat").arg(""), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipccat: unable to connect to : connection refused\n");
 }
 
 #[test]

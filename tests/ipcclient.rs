@@ -76,6 +76,11 @@ fn connect_errors() {
     let o = run(client().arg(&long).arg("true"), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipcclient: unable to connect to {}: file name too long\n", long.display()));
+    // An empty path names no socket: refused, in the original's words.
+    let o = run(client().args(["", "sh", "-c", "echo ran"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipcclient: unable to connect to : connection refused\n");
+    assert_eq!(stdout(&o), "");
 }
 
 #[test]
@@ -156,9 +161,12 @@ fn the_server_sees_the_local_path() {
     let o = run(client().arg("-p").arg(&local).arg(&s).args(["sh", "-c", "cat <&6"]), 10);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("{}\n", local.display()));
-    // Without -p the client has no path.
+    // Without -p the client has no path, and with an empty one neither
+    // (as the original's -p '', which binds no path the server can see).
     let o = run(client().arg(&s).args(["sh", "-c", "cat <&6"]), 10);
     assert_eq!(stdout(&o), "\n");
+    let o = run(client().args(["-p", ""]).arg(&s).args(["sh", "-c", "cat <&6; echo \"[$IPCLOCALPATH]\""]), 10);
+    assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(0), "\n[]\n".into(), String::new()));
 }
 
 #[test]

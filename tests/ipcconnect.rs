@@ -38,6 +38,9 @@ fn usage_and_connect_errors() {
     let o = run(connect().arg(&p), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipcconnect: unable to connect to {}: no such file or directory\n", p.display()));
+    let o = run(connect().arg(""), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), "ipcconnect: unable to connect to : connection refused\n");
 }
 
 #[test]

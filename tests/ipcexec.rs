@@ -740,7 +740,11 @@ fn exec_rules_compiled_and_checked() {
     let o = check(&[("IPCCOMMAND", "echo"), ("IPCUID", "x")]);
     assert_eq!((o.status.code(), stderr(&o)), (Some(100), "ipcexecrulescheck: fatal: invalid IPCUID: x\n".into()));
     let o = run_input(cmd("ipcexecrules").arg(d.join("x.cdb")).arg(d.join("x.tmp")), b"1,0.ls:deny=\"/x\"\n", 10);
-    assert_eq!(stderr(&o), "ipcexecrules: fatal: unable to parse this line: 1,0.ls:deny=\"/x\"\n");
+    assert_eq!(
+        stderr(&o),
+        "ipcexecrules: fatal: unable to parse this line: 1,0.ls:deny=\"/x\"\n\
+         ipcexecrules: line 1: expected ',NAME=\"value\"' or the end of the line\n"
+    );
 }
 
 #[test]

@@ -253,15 +253,17 @@ fn usage_and_account_errors_create_nothing() {
     let d = s(&dir);
     let usage = "ipcexec-config: usage: ipcexec-config user loguser dir\n";
     let long = format!("{}/{}", s(t.path()), "a".repeat(106 - s(t.path()).len()));
+    let relative = |dir: &str| format!("ipcexec-config: the directory must be an absolute path: {dir}\n{usage}");
     let cases: Vec<(Vec<&str>, i32, String)> = vec![
         (vec![], 100, usage.into()),
         (vec![&a.user, &a.loguser], 100, usage.into()),
         (vec![&a.user, &a.loguser, d, "x"], 100, usage.into()),
-        (vec![&a.user, &a.loguser, "svc"], 100, usage.into()),
-        (vec![&a.user, &a.loguser, "./svc"], 100, usage.into()),
-        (vec![&a.user, &a.loguser, ""], 100, usage.into()),
+        // A relative dir: the usage line, and why.
+        (vec![&a.user, &a.loguser, "svc"], 100, relative("svc")),
+        (vec![&a.user, &a.loguser, "./svc"], 100, relative("./svc")),
+        (vec![&a.user, &a.loguser, ""], 100, relative("")),
         // The dir is checked first, then the logger's account, then the user's.
-        (vec!["no-such-user", "no-such-loguser", "svc"], 100, usage.into()),
+        (vec!["no-such-user", "no-such-loguser", "svc"], 100, relative("svc")),
         (vec!["-v", &a.user, &a.loguser, d], 100, format!("ipcexec-config: illegal option -- v\n{usage}")),
         (vec!["no-such-user", &a.loguser, d], 111, "ipcexec-config: fatal: unknown account no-such-user\n".into()),
         (vec![&a.user, "no-such-loguser", d], 111, "ipcexec-config: fatal: unknown account no-such-loguser\n".into()),
@@ -407,7 +409,8 @@ fn the_run_script_does_not_start_on_rules_that_do_not_compile() {
     assert_ok(&config(&[&a.user, &a.loguser, s(&dir)]));
     std::fs::write(dir.join("rules/data"), "1000,0.id:allow\nnot a rule\n:deny\n").unwrap();
     let o = run(Command::new(dir.join("run")).current_dir(&dir), 10);
-    let want = "ipcexecrules: fatal: unable to parse this line: not a rule\n";
+    let want = "ipcexecrules: fatal: unable to parse this line: not a rule\n\
+                ipcexecrules: line 2: expected a colon after the address (ADDRESS:allow or ADDRESS:deny)\n";
     assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(111), want.to_string(), String::new()));
     assert_eq!(listing(&dir.join("rules")), ["Makefile", "data"]);
     assert!(!dir.join("s").exists());
@@ -716,7 +719,9 @@ fn same_layout_and_messages_as_the_original() {
             .replace("file does not exist", "no such file or directory");
         let code = o.status.code();
         let o = config(&args);
-        assert_eq!((o.status.code(), stderr(&o)), (code, theirs), "{args:?}");
+        // Ours says why a relative dir is refused, before the usage line.
+        let ours = stderr(&o).replace("ipcexec-config: the directory must be an absolute path: relative\n", "");
+        assert_eq!((o.status.code(), ours), (code, theirs), "{args:?}");
         assert!(!p.exists());
     }
 }

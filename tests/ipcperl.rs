@@ -24,15 +24,28 @@ const USAGE: &str = "ipcperl: usage: ipcperl [ -1UXdDqQvpP ] [ -c limit ] [ -C l
 [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] \
 [ -f lockfile ] path file.pm sub [ args... ]\n";
 
+/// How to build and run these tests, as the README says it.
+const TEST_COMMAND: &str = "cargo test --release --features perl --test ipcperl";
+
 /// ipcperl, if the `perl` feature built it; says SKIPPED if not. (Cargo
 /// names the executable even without the feature, which a build with it
 /// may have left behind: the feature is what says it is current.)
 fn ipcperl(test: &str) -> Option<PathBuf> {
     let path = option_env!("CARGO_BIN_EXE_ipcperl").filter(|_| cfg!(feature = "perl")).map(PathBuf::from);
     if path.is_none() {
-        skip(test, "ipcperl was not built (it needs the perl feature: cargo test --features perl)");
+        skip(test, &format!("ipcperl was not built (it needs libperl-dev and the perl feature: {TEST_COMMAND})"));
     }
     path
+}
+
+/// The SKIPPED line gives the command the README and ipcperl's page give,
+/// so that whoever reads it runs what the documentation says.
+#[test]
+fn the_skip_hint_is_the_documented_command() {
+    for page in ["README.md", "doc/ipcperl.md"] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(page)).unwrap();
+        assert!(text.contains(TEST_COMMAND), "{page} does not say {TEST_COMMAND:?}");
+    }
 }
 
 /// An ipcperl server on `DIR/s` for `DIR/h.pm`, stderr in `DIR/log`.

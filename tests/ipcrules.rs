@@ -154,35 +154,55 @@ fn unparseable_line_leaves_the_old_rules() {
     let d = TempDir::new();
     assert_eq!(compile(&d, "1:deny\n").status.code(), Some(0));
     let before = std::fs::read(d.join("rules.cdb")).unwrap();
+    let colon = "a colon after the address (ADDRESS:allow or ADDRESS:deny)";
+    let address =
+        "an address at the start of the line: UID, UID.GID, .GID, FIRST-LAST (decimal numbers), or nothing for anyone";
     let bad = [
-        ("bad line", "bad line"),
-        ("1:allow,A=\"unterminated", "1:allow,A=\"unterminated"),
-        ("5-4:deny", "5-4:deny"),
-        ("a-b:deny", "a-b:deny"),
-        ("1:permit", "1:permit"),
-        ("x.1:allow", "x.1:allow"),
+        ("bad line", "bad line", colon),
+        ("1:allow,A=\"unterminated", "1:allow,A=\"unterminated", "the closing \" of the quoted value"),
+        ("5-4:deny", "5-4:deny", "a range FIRST-LAST with FIRST at most LAST"),
+        ("-5:deny", "-5:deny", "the first uid of the range before '-' (0-5, not -5)"),
+        ("a-b:deny", "a-b:deny", address),
+        ("1:permit", "1:permit", "'allow' or 'deny' after the colon"),
+        ("1:allow#x", "1:allow#x", "',NAME=\"value\"' or the end of the line"),
+        ("1:allow,A", "1:allow,A", "'=' after the name of the variable"),
+        ("1:allow,A=", "1:allow,A=", "a quoted value after '=', such as \"value\""),
+        ("1:allow=\"/bin/sh\"", "1:allow=\"/bin/sh\"", "no path after 'allow' (allow=\"path\" is for ipcexecrules)"),
+        ("x.1:allow", "x.1:allow", address),
         // Keys that could never match (the original stores them as text).
-        ("1 :deny", "1 :deny"),
-        ("4294967296:deny", "4294967296:deny"),
-        ("1001,x:deny", "1001,x:deny"),
+        ("1 :deny", "1 :deny", address),
+        ("4294967296:deny", "4294967296:deny", "a uid or gid from 0 to 4294967295"),
+        ("1001,x:deny", "1001,x:deny", "UID.PROGRAM after the comma of the address"),
         // A line the original skips silently (no colon): a deny must not
         // vanish.
-        ("1001deny", "1001deny"),
-        // Trailing blanks are not part of the reported line's problem,
-        // but the line is shown as it was read.
-        ("1:allow,A \t", "1:allow,A \t"),
+        ("1001deny", "1001deny", colon),
+        // The line is shown as the original shows it: trailing blanks
+        // cut, then ending at a NUL byte (never a raw NUL in a message).
+        ("1:allow,A \t", "1:allow,A", "'=' after the name of the variable"),
+        ("1:deny\0junk", "1:deny", "text without a NUL byte"),
+        (":bogus \0x", ":bogus ", "text without a NUL byte"),
+        (":bogus  \0  ", ":bogus  ", "text without a NUL byte"),
+        ("\0abc", "", "text without a NUL byte"),
     ];
-    for (line, shown) in bad {
+    for (line, shown, expected) in bad {
         std::fs::write(d.join("rules.tmp"), b"stale").unwrap();
         let o = compile(&d, &format!("# ok\n2:allow\n{line}\n3:deny\n"));
         assert_eq!(o.status.code(), Some(100), "{line}");
-        assert_eq!(stderr(&o), format!("ipcrules: fatal: unable to parse this line: {shown}\n"));
+        // The original's line, then which line it is and what it lacks.
+        assert_eq!(
+            stderr(&o),
+            format!("ipcrules: fatal: unable to parse this line: {shown}\nipcrules: line 3: expected {expected}\n")
+        );
         assert_eq!(std::fs::read(d.join("rules.cdb")).unwrap(), before, "{line}");
         assert!(!d.join("rules.tmp").exists(), "{line}: tmp removed");
     }
-    // The last line needs no newline, and is checked too.
-    let o = compile(&d, "2:allow\nlast");
-    assert_eq!(stderr(&o), "ipcrules: fatal: unable to parse this line: last\n");
+    // The last line needs no newline, and is checked too; lines are
+    // counted from 1, blank lines and comments included.
+    let o = compile(&d, "\n# c\n2:allow\nlast");
+    assert_eq!(
+        stderr(&o),
+        format!("ipcrules: fatal: unable to parse this line: last\nipcrules: line 4: expected {colon}\n")
+    );
     assert_eq!(o.status.code(), Some(100));
 }
 
@@ -215,6 +235,12 @@ fn limits_are_what_readers_honour_with_clear_messages() {
     let o = compile(&d, &format!("{}:deny\n", "1".repeat(3_000_000)));
     assert_eq!(o.status.code(), Some(100));
     assert!(stderr(&o).starts_with("ipcrules: fatal: line longer than 2101249 bytes: 1111"));
+    assert!(
+        stderr(&o)
+            .ends_with("\nipcrules: line 1: expected a line of at most 2101249 bytes (only a comment may be longer)\n"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -223,7 +249,11 @@ fn huge_ranges_are_refused_at_once() {
     let start = std::time::Instant::now();
     let o = compile(&d, "1:deny\n0-4294967295:deny\n");
     assert_eq!(o.status.code(), Some(100));
-    assert_eq!(stderr(&o), "ipcrules: fatal: range too large for a cdb file (4 GiB) in this line: 0-4294967295:deny\n");
+    assert_eq!(
+        stderr(&o),
+        "ipcrules: fatal: range too large for a cdb file (4 GiB) in this line: 0-4294967295:deny\n\
+         ipcrules: line 2: expected a range whose rules fit a cdb file (4 GiB)\n"
+    );
     assert!(start.elapsed() < std::time::Duration::from_secs(5), "refused before writing");
     assert!(!d.join("rules.cdb").exists());
     assert!(!d.join("rules.tmp").exists());

@@ -37,6 +37,8 @@ fn usage_errors() {
     let bad: &[(&[&str], String)] = &[
         (&[], "".into()),
         (&["/tmp/x"], "".into()),
+        // An empty path (a run script whose $SOCK is unset), as the original.
+        (&["", "true"], "".into()),
         (&["-c", "x", "/tmp/x", "true"], format!("illegal value for option -c: x {limit}")),
         (&["-c", "0", "/tmp/x", "true"], format!("illegal value for option -c: 0 {limit}")),
         (&["-c", "65536", "/tmp/x", "true"], format!("illegal value for option -c: 65536 {limit}")),
@@ -61,9 +63,11 @@ fn usage_errors() {
         assert_eq!(stderr(&o), format!("{msg}{USAGE}"), "{args:?}");
     }
     // -q silences a missing operand (as the original), not an option error.
-    let o = run(cmd("ipcserver").arg("-q"), 10);
-    assert_eq!(o.status.code(), Some(100));
-    assert_eq!(stderr(&o), "");
+    for args in [&["-q"][..], &["-q", "", "true"]] {
+        let o = run(cmd("ipcserver").args(args), 10);
+        assert_eq!(o.status.code(), Some(100), "{args:?}");
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
     let o = run(cmd("ipcserver").args(["-q", "-k"]), 10);
     assert_eq!(stderr(&o), format!("ipcserver: illegal option -- k\n{USAGE}"));
 }
@@ -260,14 +264,11 @@ fn bind_errors_are_clear() {
     let o = run(cmd("ipcserver").args([s(&missing), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: no such file or directory\n", s(&missing)));
-    // A directory where the socket should be: as the original and s6, the
-    // failed removal is left for bind to report.
+    // A directory where the socket should be says so (the original and s6
+    // leave it for bind, which says `address already in use`).
     let o = run(cmd("ipcserver").args([d.path().to_str().unwrap(), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
-    assert_eq!(
-        stderr(&o),
-        format!("ipcserver: fatal: unable to bind {}: address already in use\n", d.path().display())
-    );
+    assert_eq!(stderr(&o), format!("ipcserver: fatal: unable to bind {}: is a directory\n", d.path().display()));
     assert!(d.path().is_dir());
 }
 
@@ -295,17 +296,40 @@ fn socket_paths_of_108_and_109_bytes() {
     assert!(!long.exists());
 }
 
+/// Only an old socket is removed before binding: `ipcserver notes.txt
+/// prog` must not delete the notes (the original and s6 do).
 #[test]
-fn a_regular_file_at_path_is_replaced_unless_capital_d() {
+fn only_a_socket_at_path_is_replaced() {
     let d = TempDir::new();
-    let sock = d.join("s");
-    std::fs::write(&sock, "not a socket").unwrap();
-    let o = run(cmd("ipcserver").args(["-D", s(&sock), "true"]), 10);
+    let notes = d.join("notes.txt");
+    std::fs::write(&notes, "not a socket").unwrap();
+    for opts in [&[][..], &["-d"], &["-q"]] {
+        let o = run(cmd("ipcserver").args(opts).args([s(&notes), "sh", "-c", "echo ran"]), 10);
+        assert_eq!(o.status.code(), Some(111), "{opts:?}");
+        let msg = format!("ipcserver: fatal: unable to bind {}: file exists and is not a socket\n", s(&notes));
+        assert_eq!(stderr(&o), if opts == ["-q"] { "" } else { &msg }, "{opts:?}");
+        assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not a socket");
+    }
+    let o = run(cmd("ipcserver").args(["-D", s(&notes), "true"]), 10);
     assert_eq!(o.status.code(), Some(111));
     assert!(stderr(&o).ends_with("address already in use\n"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "not a socket");
-    let _srv = start(&[s(&sock), "echo", "ok"], &sock, &d.join("log"));
-    assert_eq!(fetch(&sock).unwrap(), b"ok\n");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not a socket");
+    // A symbolic link (even to a socket) and a FIFO are not sockets either.
+    let old = d.join("old.sock");
+    drop(std::os::unix::net::UnixListener::bind(&old).unwrap());
+    let link = d.join("link");
+    std::os::unix::fs::symlink(&old, &link).unwrap();
+    let fifo = d.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for path in [&link, &fifo] {
+        let o = run(cmd("ipcserver").args([s(path), "true"]), 10);
+        assert_eq!(o.status.code(), Some(111), "{}", path.display());
+        assert!(stderr(&o).ends_with(": file exists and is not a socket\n"), "{}", stderr(&o));
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    // An old socket is replaced.
+    let _srv = start(&[s(&old), "echo", "ok"], &old, &d.join("log"));
+    assert_eq!(fetch(&old).unwrap(), b"ok\n");
 }
 
 #[test]
@@ -356,6 +380,44 @@ fn rules_allow_deny_and_environment() {
     assert!(wait_until(10, || text(&log).contains(" status 25600")), "{}", text(&log));
     assert!(text(&log).contains("ipcserver: deny "), "{}", text(&log));
     assert!(!marker.exists(), "a denied connection ran the handler");
+}
+
+/// Rules that cannot be read drop every connection: ipcserver still
+/// starts (as the original), but says so once at start, unless -q (or
+/// -X, for a missing file only).
+#[test]
+fn unreadable_rules_are_reported_at_start() {
+    let d = TempDir::new();
+    let missing = d.join("missing.cdb");
+    let garbage = d.join("garbage.cdb");
+    std::fs::write(&garbage, "garbage").unwrap();
+    let good = rules(d.path(), ":allow\n");
+    let warning = |p: &Path, reason: &str| {
+        format!(
+            "ipcserver: warning: unable to read {}: {reason} (every connection is dropped until it can be read)\n",
+            s(p)
+        )
+    };
+    let cases: [(&[&str], &Path, String); 6] = [
+        (&[], &missing, warning(&missing, "no such file or directory")),
+        (&["-q"], &missing, String::new()),
+        (&["-X"], &missing, String::new()),
+        (&[], &garbage, warning(&garbage, "corrupt cdb file")),
+        (&["-X"], &garbage, warning(&garbage, "corrupt cdb file")),
+        (&[], &good, String::new()),
+    ];
+    for (i, (opts, cdb, expected)) in cases.into_iter().enumerate() {
+        let sock = d.join(&format!("s{i}"));
+        let log = d.join(&format!("log{i}"));
+        let mut args = opts.to_vec();
+        args.extend(["-x", s(cdb), s(&sock), "echo", "served"]);
+        let _srv = start(&args, &sock, &log);
+        // Written before the chain starts, so before the socket exists.
+        assert_eq!(text(&log), expected, "{opts:?} {}", cdb.display());
+        fetch(&sock).unwrap();
+        fetch(&sock).unwrap();
+        assert_eq!(text(&log).matches("warning: unable to read").count(), expected.lines().count(), "once only");
+    }
 }
 
 #[test]
@@ -468,6 +530,62 @@ fn drops_privileges_with_u_g_and_capital_g() {
     );
     let (_, _, groups) = identity(&fetch(&sock).unwrap());
     assert_eq!(groups, "100 200");
+}
+
+/// `ipcserver OPTS... PATH prog...` run by nobody (uid and gid 65534, no
+/// other group), with `vars` in its environment.
+fn as_nobody(opts: &[&str], vars: &[(&str, &str)], path: &Path, prog: &[&str]) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin("ipcserver"));
+    c.args(opts).arg(path).args(prog).env_remove("UID").env_remove("GID").env_remove("GIDLIST");
+    c.envs(vars.iter().copied());
+    c
+}
+
+/// Run by a user, `-u`, `-g`, `-G` and `-U` for other ids are refused
+/// before anything is bound (they used to fail after binding, leaving the
+/// socket behind); for the user's own ids they change nothing, and the
+/// server serves.
+#[test]
+fn a_change_of_ids_without_root_is_refused_before_binding() {
+    let test = "a_change_of_ids_without_root_is_refused_before_binding";
+    if !need_root(test) || !have("setpriv", test) {
+        return;
+    }
+    let d = TempDir::new();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sock = d.join("s");
+    let refused = "ipcserver: fatal: -u, -g, -G and -U need root, unless they name the server's own ids\n";
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
+        (&["-u", "1000", "-g", "1000"], &[]),
+        (&["-u", "65534", "-g", "1000"], &[]),
+        (&["-u", "1"], &[]),
+        (&["-G", "5"], &[]),
+        (&["-U"], &[("UID", "65534"), ("GID", "65534"), ("GIDLIST", "5")]),
+    ];
+    for (opts, vars) in cases {
+        let o = run(&mut as_nobody(opts, vars, &sock, &["sh", "-c", "echo ran"]), 10);
+        assert_eq!((o.status.code(), stderr(&o)), (Some(100), refused.to_string()), "{opts:?} {vars:?}");
+        assert!(!sock.exists(), "{opts:?} {vars:?} left a socket file");
+    }
+    let o = run(&mut as_nobody(&["-q", "-u", "1"], &[], &sock, &["true"]), 10);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(100), String::new()));
+    // Its own ids: served, as nobody.
+    let own: [Case; 3] = [
+        (&["-u", "65534", "-g", "65534"], &[]),
+        (&["-u", "65534"], &[]),
+        (&["-U"], &[("UID", "65534"), ("GID", "65534"), ("GIDLIST", "")]),
+    ];
+    for (opts, vars) in own {
+        let _ = std::fs::remove_file(&sock);
+        let _srv = Server::start(&mut as_nobody(opts, vars, &sock, &["cat", "/proc/self/status"]), &sock);
+        let (u, g, groups) = identity(&fetch(&sock).unwrap());
+        assert_eq!(
+            (u.as_str(), g.as_str(), groups.as_str()),
+            ("65534 65534 65534 65534", "65534 65534 65534 65534", "")
+        );
+    }
 }
 
 #[test]

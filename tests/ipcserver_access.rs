@@ -66,6 +66,26 @@ fn spawn_wait(c: &mut Command) -> (u32, std::process::Output) {
     (child.id(), wait_output(child, 10))
 }
 
+/// Run outside a server (no PROTO), it says what s6-ipcserver-access
+/// says, under its own name, and runs nothing.
+#[test]
+fn no_server_around_is_refused_in_s6s_words() {
+    let expected = (Some(100), String::new(), "ipcserver-access: fatal: PROTO not set\n".to_string());
+    let outcome = |c: &mut Command| {
+        let o = run(c, 10);
+        (o.status.code(), stdout(&o), stderr(&o))
+    };
+    let vars: Vec<(&str, &str)> = CLIENT.iter().copied().filter(|(k, _)| *k != "PROTO").collect();
+    assert_eq!(outcome(&mut access(&["echo", "ran"], &vars)), expected);
+    assert_eq!(outcome(&mut access(&["-B", "banner", "-x", "/nonexistent", "echo", "ran"], &[])), expected);
+    if have("s6-ipcserver-access", "no_server_around_is_refused_in_s6s_words") {
+        let mut s6 = Command::new("s6-ipcserver-access");
+        s6.env_clear().args(["echo", "ran"]);
+        let (code, out, err) = outcome(&mut s6);
+        assert_eq!((code, out, err.replace("s6-ipcserver-access", "ipcserver-access")), expected);
+    }
+}
+
 #[test]
 fn usage_errors() {
     let cases: [(&[&str], &str); 6] = [
@@ -325,7 +345,7 @@ fn big_e_removes_proto_and_ipc_variables_but_keeps_the_rules() {
     let o = run(&mut access(&["-E", "-l", "/x", "/usr/bin/env"], &vars), 10);
     assert_eq!(env_value(&o.stdout, "IPCLOCALPATH"), None);
     // -E works without any IPCLOCALPATH or socket.
-    let o = run(&mut access(&["-E", "/usr/bin/env"], &[("IPCREMOTEEUID", "1")]), 10);
+    let o = run(&mut access(&["-E", "/usr/bin/env"], &[("PROTO", "IPC"), ("IPCREMOTEEUID", "1")]), 10);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(env_set(&o.stdout), set(&["PATH=/usr/bin:/bin"]));
     // The later of -E and -e wins.
@@ -387,7 +407,7 @@ fn verbose_log_lines() {
     // Long paths are cut; without -x the ids still show (own ones when unset).
     let long = "p".repeat(150);
     let (euid, egid) = own_ids();
-    let vars = [("IPCLOCALPATH", "/l"), ("IPCREMOTEPATH", long.as_str())];
+    let vars = [("PROTO", "IPC"), ("IPCLOCALPATH", "/l"), ("IPCREMOTEPATH", long.as_str())];
     let child = access(&["-v2", "sh", "-c", "true"], &vars)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

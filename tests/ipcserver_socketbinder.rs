@@ -36,9 +36,10 @@ fn usage_errors() {
     let s = s.to_str().unwrap();
     let backlog = "(a number from 0 to 2147483647)";
     let perms = "(octal, at most 777)";
-    let cases: [(&[&str], String); 11] = [
+    let cases: [(&[&str], String); 12] = [
         (&[], "".into()),
         (&[s], "".into()),
+        (&["", "true"], "".into()),
         (&["-x", s, "true"], "illegal option -- x\n".into()),
         (&["-b", "x", s, "true"], format!("illegal value for option -b: x {backlog}\n")),
         (&["-b", "", s, "true"], format!("illegal value for option -b:  {backlog}\n")),
@@ -152,8 +153,10 @@ fn capital_d_refuses_a_live_socket_small_d_replaces() {
     drop(listener);
 }
 
+/// Only an old socket is removed: a regular file is refused with -d as
+/// with -D (s6-ipcserver-socketbinder removes it), a directory says so.
 #[test]
-fn a_regular_file_is_replaced_with_d_and_refused_with_capital_d() {
+fn a_regular_file_is_refused_and_a_directory_says_so() {
     let d = TempDir::new();
     let s = d.join("f");
     std::fs::write(&s, "data").unwrap();
@@ -162,9 +165,14 @@ fn a_regular_file_is_replaced_with_d_and_refused_with_capital_d() {
     assert_eq!(stderr(&o), unable_to_bind(&s, "address already in use"));
     assert_eq!(stdout(&o), "");
     assert_eq!(std::fs::read(&s).unwrap(), b"data");
-    let o = run(binder().arg("-d").arg(&s).arg("true"), 10);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(std::fs::metadata(&s).unwrap().file_type().is_socket());
+    let o = run(binder().arg("-d").arg(&s).args(["sh", "-c", "echo ran"]), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), unable_to_bind(&s, "file exists and is not a socket"));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(std::fs::read(&s).unwrap(), b"data");
+    let o = run(binder().arg(d.path()).arg("true"), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(stderr(&o), unable_to_bind(d.path(), "is a directory"));
 }
 
 #[test]

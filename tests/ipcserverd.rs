@@ -78,13 +78,50 @@ fn usage_errors() {
     }
 }
 
+/// ipcserverd (or s6-ipcserverd, `s6` true) run with stdin from `stdin`
+/// (None: closed, by a shell): exit code and messages.
+fn misused(s6: bool, stdin: Option<Stdio>) -> (Option<i32>, String) {
+    let prog = if s6 { PathBuf::from("s6-ipcserverd") } else { bin("ipcserverd") };
+    let mut c = match stdin {
+        Some(s) => {
+            let mut c = Command::new(&prog);
+            c.arg("true").stdin(s);
+            c
+        }
+        None => {
+            let mut c = Command::new("sh");
+            c.args(["-c", "exec \"$0\" true <&-"]).arg(&prog).stdin(Stdio::null());
+            c
+        }
+    };
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    let o = wait_output(c.spawn().unwrap(), 10);
+    (o.status.code(), stderr(&o))
+}
+
+/// Outside a server, ipcserverd says what s6-ipcserverd says.
+#[test]
+fn stdin_that_is_no_socket_is_refused_in_s6s_words() {
+    let not_a_socket = (Some(100), "ipcserverd: fatal: stdin is not a socket\n".to_string());
+    assert_eq!(misused(false, Some(Stdio::null())), not_a_socket);
+    assert_eq!(misused(false, Some(Stdio::piped())), not_a_socket);
+    let closed = (Some(111), "ipcserverd: fatal: unable to fstat stdin: bad file descriptor\n".to_string());
+    assert_eq!(misused(false, None), closed);
+    if have("s6-ipcserverd", "stdin_that_is_no_socket_is_refused_in_s6s_words") {
+        // Its name and its REASON's capital letter aside, the same.
+        let s6 = |stdin| {
+            let (code, err) = misused(true, stdin);
+            (code, err.replace("s6-ipcserverd", "ipcserverd").replace("Bad file", "bad file"))
+        };
+        assert_eq!(s6(Some(Stdio::null())), not_a_socket);
+        assert_eq!(s6(None), closed);
+    }
+}
+
 #[test]
 fn stdin_must_be_a_listening_socket() {
     let expected = "ipcserverd: fatal: standard input is not a listening Unix stream socket\n";
-    let o = run(cmd("ipcserverd").arg("true"), 10);
-    assert_eq!(o.status.code(), Some(100));
-    assert_eq!(stderr(&o), expected);
-    // A connected (not listening) Unix socket is refused too.
+    // A connected (not listening) Unix socket is refused.
     let (a, _b) = UnixStream::pair().unwrap();
     let o = wait_output(
         cmd("ipcserverd")

@@ -202,6 +202,8 @@ fn usage_errors_exit_100_before_binding() {
     let s = sock.to_str().unwrap();
     for (args, msg) in [
         (vec![], String::new()),
+        // An empty path, as the original's ipcprint says it.
+        (vec![""], String::new()),
         (vec!["-Z", s], "ipcprint: illegal option -- Z\n".to_string()),
         (vec!["-c", "0", s], "ipcprint: illegal value for option -c: 0 (a number from 1 to 65535)\n".into()),
     ] {
@@ -353,6 +355,35 @@ fn the_lock_file_is_held_by_one_child_at_a_time() {
     for i in 0..6 {
         assert_eq!(p.ask(&format!("n{i}")), format!("n{i}\n"));
     }
+}
+
+/// Run by a user, a change of ids is refused before binding, as by
+/// ipcserver; its own ids change nothing.
+#[test]
+fn a_change_of_ids_without_root_is_refused_before_binding() {
+    let test = "prefork: a_change_of_ids_without_root_is_refused_before_binding";
+    if !need_root(test) || !have("setpriv", test) {
+        return;
+    }
+    let dir = TempDir::new();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let sock = dir.join("s");
+    let nobody = |opts: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin("ipcprint")).args(opts).arg(&sock);
+        c
+    };
+    let o = run(&mut nobody(&["-u", "1", "-g", "1"]), 10);
+    assert_eq!(o.status.code(), Some(100));
+    // Named as run, as the original's.
+    let want = format!(
+        "{}: fatal: -u, -g, -G and -U need root, unless they name the server's own ids\n",
+        bin("ipcprint").display()
+    );
+    assert_eq!(stderr(&o), want);
+    assert!(!sock.exists());
+    let _server = Server::start(&mut nobody(&["-u", "65534", "-g", "65534", "-c", "1"]), &sock);
+    assert!(String::from_utf8_lossy(&fetch(&sock).unwrap()).contains("IPCREMOTEEUID=0"));
 }
 
 #[test]

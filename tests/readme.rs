@@ -438,6 +438,19 @@ fn examples_that_need_root() {
 
 /// The block rules of the doc comment, on a small text: sections, the
 /// root marker, blank lines inside a block, fenced blocks.
+/// The examples call the programs by name: before the first of them, the
+/// README says where the names come from (this test puts our build first
+/// in PATH; a reader must install the programs or do the same).
+#[test]
+fn the_examples_say_where_the_programs_come_from() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let first = readme.find("\n### A server").expect("the section A server");
+    let before = &readme[readme[..first].rfind("\n\n").unwrap_or(0)..first];
+    for needle in ["package/install", "target/release", "PATH"] {
+        assert!(before.contains(needle), "the paragraph before \"A server\" does not mention {needle}:{before}");
+    }
+}
+
 #[test]
 fn blocks_are_found_with_their_section_and_user() {
     let text = "# Title\n\n    not a prompt\n\n## Part\n\nAs root:\n\n    $ one\n    out\n\n    $ two\n\nThen:\n\n```\n$ three\n```\n";

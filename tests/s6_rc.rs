@@ -485,6 +485,7 @@ fn rules_that_do_not_compile_keep_their_server_down() {
     let o = tree.rc(&["-u", "change", "ucspi-ipc"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let want = "ipcrules: fatal: unable to parse this line: garbage\n\
+                ipcrules: line 1: expected a colon after the address (ADDRESS:allow or ADDRESS:deny)\n\
                 s6-rc: warning: unable to start service greeter-rules: command exited 100\n";
     assert_eq!(stderr(&o), want);
     assert_eq!(tree.active(), ["greeter-log", "ipcexec", "ipcexec-log", "ipcexec-rules"]);

@@ -386,7 +386,7 @@ fn check_compile(data: &[u8], syntax: Syntax, buffer: usize) {
                 w.finish().expect("finish");
                 false
             }
-            (Err(CompileError::Parse(e)), Err((x, line))) if e == *x => {
+            (Err(CompileError::Parse(e)), Err((x, line))) if e.error == *x => {
                 assert_eq!(Text::from(lines.last()), Text(line.clone()), "{what}: the refused line");
                 true
             }

@@ -73,7 +73,8 @@ fn main(start: Start) -> ! {
     log::init(c"ipcexec-config", c"user loguser dir");
     let [user, loguser, dir] = args::exact_operands(start.argv);
     if dir.to_bytes().first() != Some(&b'/') {
-        log::usage();
+        // The original prints the usage line alone: say why.
+        log::option_error(&[b"the directory must be an absolute path: ", dir.to_bytes()]);
     }
     // In the original's order: the logger's account first.
     let loguser = account(loguser.to_bytes());

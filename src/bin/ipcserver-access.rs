@@ -176,6 +176,10 @@ fn main(start: Start) -> ! {
         log::usage();
     }
     let envp = start.envp;
+    // Misused outside a server, which would have set it: s6's words.
+    if env::get(envp, b"PROTO").is_none() {
+        log::fatal(log::EXIT_USAGE, &[b"PROTO not set"]);
+    }
     let logging = o.verbosity >= 2;
 
     if let Some(banner) = o.banner {

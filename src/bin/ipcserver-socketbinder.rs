@@ -40,9 +40,8 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
-    let Some(path) = opts.operands().first() else { log::usage() };
-    let sock =
-        socket::listen(path, &o).unwrap_or_else(|(step, e)| log::fatal_sys(e, &[step.verb(), b" ", path.to_bytes()]));
+    let path = socket::server_path(opts.operands());
+    let sock = socket::listen_or_die(path, &o);
     // SAFETY: descriptor 0 is the protocol's listening socket for prog:
     // nothing in this program owns or borrows it (the socket itself is on
     // 3 or above).

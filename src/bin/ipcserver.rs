@@ -17,11 +17,13 @@
 
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
+use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
+use ucspi_ipc::cdb::{CdbError, Reader};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::uidgid::{self, Target};
-use ucspi_ipc::{args::Getopt, exec, log, num};
+use ucspi_ipc::{args::Getopt, exec, log, num, socket};
 
 ucspi_ipc::program!(main);
 
@@ -110,8 +112,12 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
-    // Before anything is bound: a uid without a gid needs the user database.
+    socket::server_path(opts.operands());
+    // Before anything is bound: a uid without a gid needs the user
+    // database, and a change of ids needs root.
     o.target.complete().unwrap_or_else(|e| e.die());
+    o.target.refuse_without_privilege();
+    warn_of_unreadable_rules(&o);
     let dir = exec::own_directory(start);
     let argv = StrVec::take();
     if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
@@ -125,6 +131,24 @@ fn main(start: Start) -> ! {
     let first = CStr::from_bytes_with_nul(&program).unwrap_or(c"/");
     let err = runtime::execve(first, argv.finish(), start.envp);
     log::fatal_sys(err, &[b"run ", first.to_bytes()])
+}
+
+/// The rules are read at each connection, and rules that cannot be read
+/// drop every connection: say so once at start (the server starts
+/// anyway, as the original's does, so that rules can come later). A
+/// missing file with `-X` is an allow, and no news.
+fn warn_of_unreadable_rules(o: &Options) {
+    let Some(rules) = o.rules else { return };
+    match Reader::open(rules) {
+        Ok(_) => {}
+        Err(CdbError::Open(Errno::NOENT)) if o.rules_optional => {}
+        Err(e) if log::verbosity() >= 1 => {
+            let mut l = log::Line::new();
+            l.str(b"warning: unable to read ").str(rules.to_bytes()).str(b": ").str(e.reason());
+            l.str(b" (every connection is dropped until it can be read)").emit();
+        }
+        Err(_) => {}
+    }
 }
 
 /// Socket file permissions, as ipcserver-socketbinder takes them.

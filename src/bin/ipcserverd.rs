@@ -93,6 +93,14 @@ fn main(start: Start) -> ! {
         log::usage();
     }
     let listener = io::stdin();
+    // Misused outside a server: s6-ipcserverd's words, under our name.
+    match rustix::fs::fstat(listener) {
+        Err(e) => log::fatal_sys(e, &[b"fstat stdin"]),
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket => {
+            log::fatal(log::EXIT_USAGE, &[b"stdin is not a socket"])
+        }
+        Ok(_) => {}
+    }
     if !socket::is_unix_listener(listener) {
         log::fatal(log::EXIT_USAGE, &[b"standard input is not a listening Unix stream socket"]);
     }
