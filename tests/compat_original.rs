@@ -721,9 +721,7 @@ fn client_behaviour(t: &mut Tally, bins: &Bins) {
     for name in ["ipccat", "ipcconnect"] {
         let run = |suite: Suite| {
             let _ = std::fs::remove_file(&sock);
-            let l = UnixListener::bind(&sock).unwrap();
-            let server = std::thread::spawn(move || {
-                let (mut c, _) = l.accept().unwrap();
+            let server = serve_once(&sock, |mut c| {
                 c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
                 let _ = c.write_all(b"hello\n");
                 let mut back = Vec::new();
@@ -744,9 +742,7 @@ fn client_behaviour(t: &mut Tally, bins: &Bins) {
     // up waiting after a second).
     let run = |suite: Suite| {
         let _ = std::fs::remove_file(&sock);
-        let l = UnixListener::bind(&sock).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut c, _) = l.accept().unwrap();
+        let server = serve_once(&sock, |mut c| {
             c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
             let mut input = Vec::new();
             let ended = std::io::Read::read_to_end(&mut c, &mut input).is_ok();

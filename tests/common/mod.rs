@@ -385,15 +385,16 @@ pub fn fetch(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// A listener on `path` that serves one connection with `serve`, in a
-/// thread: a peer for testing clients.
-pub fn serve_once(
+/// thread: a peer for testing clients. Joining the thread gives what
+/// `serve` returns.
+pub fn serve_once<T: Send + 'static>(
     path: &Path,
-    serve: impl FnOnce(std::os::unix::net::UnixStream) + Send + 'static,
-) -> std::thread::JoinHandle<()> {
+    serve: impl FnOnce(std::os::unix::net::UnixStream) -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let l = std::os::unix::net::UnixListener::bind(path).unwrap();
     std::thread::spawn(move || {
         let (c, _) = l.accept().unwrap();
-        serve(c);
+        serve(c)
     })
 }
 
