@@ -117,6 +117,9 @@ pub enum Expected {
     RangeOrder,
     /// After the comma of the pattern, no `UID.PROGRAM`.
     Command,
+    /// A program name with a blank or a control character in it, which no
+    /// request can name (`65534,0.id :deny` would never match `id`).
+    ProgramName,
     /// A program name that makes a key over [`KEY_MAX`] bytes.
     ShorterProgram,
     /// Neither `allow` nor `deny` after the colon.
@@ -156,6 +159,7 @@ impl Expected {
             Expected::RangeEnd => b"the last uid of the range after '-'",
             Expected::RangeOrder => b"a range FIRST-LAST with FIRST at most LAST",
             Expected::Command => b"UID.PROGRAM after the comma of the address",
+            Expected::ProgramName => b"a program name without blanks or control characters",
             Expected::ShorterProgram => b"a shorter program name (a key is at most 4096 bytes)",
             Expected::AllowOrDeny => b"'allow' or 'deny' after the colon",
             Expected::NoExecPath => b"no path after 'allow' (allow=\"path\" is for ipcexecrules)",
@@ -376,14 +380,20 @@ fn parse_address(a: &[u8]) -> Result<Address, Refusal> {
     })
 }
 
-/// `UID.CMD` (after the comma): a uid, a dot, a non-empty program name.
+/// `UID.CMD` (after the comma): a uid, a dot, a non-empty program name
+/// without blanks or control characters (the original takes them, and
+/// makes a key no request names: a deny that never applies).
 fn parse_command(c: &[u8]) -> Result<Command<'_>, Refusal> {
     let dot = memchr::memchr(b'.', c).ok_or(syntax(Expected::Command))?;
     let cmd = &c[dot + 1..];
     if cmd.is_empty() {
         return Err(syntax(Expected::Command));
     }
-    Ok(Command { uid: parse_id(&c[..dot], Expected::Command)?, cmd })
+    let uid = parse_id(&c[..dot], Expected::Command)?;
+    if cmd.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return Err(syntax(Expected::ProgramName));
+    }
+    Ok(Command { uid, cmd })
 }
 
 fn put(value: &mut Value, pieces: &[&[u8]]) -> Result<(), Refusal> {
@@ -927,9 +937,17 @@ mod tests {
             let (keys, _) = parse_as("1-2,0.ls:deny", syntax).unwrap().unwrap();
             assert_eq!(keys, vec![b"1,0.ls".to_vec(), b"2,0.ls".to_vec()]);
             assert_eq!(parse_as(",0.ls:deny", syntax).unwrap().unwrap().0, vec![b",0.ls".to_vec()]);
-            assert_eq!(parse_as("1001,0.ec ho:deny", syntax).unwrap().unwrap().0, vec![b"1001,0.ec ho".to_vec()]);
+            assert_eq!(
+                parse_as("1001,0./bin/a-b_c.d:deny", syntax).unwrap().unwrap().0,
+                vec![b"1001,0./bin/a-b_c.d".to_vec()]
+            );
             assert_eq!(parse_as("1001:deny", syntax).unwrap().unwrap().0, vec![b"1001".to_vec()]);
-            for bad in ["1001,:deny", "1001,x:deny", "1001,0.:deny", ",:deny", "1001,a.ls:deny", "1001,0.a:b:deny"] {
+            let blanks =
+                ["1001,0.ec ho:deny", "65534,0.id :deny", "1,0.id\t:deny", "1,0.i\x7fd:deny", "1,0.i\x01d:deny"];
+            for bad in ["1001,:deny", "1001,x:deny", "1001,0.:deny", ",:deny", "1001,a.ls:deny", "1001,0.a:b:deny"]
+                .into_iter()
+                .chain(blanks)
+            {
                 assert_eq!(parse_as(bad, syntax), Err(ParseError::Syntax), "{bad}");
             }
         }
@@ -990,6 +1008,7 @@ mod tests {
         assert_eq!(access("5-3:deny"), Some(Expected::RangeOrder));
         assert_eq!(access("1001,x:deny"), Some(Expected::Command));
         assert_eq!(access("1001,0.:deny"), Some(Expected::Command));
+        assert_eq!(expected("65534,0.id :deny", Syntax::Exec), Some(Expected::ProgramName));
         assert_eq!(access("1:permit"), Some(Expected::AllowOrDeny));
         assert_eq!(access(":allow=\"/bin/x\""), Some(Expected::NoExecPath));
         assert_eq!(access("1:allow#comment"), Some(Expected::Comma));

@@ -610,6 +610,23 @@ fn three_descriptors_exactly() {
     }
 }
 
+/// A blank (or a control character) in a rule's program name makes a key
+/// no request names: `65534,0.id :deny` would deny nothing and let `id`
+/// run under a wider allow. It is refused, with where and why.
+#[test]
+fn a_program_name_with_a_blank_is_refused() {
+    let d = TempDir::new();
+    let cdb = d.join("rules.cdb");
+    let o = run_input(cmd("ipcexecrules").arg(&cdb).arg(d.join("rules.tmp")), b"65534,0.id :deny\n:allow\n", 10);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(
+        stderr(&o),
+        "ipcexecrules: fatal: unable to parse this line: 65534,0.id :deny\n\
+         ipcexecrules: line 1: expected a program name without blanks or control characters\n"
+    );
+    assert!(!cdb.exists() && !d.join("rules.tmp").exists());
+}
+
 #[test]
 fn ipccommand_usage_and_errors() {
     let usage = "ipccommand: usage: ipccommand [ -F ] uid program\n";

@@ -173,7 +173,12 @@ pub fn reference_parse(line: &[u8], exec: bool) -> Result<Option<Rule>, ParseErr
             if cmd.is_empty() {
                 return Err(ParseError::Syntax);
             }
-            (address, Some((id(uid)?, Text::from(cmd))))
+            let uid = id(uid)?;
+            // No request names a program with a blank or a control character.
+            if cmd.iter().any(|&b| b <= b' ' || b == 0x7f) {
+                return Err(ParseError::Syntax);
+            }
+            (address, Some((uid, Text::from(cmd))))
         }
     };
     let who = who(address)?;
