@@ -33,7 +33,7 @@ use crate::log::{self, Line};
 use crate::rules::{self, ApplyError, Client, Verdict};
 use crate::runtime::{self, CStrArray, Disposition, Forked, SigSet, Start, Table};
 use crate::socket::{self, ListenOptions, SockPath};
-use crate::uidgid::{self, Target};
+use crate::uidgid::IdOptions;
 use crate::{args::Getopt, io, num};
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
@@ -238,8 +238,7 @@ impl Server {
             lockfile: None,
         };
         let mut listen = ListenOptions { remove_existing: true, backlog: i32::MAX, perms: 0o777, nonblocking: false };
-        let mut target = Target::default();
-        let mut env_error = None;
+        let mut ids = IdOptions::default();
         let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:f:");
         for opt in opts.by_ref() {
             match opt.letter {
@@ -262,26 +261,14 @@ impl Server {
                 b'a' => {
                     listen.perms = opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777")
                 }
-                b'u' => {
-                    target.uid = Some(rustix::process::Uid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED)))
-                }
-                b'g' => {
-                    target.gid = Some(rustix::process::Gid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED)))
-                }
-                b'G' => target.groups = Some(opt.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
-                b'U' => {
-                    if let Err(msg) = target.read_env(start.envp) {
-                        env_error.get_or_insert(msg);
-                    }
-                }
                 // ucspi-ipc compatibility: accepted, without effect.
                 b'h' | b'H' | b'o' | b'O' => {}
+                _ if ids.read(&opt, start.envp) => {}
                 _ => log::usage(),
             }
         }
-        if let Some(msg) = env_error {
-            log::fatal(log::EXIT_USAGE, &[msg]);
-        }
+        // Once the whole command line (and so -q) is read.
+        let target = ids.target();
         if opts.operand_count() < 1 + operands {
             log::usage();
         }
