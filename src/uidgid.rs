@@ -61,6 +61,13 @@ pub fn parse_gidlist(s: &[u8]) -> Option<GidList> {
     Some(list)
 }
 
+/// Our own effective uid and gid: the ids a server looks rules up with,
+/// and logs, for a client it knows nothing of (run with `-P`), as the
+/// original does.
+pub fn own_ids() -> (u32, u32) {
+    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+}
+
 /// Why the environment could not give the ids: the message after `fatal: `.
 pub type EnvError = &'static [u8];
 
