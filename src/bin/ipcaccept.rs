@@ -207,12 +207,13 @@ fn accept(listener: &Inherited, lock: Option<&LockFile>, signals: &Signals) -> O
     }
 }
 
-/// Runs `f` with SIGTERM unblocked, at its default action.
+/// Runs `f` with SIGTERM unblocked, at its default action (the rest of
+/// the mask, the launcher's included, as it is).
 fn with_term_unblocked<T>(f: impl FnOnce() -> T) -> T {
-    let all = SigSet::EMPTY.with(Signal::TERM).with(Signal::CHILD).0 | BLOCKED_TOO.0;
-    let _ = runtime::set_signal_mask(SigSet(all & !SigSet::EMPTY.with(Signal::TERM).0));
+    let term = SigSet::EMPTY.with(Signal::TERM);
+    let _ = runtime::unblock_signals(term);
     let r = f();
-    let _ = runtime::set_signal_mask(SigSet(all));
+    let _ = runtime::block_signals(term);
     r
 }
 
