@@ -1305,7 +1305,6 @@ fn signals_from_launchers(t: &mut Tally, bins: &Bins, chain: Chain) {
             let d = TempDir::new();
             let sock = d.join("s");
             let argv = chain.argv(bins, suite, &sock, &["cat", "/proc/self/status"]);
-            let argv: Vec<&std::ffi::OsStr> = argv.iter().map(|a| a.as_os_str()).collect();
             let srv = launcher.start(&argv, &d.join("log"));
             let status = String::from_utf8(served(&sock, b"").unwrap_or_default()).unwrap();
             let handler = match status.contains("SigIgn:") {
@@ -1325,14 +1324,24 @@ fn signals_from_launchers(t: &mut Tally, bins: &Bins, chain: Chain) {
     }
 }
 
-#[test]
-fn differential_against_the_original() {
-    let Some(dir) = std::env::var_os("UCSPI_IPC_ORIGINAL") else {
-        skip("differential_against_the_original", "UCSPI_IPC_ORIGINAL is not set");
-        return;
+/// The original's programs, from the directory `var` names, and ours;
+/// `None` (and SKIPPED for `test`) when `var` is not set.
+fn bins_from(var: &str, test: &str, programs: &[&str]) -> Option<Bins> {
+    let Some(dir) = std::env::var_os(var) else {
+        skip(test, &format!("{var} is not set"));
+        return None;
     };
     let bins = Bins { original: PathBuf::from(dir), ours: bin("ipcserver").parent().unwrap().to_path_buf() };
-    assert!(bins.original.join("ipcserver").exists(), "no ipcserver in {}", bins.original.display());
+    for name in programs {
+        assert!(bins.original.join(name).exists(), "no {name} in {}", bins.original.display());
+    }
+    Some(bins)
+}
+
+#[test]
+fn differential_against_the_original() {
+    let test = "differential_against_the_original";
+    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL", test, &["ipcserver"]) else { return };
     let mut t = Tally::default();
     usage_and_option_errors(&mut t, &bins);
     connection_failures(&mut t, &bins);
@@ -1440,14 +1449,8 @@ fn server_logs_and_environment_070(t: &mut Tally, bins: &Bins) {
 
 #[test]
 fn differential_against_the_original_070() {
-    let Some(dir) = std::env::var_os("UCSPI_IPC_ORIGINAL_070") else {
-        skip("differential_against_the_original_070", "UCSPI_IPC_ORIGINAL_070 is not set");
-        return;
-    };
-    let bins = Bins { original: PathBuf::from(dir), ours: bin("ipcserver").parent().unwrap().to_path_buf() };
-    for name in ["ipclisten", "ipcaccept"] {
-        assert!(bins.original.join(name).exists(), "no {name} in {}", bins.original.display());
-    }
+    let test = "differential_against_the_original_070";
+    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL_070", test, &["ipclisten", "ipcaccept"]) else { return };
     let mut t = Tally::default();
     usage_and_option_errors_070(&mut t, &bins);
     server_logs_and_environment_070(&mut t, &bins);

@@ -122,14 +122,7 @@ fn stdin_must_be_a_listening_socket() {
         assert_eq!((o.status.code(), stderr(&o)), (Some(100), expected.to_string()), "{args:?}");
     }
     let (a, _b) = UnixStream::pair().unwrap();
-    let c = cmd("ipcaccept")
-        .arg("true")
-        .stdin(Stdio::from(std::os::fd::OwnedFd::from(a)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = wait_output(c, 10);
+    let o = run_on(cmd("ipcaccept").arg("true"), a, 10);
     assert_eq!((o.status.code(), stderr(&o)), (Some(100), expected.to_string()));
 }
 
@@ -291,18 +284,7 @@ fn accepts_under_the_lock() {
     }
     let d = TempDir::new();
     let l = UnixListener::bind(d.join("s")).unwrap();
-    let o = wait_output(
-        cmd("ipcaccept")
-            .args(["-q", "-f"])
-            .arg(d.join("no/lock"))
-            .arg("true")
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(l)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        10,
-    );
+    let o = run_on(cmd("ipcaccept").args(["-q", "-f"]).arg(d.join("no/lock")).arg("true"), l, 10);
     let message =
         format!("ipcaccept: fatal: unable to open {}: no such file or directory\n", d.join("no/lock").display());
     assert_eq!((o.status.code(), stderr(&o)), (Some(111), message));
@@ -435,33 +417,18 @@ fn after_socket_binders() {
     }
 }
 
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
-
 /// Started with `&` from a script, or by a launcher that ignores
 /// SIGPIPE: handlers start with what the launcher ignored and the
 /// servers do not use still ignored (SIGINT and SIGQUIT), the signals
 /// they use at default, and an empty mask.
 #[test]
 fn handlers_keep_what_the_launcher_ignored() {
-    for (launcher, ignored) in [(Launcher::Background, "INT,QUIT"), (Launcher::IgnoresPipe, "-")] {
-        if let Some(what) = launcher.missing() {
-            skip("handlers_keep_what_the_launcher_ignored", &format!("{launcher:?}: no {what}"));
-            continue;
-        }
+    let test = "handlers_keep_what_the_launcher_ignored";
+    for launcher in Launcher::available(test, &[Launcher::Background, Launcher::IgnoresPipe]) {
+        let ignored = if launcher == Launcher::Background { "INT,QUIT" } else { "-" };
         let d = TempDir::new();
         let sock = d.join("s");
-        let argv = [
-            bin("ipclisten").into_os_string(),
-            sock.clone().into(),
-            bin("ipcaccept").into_os_string(),
-            "cat".into(),
-            "/proc/self/status".into(),
-        ];
-        let argv: Vec<&std::ffi::OsStr> = argv.iter().map(|a| a.as_os_str()).collect();
+        let argv = [bin("ipclisten"), sock.clone(), bin("ipcaccept"), "cat".into(), "/proc/self/status".into()];
         let _srv = launcher.start(&argv, &d.join("log"));
         let status = String::from_utf8(served(&sock, b"").expect("never served")).unwrap();
         assert_eq!((mask(&status, "SigIgn:"), mask(&status, "SigBlk:")), (ignored.to_string(), "-".to_string()));

@@ -265,15 +265,12 @@ fn instances_do_not_outlive_ipclisten() {
 /// blocked; a launcher that ignores SIGPIPE does not pass that on.
 #[test]
 fn instances_keep_what_the_launcher_ignored() {
-    for (launcher, ignored) in [(Launcher::Background, "INT,QUIT"), (Launcher::IgnoresPipe, "-")] {
-        if let Some(what) = launcher.missing() {
-            skip("instances_keep_what_the_launcher_ignored", &format!("{launcher:?}: no {what}"));
-            continue;
-        }
+    let test = "instances_keep_what_the_launcher_ignored";
+    for launcher in Launcher::available(test, &[Launcher::Background, Launcher::IgnoresPipe]) {
+        let ignored = if launcher == Launcher::Background { "INT,QUIT" } else { "-" };
         let d = TempDir::new();
         let sock = d.join("s");
-        let argv = [bin("ipclisten").into_os_string(), sock.clone().into(), "sleep".into(), "1000".into()];
-        let argv: Vec<&std::ffi::OsStr> = argv.iter().map(|a| a.as_os_str()).collect();
+        let argv = [bin("ipclisten"), sock.clone(), "sleep".into(), "1000".into()];
         let srv = launcher.start(&argv, &d.join("log"));
         let mut instance = None;
         assert!(wait_until(10, || {
