@@ -40,6 +40,8 @@ static TABLE: Table<ArrayVec<Child, MAX>> = Table::new(ArrayVec::new_const());
 pub struct Children {
     list: &'static mut ArrayVec<Child, MAX>,
     max: usize,
+    /// Whether an exit is followed by a `status: N/MAX` line.
+    status_lines: bool,
 }
 
 impl Children {
@@ -48,7 +50,15 @@ impl Children {
     pub fn take(max: usize) -> Children {
         let list =
             TABLE.take().unwrap_or_else(|| log::fatal(log::EXIT_TEMP, &[b"internal error: child table taken twice"]));
-        Children { list, max: max.min(MAX) }
+        Children { list, max: max.min(MAX), status_lines: true }
+    }
+
+    /// Leaves out the `status: N/MAX` line after each `end` line, for a
+    /// server that serves one connection at a time and logs no count
+    /// (ipcaccept, as the original).
+    pub fn without_status_lines(mut self) -> Children {
+        self.status_lines = false;
+        self
     }
 
     /// How many are running.
@@ -112,7 +122,9 @@ impl Children {
             let child = self.list.swap_remove(i);
             if log::verbosity() >= 2 {
                 log_end(pid, status);
-                log_status(self.list.len(), self.max);
+                if self.status_lines {
+                    log_status(self.list.len(), self.max);
+                }
             }
             exited(child, status);
         }

@@ -123,13 +123,16 @@ pub fn write_all(to: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
 }
 
 /// Sends all of `buf` on the socket `to`, as [`write_all`] writes, but
-/// with MSG_NOSIGNAL: a peer that has gone is EPIPE, not SIGPIPE.
+/// with MSG_NOSIGNAL: a peer that has gone is EPIPE, not SIGPIPE. When
+/// `to` is not a socket (a server's banner written to a pipe in a test
+/// or an inetd-style set-up), it is written with [`write_all`].
 pub fn send_all(to: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
     while !buf.is_empty() {
         match rustix::net::send(to, buf, rustix::net::SendFlags::NOSIGNAL) {
             Ok(0) => return Err(Errno::IO),
             Ok(n) => buf = &buf[n..],
             Err(Errno::INTR) => {}
+            Err(Errno::NOTSOCK) => return write_all(to, buf),
             Err(e) => return Err(e),
         }
     }

@@ -14,6 +14,7 @@ pub mod env;
 pub mod exec;
 pub mod io;
 pub mod lines;
+pub mod lockfile;
 pub mod log;
 pub mod mapped_vec;
 pub mod netstring;

@@ -268,6 +268,12 @@ fn unable(kind: &[u8], err: Errno, pieces: &[&[u8]]) -> Line {
     l
 }
 
+/// The first line of a connection: `pid PID from REMOTEPATH` (sanitised),
+/// PID being the process that serves it, as the original server logs it.
+pub fn pid_from(pid: u32, remote: &[u8]) {
+    Line::new().str(b"pid ").num(pid as u64).str(b" from ").sanitised(remote).emit();
+}
+
 /// The access line of a connection: `ok|deny PID LOCALPATH
 /// REMOTEPATH:EUID,EGID` (paths sanitised), as the original server logs it.
 pub fn access(allowed: bool, pid: u32, local: &[u8], remote: &[u8], ids: (u32, u32)) {

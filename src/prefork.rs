@@ -26,20 +26,20 @@
 //! output: a handler writes to descriptor 1 as it likes.
 #![allow(unsafe_code)]
 
-use crate::cdb::{CdbError, Reader};
 use crate::children::{self, Children, Signals};
 use crate::env::{self, Env};
+use crate::lockfile::LockFile;
 use crate::log::{self, Line};
-use crate::rules::{self, ApplyError, Client, Verdict};
+use crate::rules;
 use crate::runtime::{self, CStrArray, Disposition, Forked, SigSet, Start, Table};
 use crate::socket::{self, ListenOptions, SockPath};
-use crate::uidgid::{self, Target};
+use crate::uidgid::{self, IdOptions};
 use crate::{args::Getopt, io, num};
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::process::Signal;
 
@@ -238,8 +238,7 @@ impl Server {
             lockfile: None,
         };
         let mut listen = ListenOptions { remove_existing: true, backlog: i32::MAX, perms: 0o777, nonblocking: false };
-        let mut target = Target::default();
-        let mut env_error = None;
+        let mut ids = IdOptions::default();
         let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:f:");
         for opt in opts.by_ref() {
             match opt.letter {
@@ -262,26 +261,14 @@ impl Server {
                 b'a' => {
                     listen.perms = opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777")
                 }
-                b'u' => {
-                    target.uid = Some(rustix::process::Uid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED)))
-                }
-                b'g' => {
-                    target.gid = Some(rustix::process::Gid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED)))
-                }
-                b'G' => target.groups = Some(opt.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
-                b'U' => {
-                    if let Err(msg) = target.read_env(start.envp) {
-                        env_error.get_or_insert(msg);
-                    }
-                }
                 // ucspi-ipc compatibility: accepted, without effect.
                 b'h' | b'H' | b'o' | b'O' => {}
+                _ if ids.read(&opt, start.envp) => {}
                 _ => log::usage(),
             }
         }
-        if let Some(msg) = env_error {
-            log::fatal(log::EXIT_USAGE, &[msg]);
-        }
+        // Once the whole command line (and so -q) is read.
+        let target = ids.target();
         if opts.operand_count() < 1 + operands {
             log::usage();
         }
@@ -292,8 +279,7 @@ impl Server {
             // Created before binding, so that a bad path stops us at once;
             // readable by all, since children open it after the privilege
             // drop and flock needs no write access.
-            let mode = Mode::from_bits_truncate(0o644);
-            drop(open_lockfile(lockfile, OFlags::CREATE, mode));
+            drop(LockFile::open(lockfile, Some(Mode::from_bits_truncate(0o644))));
         }
         let listener = socket::listen_or_die(path, &listen);
         if let Err((what, e)) = target.apply() {
@@ -301,7 +287,7 @@ impl Server {
         }
         if let Some(lockfile) = o.lockfile {
             // What the children will do: fail here rather than in each.
-            drop(open_lockfile(lockfile, OFlags::empty(), Mode::empty()));
+            drop(LockFile::open(lockfile, None));
         }
         let local: &'static [u8] = match o.localname {
             Some(l) => l,
@@ -315,12 +301,7 @@ impl Server {
             }
         };
         let base = Env::take();
-        let built = base.inherit(start.envp).and_then(|()| {
-            base.retain(|name| !env::SERVER_VARS.contains(&name));
-            base.push(b"PROTO", b"IPC")?;
-            base.push(b"IPCLOCALPATH", local)
-        });
-        if let Err(e) = built {
+        if let Err(e) = base.inherit_for_server(start.envp, local) {
             log::fatal_sys(e, &[b"build the environment"]);
         }
         Server {
@@ -488,7 +469,7 @@ impl Server {
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
             log::fatal_sys(e, &[b"clear the signal mask"]);
         }
-        let lock = self.o.lockfile.map(|path| open_lockfile(path, OFlags::empty(), Mode::empty()));
+        let lock = self.o.lockfile.map(|path| LockFile::open(path, None));
         // During the set-up, 0 and 1 are /dev/null: a file it opens cannot
         // land there, where the first connection would take its place, and
         // an interpreter finds standard descriptors that are really there.
@@ -535,15 +516,13 @@ impl Server {
     /// Accepts a connection onto descriptors 0 and 1 (under the lock, if
     /// any) and returns the client's path; `None` when none came. `short`:
     /// whether the last accept failed for a shortage (already logged).
-    fn accept(&self, lock: Option<&OwnedFd>, short: &mut bool) -> Option<SockPath> {
+    fn accept(&self, lock: Option<&LockFile>, short: &mut bool) -> Option<SockPath> {
         if let Some(lock) = lock {
-            if let Err(e) = retry(|| rustix::fs::flock(lock, FlockOperation::LockExclusive)) {
-                log::fatal_sys(e, &[b"lock ", self.o.lockfile.map_or(&b""[..], CStr::to_bytes)]);
-            }
+            lock.lock();
         }
         let accepted = socket::accept_inheritable(&self.listener);
         if let Some(lock) = lock {
-            let _ = rustix::fs::flock(lock, FlockOperation::Unlock);
+            lock.unlock();
         }
         match accepted {
             Ok((conn, remote)) => {
@@ -604,33 +583,27 @@ impl Server {
             return;
         }
         if log::verbosity() >= 2 {
-            Line::new().str(b"pid ").num(pid as u64).str(b" from ").sanitised(remote).emit();
+            log::pid_from(pid, remote);
         }
         let mut env = Env::new();
         let built = env
             .inherit(self.base)
-            .and_then(|()| env.push(b"IPCREMOTEPATH", remote))
-            .and_then(|()| match ids {
-                Some((u, g)) => {
-                    env.push_num(b"IPCREMOTEEUID", u as u64).and_then(|()| env.push_num(b"IPCREMOTEEGID", g as u64))
-                }
-                None => Ok(()),
-            })
+            .and_then(|()| env.push_client(remote, ids))
             .and_then(|()| env.push_num(b"IPCCONNNUM", same_uid as u64 - 1));
         if let Err(e) = built {
             return log::dropping(&[b"build the environment: ", log::errno_text(e)]);
         }
         if let Some(banner) = self.o.banner {
-            if let Err(e) = send_banner(banner) {
+            if let Err(e) = io::send_all(io::stdout(), banner) {
                 return log::dropping(&[b"write banner: ", log::errno_text(e)]);
             }
         }
-        let ids = ids.unwrap_or_else(|| (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
+        let ids = ids.unwrap_or_else(uidgid::own_ids);
         let allowed = match self.o.rules {
             None => true,
-            Some(path) => match self.apply_rules(path, ids, record, &mut env) {
-                Some(allowed) => allowed,
-                None => return,
+            Some(path) => match rules::apply_file(path, self.o.rules_optional, ids, record, &mut env) {
+                Ok(allowed) => allowed,
+                Err(rules::Dropped) => return,
             },
         };
         if log::verbosity() >= 2 {
@@ -642,42 +615,6 @@ impl Server {
         handler.handle(&Connection { env: env.finish(), args: self.args });
         if log::verbosity() >= 2 {
             Line::new().str(b"done ").num(pid as u64).emit();
-        }
-    }
-
-    /// Applies the rule for the client to `env`: whether it allows; `None`
-    /// when the connection was dropped (unreadable rules, with a warning).
-    fn apply_rules<'r>(&self, path: &CStr, ids: (u32, u32), record: &'r mut [u8], env: &mut Env<'r>) -> Option<bool> {
-        let unreadable = |reason: &[u8]| log::dropping(&[b"read ", path.to_bytes(), b": ", reason]);
-        let rules = match Reader::open(path) {
-            Ok(r) => r,
-            Err(CdbError::Open(Errno::NOENT)) if self.o.rules_optional => return Some(true),
-            Err(e) => {
-                unreadable(e.reason());
-                return None;
-            }
-        };
-        let client = Client { euid: Some(ids.0), egid: Some(ids.1) };
-        let mut key = rules::Key::new();
-        let found = match rules::lookup(&rules, client, b"", record, &mut key) {
-            Ok(found) => found,
-            Err(e) => {
-                unreadable(e.reason());
-                return None;
-            }
-        };
-        let Some(found) = found else { return Some(true) };
-        match rules::apply(&record[found], env) {
-            Ok(Verdict::Allow(_)) => Some(true),
-            Ok(Verdict::Deny) => Some(false),
-            Err(ApplyError::Malformed) => {
-                unreadable(rules::MALFORMED);
-                None
-            }
-            Err(ApplyError::Env(name, e)) => {
-                log::dropping(&[b"set environment variable ", name, b": ", log::errno_text(e)]);
-                None
-            }
         }
     }
 }
@@ -702,34 +639,6 @@ struct Parent {
     /// The start-up gate's ends (read, write), while the first children
     /// are forked.
     gate: Option<(RawFd, RawFd)>,
-}
-
-/// Opens the lock file (close-on-exec, never on 0 to 2), or exits 111.
-fn open_lockfile(path: &CStr, create: OFlags, mode: Mode) -> OwnedFd {
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | create, mode)
-        .and_then(io::above_stdio)
-        .unwrap_or_else(|e| log::fatal_sys(e, &[b"open ", path.to_bytes()]))
-}
-
-fn retry<T>(mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
-    loop {
-        match f() {
-            Err(Errno::INTR) => {}
-            r => return r,
-        }
-    }
-}
-
-/// Writes the banner to the connection, never raising SIGPIPE.
-fn send_banner(mut banner: &[u8]) -> Result<(), Errno> {
-    while !banner.is_empty() {
-        match rustix::net::send(io::stdout(), banner, rustix::net::SendFlags::NOSIGNAL) {
-            Ok(n) => banner = &banner[n..],
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// The descriptors a child had open once set up (its handler's included):

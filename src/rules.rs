@@ -25,10 +25,12 @@
 //! bare empty key last). Keys that need an id the client does not have are
 //! skipped.
 //!
-//! This module does not apply rules (setting variables, refusing a
-//! connection, running a program is the caller's business) and handles
-//! files only as far as reading lines and handing records to a
-//! [`cdb::Writer`].
+//! [`apply_file`] is what a server does with a rules file for one
+//! connection: the lookup, the rule's variables set, the verdict, and the
+//! original's warning when the file cannot be read. Refusing the
+//! connection and running a program are the caller's business; files are
+//! handled only as far as reading lines, looking keys up in a
+//! [`cdb::Reader`] and handing records to a [`cdb::Writer`].
 
 use crate::cdb::{self, CdbError, Reader};
 use crate::lines::{LineError, Lines};
@@ -682,6 +684,54 @@ pub fn lookup(
         }
     }
     Ok(None)
+}
+
+/// A connection given up because its rules could not be read or applied:
+/// [`apply_file`] has written the warning, and the caller drops the
+/// connection (exit 111, or the next connection for a preforking child).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped;
+
+/// Applies the ucspi-ipc rules file `path` (as `ipcrules` compiles it) to
+/// the connection of a client with effective ids `ids`: the rule's
+/// variables go into `env`, borrowed from `buf` (at least [`RECORD_MAX`]
+/// bytes), and the verdict is returned: `true` allow (also when no rule
+/// matches, or when the file does not exist and `optional`), `false` deny.
+/// An exec override is ipcexec's business and ignored here. A file that
+/// cannot be read, a malformed rule or a full environment: the original's
+/// `warning: dropping connection, unable to read FILE: REASON` (or
+/// `unable to set environment variable NAME: REASON`), and [`Dropped`].
+pub fn apply_file<'b>(
+    path: &CStr,
+    optional: bool,
+    ids: (u32, u32),
+    buf: &'b mut [u8],
+    env: &mut crate::env::Env<'b>,
+) -> Result<bool, Dropped> {
+    let unreadable = |reason: &[u8]| {
+        crate::log::dropping(&[b"read ", path.to_bytes(), b": ", reason]);
+        Dropped
+    };
+    let rules = match Reader::open(path) {
+        Ok(r) => r,
+        Err(CdbError::Open(Errno::NOENT)) if optional => return Ok(true),
+        Err(e) => return Err(unreadable(e.reason())),
+    };
+    let client = Client { euid: Some(ids.0), egid: Some(ids.1) };
+    let mut key = Key::new();
+    let Some(found) = lookup(&rules, client, b"", buf, &mut key).map_err(|e| unreadable(e.reason()))? else {
+        return Ok(true);
+    };
+    let value: &'b [u8] = &buf[found];
+    match apply(value, env) {
+        Ok(Verdict::Allow(_)) => Ok(true),
+        Ok(Verdict::Deny) => Ok(false),
+        Err(ApplyError::Malformed) => Err(unreadable(MALFORMED)),
+        Err(ApplyError::Env(name, e)) => {
+            crate::log::dropping(&[b"set environment variable ", name, b": ", crate::log::errno_text(e)]);
+            Err(Dropped)
+        }
+    }
 }
 
 /// Why [`compile`] stopped.

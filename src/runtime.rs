@@ -259,6 +259,7 @@ const SIGSET_SIZE: usize = core::mem::size_of::<SigSet>();
 const _: () = assert!(SIGSET_SIZE == core::mem::size_of::<linux_raw_sys::general::kernel_sigset_t>());
 
 const SIG_BLOCK: usize = 0;
+const SIG_UNBLOCK: usize = 1;
 const SIG_SETMASK: usize = 2;
 
 fn sigprocmask(how: usize, set: &SigSet) -> Result<SigSet, Errno> {
@@ -273,6 +274,11 @@ fn sigprocmask(how: usize, set: &SigSet) -> Result<SigSet, Errno> {
 /// Adds `set` to the blocked signals; returns the previous mask.
 pub fn block_signals(set: SigSet) -> Result<SigSet, Errno> {
     sigprocmask(SIG_BLOCK, &set)
+}
+
+/// Removes `set` from the blocked signals; returns the previous mask.
+pub fn unblock_signals(set: SigSet) -> Result<SigSet, Errno> {
+    sigprocmask(SIG_UNBLOCK, &set)
 }
 
 /// Sets the blocked signals to exactly `set`.

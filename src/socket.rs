@@ -16,7 +16,7 @@
 use crate::io::above_stdio;
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketAddrAny, SocketAddrUnix, SocketFlags, SocketType};
 
@@ -315,6 +315,46 @@ pub fn is_unix_listener(fd: impl AsFd) -> bool {
     net::sockopt::socket_domain(fd) == Ok(AddressFamily::UNIX)
         && net::sockopt::socket_type(fd) == Ok(SocketType::STREAM)
         && net::sockopt::socket_acceptconn(fd) == Ok(true)
+}
+
+/// The listening socket a server finds on descriptor 0, put there by
+/// whatever bound it (a socket binder, ipclisten, systemd), and what the
+/// server needs to know of it.
+pub struct Inherited {
+    /// Descriptor 0.
+    pub fd: BorrowedFd<'static>,
+    /// Whether it is non-blocking: accept may then say EAGAIN (socket
+    /// binders make it so by default; ipclisten does not).
+    pub nonblocking: bool,
+    /// The path it is bound to (empty when none).
+    pub local: SockPath,
+}
+
+impl Inherited {
+    /// Descriptor 0, checked: `fatal: stdin is not a socket` (s6's
+    /// words) or `fatal: standard input is not a listening Unix stream
+    /// socket`, exit 100; `fatal: unable to ...`, 111, when it cannot be
+    /// looked at or its flags or path cannot be read.
+    pub fn stdin() -> Inherited {
+        use crate::log;
+        let fd = crate::io::stdin();
+        // Misused outside a server: s6-ipcserverd's words, under our name.
+        match rustix::fs::fstat(fd) {
+            Err(e) => log::fatal_sys(e, &[b"fstat stdin"]),
+            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket => {
+                log::fatal(log::EXIT_USAGE, &[b"stdin is not a socket"])
+            }
+            Ok(_) => {}
+        }
+        if !is_unix_listener(fd) {
+            log::fatal(log::EXIT_USAGE, &[b"standard input is not a listening Unix stream socket"]);
+        }
+        let nonblocking = rustix::fs::fcntl_getfl(fd)
+            .map(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
+            .unwrap_or_else(|e| log::fatal_sys(e, &[b"read the flags of standard input"]));
+        let local = local_path(fd).unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
+        Inherited { fd, nonblocking, local }
+    }
 }
 
 #[cfg(test)]

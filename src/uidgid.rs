@@ -20,6 +20,7 @@
 //! [`CompleteError::die`]: callers turn a failure into their message before
 //! executing anything.
 
+use crate::args::Opt;
 use crate::env;
 use crate::num;
 use crate::runtime::CStrArray;
@@ -58,6 +59,13 @@ pub fn parse_gidlist(s: &[u8]) -> Option<GidList> {
         list.try_push(Gid::from_raw(gid)).ok()?;
     }
     Some(list)
+}
+
+/// Our own effective uid and gid: the ids a server looks rules up with,
+/// and logs, for a client it knows nothing of (run with `-P`), as the
+/// original does.
+pub fn own_ids() -> (u32, u32) {
+    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
 }
 
 /// Why the environment could not give the ids: the message after `fatal: `.
@@ -109,6 +117,49 @@ impl CompleteError {
             }
             CompleteError::Read(e) => crate::log::fatal_sys(e, &[b"read /etc/passwd"]),
         }
+    }
+}
+
+/// The privilege options of a command line, read into a [`Target`] in
+/// command-line order (a later one overrides an earlier one, in both
+/// directions): `-u uid`, `-g gid`, `-G gidlist`, and `-U`, which takes
+/// all three from the environment ([`Target::read_env`]). A `-U` that
+/// cannot read them is reported by [`IdOptions::target`], once the whole
+/// command line (and so `-q`) has been read.
+#[derive(Debug, Default)]
+pub struct IdOptions {
+    target: Target,
+    env_error: Option<EnvError>,
+}
+
+impl IdOptions {
+    /// Reads `opt` if it is one of the privilege options (`-U` from
+    /// `envp`): whether it was. A value that does not parse is an option
+    /// error, exit 100. Which letters reach it is the caller's getopt
+    /// spec's business.
+    pub fn read(&mut self, opt: &Opt<'_>, envp: CStrArray<'_>) -> bool {
+        let t = &mut self.target;
+        match opt.letter {
+            b'u' => t.uid = Some(Uid::from_raw(opt.value(parse_id, ID_EXPECTED))),
+            b'g' => t.gid = Some(Gid::from_raw(opt.value(parse_id, ID_EXPECTED))),
+            b'G' => t.groups = Some(opt.value(parse_gidlist, GIDLIST_EXPECTED)),
+            b'U' => {
+                if let Err(msg) = t.read_env(envp) {
+                    self.env_error.get_or_insert(msg);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The ids asked for; `fatal: UID not set` (or `GID not set`,
+    /// `invalid UID`, ...), exit 100, when a `-U` could not read them.
+    pub fn target(&mut self) -> &mut Target {
+        if let Some(msg) = self.env_error {
+            crate::log::fatal(crate::log::EXIT_USAGE, &[msg]);
+        }
+        &mut self.target
     }
 }
 

@@ -2,9 +2,12 @@
 //! issue 5 §1: usage and option errors, connection failures, client
 //! environments, rules compiled byte for byte, rules checked, server logs
 //! and handler environments, bind errors, privilege drops (as root).
+//! Then 0.70's ipclisten and ipcaccept (issue 15 §3), on the same kinds
+//! of cases.
 //!
-//! The original's programs come from `UCSPI_IPC_ORIGINAL=DIR` (its `bin/`
-//! directory); without it the test says SKIPPED. For each case both are run
+//! The original's programs come from `UCSPI_IPC_ORIGINAL=DIR` (0.67's
+//! `bin/` directory) and `UCSPI_IPC_ORIGINAL_070=DIR` (0.70's); without
+//! one, its test says SKIPPED. For each case both are run
 //! the same way and their exit codes, outputs and files compared. Only the
 //! differences behaviour.md lists as deliberate are allowed: each has a
 //! normaliser below that makes the two outcomes comparable, and the test
@@ -184,11 +187,11 @@ fn numbers_are_validated(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> boo
 }
 
 /// The options the original's usage line lists but its getopt refuses
-/// (`-h -H -o -O`) are accepted and ignored.
+/// (`-h -H -o -O`, and ipcaccept's `-d -D`) are accepted and ignored.
 fn listed_options_are_accepted(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
-    let refused = ["-h", "-H", "-o", "-O"].iter().any(|o| case.contains(o))
-        && orig.code == Some(100)
-        && orig.err.starts_with("ipcserver: illegal option -- ");
+    let listed = ["h", "H", "o", "O", "d", "D"];
+    let refused = listed.iter().any(|o| case.contains(&format!("-{o}")))
+        && orig.err.lines().any(|l| listed.iter().any(|o| l.ends_with(&format!(": illegal option -- {o}"))));
     if refused && ours.code != Some(100) {
         *orig = ours.clone();
     }
@@ -202,6 +205,39 @@ fn the_original_crashes(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool
         return true;
     }
     false
+}
+
+/// ipclisten without a program is a usage error, where the original
+/// starts instances that crash, in a tight loop, until it is killed.
+fn a_program_is_required(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let usage = ours.err.is_empty() || ours.err.starts_with("ipclisten: usage: ");
+    if case.starts_with("ipclisten ") && orig.code.is_none() && ours.code == Some(100) && usage {
+        *orig = ours.clone();
+        return true;
+    }
+    false
+}
+
+/// ipcaccept refuses a descriptor 0 that is not a listening socket, where
+/// the original spins on accept until it is killed.
+fn descriptor_0_is_checked(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let refused = ours.err == "ipcaccept: fatal: standard input is not a listening Unix stream socket\n";
+    if orig.code.is_none() && ours.code == Some(100) && refused {
+        *orig = ours.clone();
+        return true;
+    }
+    false
+}
+
+/// ipclisten's instances get SIGTERM when it dies (of SIGINT here),
+/// where the original's serve on, unsupervised.
+fn instances_do_not_outlive_ipclisten(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    let (served, gone) = ("after SIGINT served", "after SIGINT gone");
+    if !case.starts_with("signals ipclisten ") || !orig.extra.ends_with(served) || !ours.extra.ends_with(gone) {
+        return false;
+    }
+    orig.extra = orig.extra.replace(served, gone);
+    true
 }
 
 /// ipcrules refuses a line the original skips or stores as text that no
@@ -513,7 +549,7 @@ fn handlers_start_with_an_empty_mask(case: &str, orig: &mut Outcome, ours: &mut 
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 21] = [
+const NORMALISERS: [(&str, Normaliser); 24] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("unreadable rules are reported at start", unreadable_rules_are_reported_at_start),
     ("refused rule lines say where and what was expected", refusals_say_where_and_what),
@@ -535,6 +571,9 @@ const NORMALISERS: [(&str, Normaliser); 21] = [
     ("a change of ids needs root, checked before binding", ids_need_root_before_binding),
     ("non-numeric ids in the environment are refused", ids_are_validated),
     ("handlers start with an empty mask", handlers_start_with_an_empty_mask),
+    ("ipclisten needs a program", a_program_is_required),
+    ("ipcaccept checks descriptor 0", descriptor_0_is_checked),
+    ("instances do not outlive ipclisten", instances_do_not_outlive_ipclisten),
 ];
 
 /// The results of all cases: how many were identical, how many differed
@@ -548,6 +587,23 @@ struct Tally {
 }
 
 impl Tally {
+    /// Says how many cases were identical and which differences the
+    /// others had; fails on any that no deliberate difference explains.
+    fn report(&self, name: &str) {
+        let mut report = format!(
+            "{name}: {} cases, {} identical, {} with deliberate differences, {} unexplained\n",
+            self.cases,
+            self.identical,
+            self.by_reason.values().sum::<usize>(),
+            self.unexplained.len()
+        );
+        for (reason, n) in &self.by_reason {
+            report.push_str(&format!("  {n:4}  {reason}\n"));
+        }
+        let _ = std::io::stderr().lock().write_all(report.as_bytes());
+        assert!(self.unexplained.is_empty(), "{report}\nunexplained differences:\n{}", self.unexplained.join("\n"));
+    }
+
     fn compare(&mut self, case: &str, mut orig: Outcome, mut ours: Outcome) {
         self.cases += 1;
         if orig == ours {
@@ -942,13 +998,75 @@ fn log_with_pids_named(log: &str) -> String {
     out
 }
 
-/// Runs `ipcserver OPTS PATH HANDLER` of `suite`, serves `connections`
+/// A server's command line, `PROGRAM OPTS PATH [LINK LINK-OPTS] HANDLER...`:
+/// ipcserver alone, or 0.70's ipclisten running ipcaccept, of one suite.
+#[derive(Clone, Copy)]
+struct Chain<'a> {
+    program: &'a str,
+    opts: &'a [&'a str],
+    link: Option<(&'a str, &'a [&'a str])>,
+}
+
+impl<'a> Chain<'a> {
+    fn ipcserver(opts: &'a [&'a str]) -> Chain<'a> {
+        Chain { program: "ipcserver", opts, link: None }
+    }
+
+    fn ipclisten(opts: &'a [&'a str], accept_opts: &'a [&'a str]) -> Chain<'a> {
+        Chain { program: "ipclisten", opts, link: Some(("ipcaccept", accept_opts)) }
+    }
+
+    fn argv(&self, bins: &Bins, suite: Suite, sock: &Path, handler: &[&str]) -> Vec<std::ffi::OsString> {
+        let mut argv = vec![bins.prog(suite, self.program).into_os_string()];
+        argv.extend(self.opts.iter().map(Into::into));
+        argv.push(sock.into());
+        if let Some((link, opts)) = self.link {
+            argv.push(bins.prog(suite, link).into_os_string());
+            argv.extend(opts.iter().map(Into::into));
+        }
+        argv.extend(handler.iter().map(Into::into));
+        argv
+    }
+
+    fn command(&self, bins: &Bins, suite: Suite, sock: &Path, handler: &[&str]) -> Command {
+        let argv = self.argv(bins, suite, sock, handler);
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    }
+
+    /// Whether the link that logs connections logs their ends.
+    fn logs_ends(&self) -> bool {
+        let opts = self.link.map_or(self.opts, |(_, opts)| opts);
+        !opts.contains(&"-q") && opts.iter().any(|o| o.starts_with("-v"))
+    }
+}
+
+/// Kills `server` (SIGKILL) and what it started that is left (the
+/// original's ipclisten leaves its instances running).
+fn stop(server: &mut std::process::Child) -> Option<i32> {
+    let left = descendants(server.id() as i32);
+    let code = match server.try_wait().unwrap() {
+        Some(st) => st.code(),
+        None => {
+            kill(server.id() as i32, 9);
+            let _ = server.wait();
+            None
+        }
+    };
+    for p in left {
+        kill(p, 9);
+    }
+    code
+}
+
+/// Runs the `chain` of `suite` on a fresh PATH, serves `connections`
 /// (each with our ipcclient, reading what the handler writes), stops the
 /// server, and returns the clients' output and the server's log.
 fn serve(
     bins: &Bins,
     suite: Suite,
-    opts: &[&str],
+    chain: Chain,
     handler: &[&str],
     connections: usize,
     env: &[(&str, &str)],
@@ -956,8 +1074,8 @@ fn serve(
     let d = TempDir::new();
     let sock = d.join("s");
     let log = d.join("log");
-    let mut c = Command::new(bins.prog(suite, "ipcserver"));
-    c.args(opts).arg(&sock).args(handler).envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::null());
+    let mut c = chain.command(bins, suite, &sock, handler);
+    c.envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::null());
     c.stderr(std::fs::File::create(&log).unwrap());
     let mut child = c.spawn().unwrap();
     let ready = wait_until(5, || socket_ready(&sock) || child.try_wait().unwrap().is_some());
@@ -968,22 +1086,14 @@ fn serve(
             out.push_str(&stdout(&o));
         }
         // The log is complete once every connection has ended.
-        let quiet = opts.contains(&"-q") || !opts.iter().any(|o| o.starts_with("-v") || *o == "-v");
-        if !quiet {
+        if chain.logs_ends() {
             wait_until(5, || std::fs::read_to_string(&log).unwrap_or_default().matches(" end ").count() >= connections);
             std::thread::sleep(Duration::from_millis(50));
         } else {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let code = match child.try_wait().unwrap() {
-        Some(st) => st.code(),
-        None => {
-            kill(child.id() as i32, 9);
-            let _ = child.wait();
-            None
-        }
-    };
+    let code = stop(&mut child);
     let log = std::fs::read_to_string(&log).unwrap_or_default().replace(sock.to_str().unwrap(), "SOCK");
     let log = log.replace(d.path().to_str().unwrap(), "DIR");
     Outcome {
@@ -1033,43 +1143,43 @@ fn server_logs_and_environment(t: &mut Tally, bins: &Bins) {
     ];
     compile(&format!("{uid}.{gid}:allow,A=\"rule\"\n:deny\n"));
     for (name, opts, handler) in &cases {
+        let chain = Chain::ipcserver(opts);
         let (o, u) =
-            (serve(bins, Suite::Original, opts, handler, 2, &[]), serve(bins, Suite::Ours, opts, handler, 2, &[]));
+            (serve(bins, Suite::Original, chain, handler, 2, &[]), serve(bins, Suite::Ours, chain, handler, 2, &[]));
         t.compare(&format!("ipcserver {name}"), o, u);
     }
     compile(&format!("{uid}:deny\n:allow\n"));
     let opts = ["-v", "-x", c];
+    let chain = Chain::ipcserver(&opts);
     let (o, u) = (
-        serve(bins, Suite::Original, &opts, env_handler, 2, &[]),
-        serve(bins, Suite::Ours, &opts, env_handler, 2, &[]),
+        serve(bins, Suite::Original, chain, env_handler, 2, &[]),
+        serve(bins, Suite::Ours, chain, env_handler, 2, &[]),
     );
     t.compare("ipcserver -v -x deny", o, u);
     std::fs::write(&cdb, b"garbage").unwrap();
     let (o, u) = (
-        serve(bins, Suite::Original, &opts, env_handler, 1, &[]),
-        serve(bins, Suite::Ours, &opts, env_handler, 1, &[]),
+        serve(bins, Suite::Original, chain, env_handler, 1, &[]),
+        serve(bins, Suite::Ours, chain, env_handler, 1, &[]),
     );
     t.compare("ipcserver -v -x corrupt", o, u);
 }
 
-/// A client whose path has bytes a log line must not show raw.
-fn sanitised_log_lines(t: &mut Tally, bins: &Bins) {
+/// A client whose path has bytes a log line must not show raw, served
+/// by `chain` (which logs at `-v`).
+fn sanitised_log_lines(t: &mut Tally, bins: &Bins, chain: Chain) {
     let run = |suite: Suite| {
         let d = TempDir::new();
         let sock = d.join("s");
         let log = d.join("log");
-        let mut srv = Command::new(bins.prog(suite, "ipcserver"))
-            .args(["-v"])
-            .arg(&sock)
-            .args(["sh", "-c", "printf '%s\\n' \"$IPCREMOTEPATH\""])
+        let mut srv = chain
+            .command(bins, suite, &sock, &["sh", "-c", "printf '%s\\n' \"$IPCREMOTEPATH\""])
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         wait_until(5, || socket_ready(&sock));
         let o = run(cmd("ipcclient").arg("-p").arg(d.join("a:b%c d")).arg(&sock).args(["sh", "-c", "cat <&6"]), 10);
         wait_until(5, || std::fs::read_to_string(&log).unwrap_or_default().contains(" end "));
-        kill(srv.id() as i32, 9);
-        let _ = srv.wait();
+        stop(&mut srv);
         let log = std::fs::read_to_string(&log).unwrap().replace(d.path().to_str().unwrap(), "DIR");
         Outcome {
             code: o.status.code(),
@@ -1078,10 +1188,15 @@ fn sanitised_log_lines(t: &mut Tally, bins: &Bins) {
             extra: String::new(),
         }
     };
-    t.compare("ipcserver -v, client path sanitised in the log", run(Suite::Original), run(Suite::Ours));
+    t.compare(
+        &format!("{} -v, client path sanitised in the log", chain.program),
+        run(Suite::Original),
+        run(Suite::Ours),
+    );
 }
 
-fn bind_errors(t: &mut Tally, bins: &Bins) {
+/// What binding PATH says, for the `chain` that binds it.
+fn bind_errors(t: &mut Tally, bins: &Bins, chain: Chain) {
     let d = TempDir::new();
     let live = d.join("live");
     let _live = Server::start(cmd("ipcserver").arg(&live).arg("true").stderr(Stdio::null()), &live);
@@ -1097,7 +1212,7 @@ fn bind_errors(t: &mut Tally, bins: &Bins) {
     ];
     for (name, args) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        both(t, bins, &format!("ipcserver {name}"), "ipcserver", &args, &[], b"");
+        both(t, bins, &format!("{} {name}", chain.program), chain.program, &args, &[], b"");
     }
     // A regular file where the socket should be (`ipcserver notes.txt
     // prog`): is it still there afterwards?
@@ -1113,30 +1228,30 @@ fn bind_errors(t: &mut Tally, bins: &Bins) {
     // The longest path Linux accepts is served by both.
     let longest = d.join(&"y".repeat(108 - base));
     let run = |suite: Suite| {
-        let mut srv = Command::new(bins.prog(suite, "ipcserver"))
-            .arg(&longest)
-            .args(["sh", "-c", "echo $IPCLOCALPATH"])
+        let mut srv = chain
+            .command(bins, suite, &longest, &["sh", "-c", "echo $IPCLOCALPATH"])
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         wait_until(5, || socket_ready(&longest));
         let o = run(cmd("ipcclient").arg(&longest).args(["sh", "-c", "cat <&6"]), 10);
-        kill(srv.id() as i32, 9);
-        let _ = srv.wait();
+        stop(&mut srv);
         let _ = std::fs::remove_file(&longest);
         Outcome { code: o.status.code(), out: stdout(&o), err: stderr(&o), extra: String::new() }
     };
-    t.compare("ipcserver on a 108-byte path", run(Suite::Original), run(Suite::Ours));
+    t.compare(&format!("{} on a 108-byte path", chain.program), run(Suite::Original), run(Suite::Ours));
 }
 
-fn privilege_drops(t: &mut Tally, bins: &Bins) {
+/// The privilege options of `chain`'s first program, given as the opts
+/// of `chain_with`.
+fn privilege_drops(t: &mut Tally, bins: &Bins, chain_with: fn(&'static [&'static str]) -> Chain<'static>) {
     if !is_root() {
         skip("compat_original privilege drops", "needs root");
         return;
     }
     let ids: &[&str] = &["sh", "-c", "id -u; id -g; grep Groups /proc/self/status"];
     let env = [("UID", "65534"), ("GID", "65533")];
-    let cases: &[(&str, &[&str])] = &[
+    let cases: &[(&str, &'static [&'static str])] = &[
         ("-u -g", &["-u", "65534", "-g", "65533"]),
         ("-g", &["-g", "65533"]),
         ("-U", &["-U"]),
@@ -1147,8 +1262,9 @@ fn privilege_drops(t: &mut Tally, bins: &Bins) {
         ("-u alone: primary gid", &["-u", "1"]),
     ];
     for (name, opts) in cases {
-        let run = |s: Suite| serve(bins, s, opts, ids, 1, &env);
-        t.compare(&format!("ipcserver {name}"), run(Suite::Original), run(Suite::Ours));
+        let chain = chain_with(opts);
+        let run = |s: Suite| serve(bins, s, chain, ids, 1, &env);
+        t.compare(&format!("{} {name}", chain.program), run(Suite::Original), run(Suite::Ours));
     }
     // Run by a user (nobody, no other group), for other ids and for its
     // own: is the socket left behind?
@@ -1174,8 +1290,8 @@ fn privilege_drops(t: &mut Tally, bins: &Bins) {
 
 /// Started by each launcher (`&` from sh, nohup, one that ignores
 /// SIGPIPE, one that blocks signals): what the handler ignores and blocks,
-/// and whether the server is still there after a SIGINT.
-fn signals_from_launchers(t: &mut Tally, bins: &Bins) {
+/// and whether the server (`chain`) is still there after a SIGINT.
+fn signals_from_launchers(t: &mut Tally, bins: &Bins, chain: Chain) {
     for launcher in Launcher::ALL {
         if let Some(what) = launcher.missing() {
             skip("compat_original signals", &format!("{launcher:?}: no {what}"));
@@ -1184,8 +1300,7 @@ fn signals_from_launchers(t: &mut Tally, bins: &Bins) {
         let run = |suite: Suite| {
             let d = TempDir::new();
             let sock = d.join("s");
-            let server = bins.prog(suite, "ipcserver");
-            let argv = [server.as_os_str(), sock.as_os_str(), "cat".as_ref(), "/proc/self/status".as_ref()];
+            let argv = chain.argv(bins, suite, &sock, &["cat", "/proc/self/status"]);
             let srv = launcher.start(&argv, &d.join("log"));
             let status = String::from_utf8(served(&sock, b"").unwrap_or_default()).unwrap();
             let handler = match status.contains("SigIgn:") {
@@ -1201,18 +1316,28 @@ fn signals_from_launchers(t: &mut Tally, bins: &Bins) {
                 extra: format!("{handler} after SIGINT {after}"),
             }
         };
-        t.compare(&format!("signals {launcher:?}"), run(Suite::Original), run(Suite::Ours));
+        t.compare(&format!("signals {} {launcher:?}", chain.program), run(Suite::Original), run(Suite::Ours));
     }
+}
+
+/// The original's programs, from the directory `var` names, and ours;
+/// `None` (and SKIPPED for `test`) when `var` is not set.
+fn bins_from(var: &str, test: &str, programs: &[&str]) -> Option<Bins> {
+    let Some(dir) = std::env::var_os(var) else {
+        skip(test, &format!("{var} is not set"));
+        return None;
+    };
+    let bins = Bins { original: PathBuf::from(dir), ours: bin("ipcserver").parent().unwrap().to_path_buf() };
+    for name in programs {
+        assert!(bins.original.join(name).exists(), "no {name} in {}", bins.original.display());
+    }
+    Some(bins)
 }
 
 #[test]
 fn differential_against_the_original() {
-    let Some(dir) = std::env::var_os("UCSPI_IPC_ORIGINAL") else {
-        skip("differential_against_the_original", "UCSPI_IPC_ORIGINAL is not set");
-        return;
-    };
-    let bins = Bins { original: PathBuf::from(dir), ours: bin("ipcserver").parent().unwrap().to_path_buf() };
-    assert!(bins.original.join("ipcserver").exists(), "no ipcserver in {}", bins.original.display());
+    let test = "differential_against_the_original";
+    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL", test, &["ipcserver"]) else { return };
     let mut t = Tally::default();
     usage_and_option_errors(&mut t, &bins);
     connection_failures(&mut t, &bins);
@@ -1220,20 +1345,114 @@ fn differential_against_the_original() {
     rules_compiled(&mut t, &bins);
     rules_checked(&mut t, &bins);
     server_logs_and_environment(&mut t, &bins);
-    sanitised_log_lines(&mut t, &bins);
-    bind_errors(&mut t, &bins);
-    privilege_drops(&mut t, &bins);
-    signals_from_launchers(&mut t, &bins);
-    let mut report = format!(
-        "compat_original: {} cases, {} identical, {} with deliberate differences, {} unexplained\n",
-        t.cases,
-        t.identical,
-        t.by_reason.values().sum::<usize>(),
-        t.unexplained.len()
-    );
-    for (reason, n) in &t.by_reason {
-        report.push_str(&format!("  {n:4}  {reason}\n"));
+    sanitised_log_lines(&mut t, &bins, Chain::ipcserver(&["-v"]));
+    bind_errors(&mut t, &bins, Chain::ipcserver(&[]));
+    privilege_drops(&mut t, &bins, Chain::ipcserver);
+    signals_from_launchers(&mut t, &bins, Chain::ipcserver(&[]));
+    t.report("compat_original");
+}
+
+/// ucspi-ipc 0.70's ipclisten and ipcaccept: usage and option errors,
+/// and a descriptor 0 ipcaccept cannot accept on.
+fn usage_and_option_errors_070(t: &mut Tally, bins: &Bins) {
+    let d = TempDir::new();
+    let sock = d.join("s");
+    let s = sock.to_str().unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        ("ipclisten", &[]),
+        ("ipclisten", &["-q"]),
+        ("ipclisten", &[s]),
+        ("ipclisten", &["-q", s]),
+        ("ipclisten", &["-z", s, "true"]),
+        ("ipclisten", &["-q", "-z", s, "true"]),
+        ("ipclisten", &["-c"]),
+        ("ipclisten", &["-c", "x", s, "true"]),
+        ("ipclisten", &["-c", "0", s, "true"]),
+        ("ipclisten", &["-b", "z", s, "true"]),
+        ("ipclisten", &["-u", "abc", s, "true"]),
+        ("ipcaccept", &[]),
+        ("ipcaccept", &["-q"]),
+        ("ipcaccept", &["-v"]),
+        ("ipcaccept", &["-z", "true"]),
+        ("ipcaccept", &["-q", "-z", "true"]),
+        ("ipcaccept", &["-c", "1", "true"]),
+        ("ipcaccept", &["-x"]),
+        ("ipcaccept", &["-f"]),
+        // Descriptor 0 is a pipe.
+        ("ipcaccept", &["true"]),
+        ("ipcaccept", &["-q", "true"]),
+    ];
+    for (name, args) in cases {
+        both(t, bins, &format!("{name} {args:?}"), name, args, &[], b"");
+        let _ = std::fs::remove_file(&sock);
     }
-    let _ = std::io::stderr().lock().write_all(report.as_bytes());
-    assert!(t.unexplained.is_empty(), "{report}\nunexplained differences:\n{}", t.unexplained.join("\n"));
+    // The options ipcaccept's usage line lists, on a socket ipclisten
+    // binds: the original's instances exit at once with their usage line.
+    for opts in [&["-h"][..], &["-hHoOdD"]] {
+        let run = |suite: Suite| {
+            let d = TempDir::new();
+            let mut c = Chain::ipclisten(&[], opts).command(bins, suite, &d.join("s"), &["true"]);
+            let mut o = outcome(&mut c, b"", 1.0);
+            // Many times for the original: once is enough.
+            o.err = o.err.lines().take(2).map(|l| format!("{l}\n")).collect();
+            o
+        };
+        t.compare(&format!("ipcaccept {opts:?} under ipclisten"), run(Suite::Original), run(Suite::Ours));
+    }
+}
+
+/// `ipclisten LISTEN-OPTS PATH ipcaccept ACCEPT-OPTS HANDLER`: what
+/// clients get and the log says.
+fn server_logs_and_environment_070(t: &mut Tally, bins: &Bins) {
+    let d = TempDir::new();
+    let (uid, gid) = own_ids();
+    let allow = rules(d.path(), &format!("{uid}.{gid}:allow,A=\"rule\"\n:deny\n"));
+    let denying = TempDir::new();
+    let deny = rules(denying.path(), &format!("{uid}:deny\n:allow\n"));
+    let corrupt = d.join("corrupt.cdb");
+    std::fs::write(&corrupt, b"garbage").unwrap();
+    let env_handler: &[&str] = &["sh", "-c", "echo hello; env | grep -E '^(PROTO|IPC|A=)' | sort"];
+    let (a, n, c) = (allow.to_str().unwrap(), deny.to_str().unwrap(), corrupt.to_str().unwrap());
+    let m = d.join("none.cdb");
+    let m = m.to_str().unwrap();
+    let lock = d.join("lock");
+    let l = lock.to_str().unwrap();
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>, &'a [&'a str], usize);
+    let cases: Vec<Case> = vec![
+        ("plain -v", vec!["-v"], vec!["-v"], env_handler, 2),
+        ("quiet", vec!["-q"], vec!["-q"], env_handler, 2),
+        ("default verbosity", vec![], vec![], env_handler, 2),
+        ("-B -l", vec!["-v"], vec!["-v", "-B", "banner\n", "-l", "name"], env_handler, 2),
+        ("-P", vec!["-v"], vec!["-v", "-P"], env_handler, 2),
+        ("-x allow", vec![], vec!["-v", "-x", a], env_handler, 2),
+        ("-x deny", vec![], vec!["-v", "-x", n], env_handler, 2),
+        ("-x missing", vec![], vec!["-v", "-x", m], env_handler, 2),
+        ("-X -x missing", vec![], vec!["-v", "-X", "-x", m], env_handler, 2),
+        ("-q -x missing", vec![], vec!["-q", "-x", m], env_handler, 2),
+        ("-x corrupt", vec![], vec!["-v", "-x", c], env_handler, 1),
+        ("exec failure", vec![], vec!["-v"], &["/nonexistent/prog"], 2),
+        ("exit 3", vec![], vec!["-v"], &["sh", "-c", "exit 3"], 2),
+        // One connection: the lines of two instances' connections may
+        // come in either order.
+        ("-c 2, -f", vec!["-v", "-c", "2"], vec!["-v", "-f", l], env_handler, 1),
+    ];
+    for (name, listen, accept, handler, connections) in &cases {
+        let chain = Chain::ipclisten(listen, accept);
+        let run = |suite: Suite| serve(bins, suite, chain, handler, *connections, &[]);
+        t.compare(&format!("ipclisten/ipcaccept {name}"), run(Suite::Original), run(Suite::Ours));
+    }
+}
+
+#[test]
+fn differential_against_the_original_070() {
+    let test = "differential_against_the_original_070";
+    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL_070", test, &["ipclisten", "ipcaccept"]) else { return };
+    let mut t = Tally::default();
+    usage_and_option_errors_070(&mut t, &bins);
+    server_logs_and_environment_070(&mut t, &bins);
+    sanitised_log_lines(&mut t, &bins, Chain::ipclisten(&[], &["-v"]));
+    bind_errors(&mut t, &bins, Chain::ipclisten(&[], &[]));
+    privilege_drops(&mut t, &bins, |opts| Chain::ipclisten(opts, &[]));
+    signals_from_launchers(&mut t, &bins, Chain::ipclisten(&[], &[]));
+    t.report("compat_original 0.70");
 }

@@ -123,16 +123,7 @@ fn stdin_must_be_a_listening_socket() {
     let expected = "ipcserverd: fatal: standard input is not a listening Unix stream socket\n";
     // A connected (not listening) Unix socket is refused.
     let (a, _b) = UnixStream::pair().unwrap();
-    let o = wait_output(
-        cmd("ipcserverd")
-            .arg("true")
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(a)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        10,
-    );
+    let o = run_on(cmd("ipcserverd").arg("true"), a, 10);
     assert_eq!(o.status.code(), Some(100));
     assert_eq!(stderr(&o), expected);
 }
@@ -316,12 +307,6 @@ fn lowest_free_fd(pid: i32) -> u32 {
         .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
         .collect();
     (0..).find(|n| !used.contains(n)).unwrap()
-}
-
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 /// With RLIMIT_NOFILE at its lowest free descriptor the daemon cannot

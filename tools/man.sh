@@ -51,6 +51,8 @@ pages='
 1 ipcexecrules
 1 ipcexecrulescheck
 1 ipcexec-config
+1 ipclisten
+1 ipcaccept
 1 ipcprint
 1 ipcperl
 5 rules

@@ -8,9 +8,8 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
-use rustix::process::{Gid, Uid};
 use ucspi_ipc::runtime::Start;
-use ucspi_ipc::uidgid::{self, Target};
+use ucspi_ipc::uidgid::IdOptions;
 use ucspi_ipc::{args::Getopt, env::Env, exec, log};
 
 ucspi_ipc::program!(main);
@@ -20,30 +19,20 @@ fn main(start: Start) -> ! {
         c"ipcapplyuidgid",
         c"[ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] [ -v verbosity ] [ -N name ] prog...",
     );
-    let mut target = Target::default();
+    let mut ids = IdOptions::default();
     let mut unexport = false;
-    // Reported once the whole command line (and so -v) is read.
-    let mut env_error = None;
     let mut opts = Getopt::new(start.argv, b"zu:g:G:Uv:N:");
     for o in opts.by_ref() {
         match o.letter {
             b'z' => unexport = true,
-            b'u' => target.uid = Some(Uid::from_raw(o.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
-            b'g' => target.gid = Some(Gid::from_raw(o.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
-            b'G' => target.groups = Some(o.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
-            b'U' => {
-                if let Err(msg) = target.read_env(start.envp) {
-                    env_error.get_or_insert(msg);
-                }
-            }
             b'v' => log::set_verbosity(o.number(0, 255) as u8),
             b'N' => log::set_name(o.arg),
+            _ if ids.read(&o, start.envp) => {}
             _ => log::usage(),
         }
     }
-    if let Some(msg) = env_error {
-        log::fatal(log::EXIT_USAGE, &[msg]);
-    }
+    // Once the whole command line (and so -v) is read.
+    let target = ids.target();
     if opts.operand_count() == 0 {
         log::usage();
     }

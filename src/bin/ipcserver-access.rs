@@ -13,14 +13,12 @@
 #![cfg_attr(not(test), no_main)]
 
 use core::ffi::CStr;
-use rustix::io::Errno;
-use ucspi_ipc::cdb::{CdbError, Reader};
 use ucspi_ipc::env::{self, Env};
-use ucspi_ipc::rules::{self, ApplyError, Client, Verdict};
+use ucspi_ipc::rules::{self, Client};
 use ucspi_ipc::runtime::{self, Start};
 use ucspi_ipc::s6rules::{self, Decision};
 use ucspi_ipc::strvec::StrVec;
-use ucspi_ipc::{args::Getopt, exec, io, log, socket};
+use ucspi_ipc::{args::Getopt, exec, io, log, socket, uidgid};
 
 ucspi_ipc::program!(main);
 
@@ -74,38 +72,11 @@ fn options(opts: &mut Getopt<'static>) -> Options {
     o
 }
 
-/// Writes the banner to the connection. `send` with MSG_NOSIGNAL so that
-/// a client gone away is a message, not a silent SIGPIPE death; plain
-/// `write` when descriptor 1 is not a socket.
-fn send_banner(mut banner: &[u8]) -> Result<(), Errno> {
-    let out = io::stdout();
-    while !banner.is_empty() {
-        match rustix::net::send(out, banner, rustix::net::SendFlags::NOSIGNAL) {
-            Ok(n) => banner = &banner[n..],
-            Err(Errno::INTR) => {}
-            Err(Errno::NOTSOCK) => return io::write_all(out, banner),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Our effective uid and gid.
-fn own_ids() -> (u32, u32) {
-    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
-}
-
 /// The client's ids, the server's own for unknown ones (ucspi-ipc's rules
 /// and the log line).
 fn or_own(c: Client) -> (u32, u32) {
-    let (euid, egid) = own_ids();
+    let (euid, egid) = uidgid::own_ids();
     (c.euid.unwrap_or(euid), c.egid.unwrap_or(egid))
-}
-
-/// Gives up on the connection: `warning: dropping connection, unable to
-/// read FILE: REASON`, 111.
-fn unreadable(path: &CStr, reason: &[u8]) -> ! {
-    log::drop_connection(&[b"read ", path.to_bytes(), b": ", reason])
 }
 
 /// The rule buffer (taken once: one rules format is read per run).
@@ -132,36 +103,11 @@ fn apply_s6_rules(
         Ok(rules) => rules,
         Err(e) => return unable(e),
     };
-    let decided = rules.check(client, own_ids(), record(), env);
-    // Close-on-exec, and we exit or exec soon (see apply_rules).
+    let decided = rules.check(client, uidgid::own_ids(), record(), env);
+    // Close-on-exec, and we exit or exec soon: leaving it open saves a
+    // close per connection.
     core::mem::forget(rules);
     decided.unwrap_or_else(unable)
-}
-
-/// Applies the rule for the client to `env`; false for a deny.
-fn apply_rules(path: &CStr, optional: bool, client: Client, env: &mut Env<'static>) -> bool {
-    let rules = match Reader::open(path) {
-        Ok(r) => r,
-        Err(CdbError::Open(Errno::NOENT)) if optional => return true,
-        Err(e) => unreadable(path, e.reason()),
-    };
-    let buf = record();
-    let mut key = rules::Key::new();
-    let found = rules::lookup(&rules, client, b"", buf, &mut key).unwrap_or_else(|e| unreadable(path, e.reason()));
-    // The descriptor is close-on-exec and we exit or exec soon: leaving it
-    // open saves a close per connection.
-    core::mem::forget(rules);
-    let Some(found) = found else { return true };
-    let value: &'static [u8] = &buf[found];
-    match rules::apply(value, env) {
-        // An exec override is ipcexec's business.
-        Ok(Verdict::Allow(_)) => true,
-        Ok(Verdict::Deny) => false,
-        Err(ApplyError::Malformed) => unreadable(path, rules::MALFORMED),
-        Err(ApplyError::Env(name, e)) => {
-            log::drop_connection(&[b"set environment variable ", name, b": ", log::errno_text(e)])
-        }
-    }
 }
 
 fn main(start: Start) -> ! {
@@ -183,7 +129,7 @@ fn main(start: Start) -> ! {
     let logging = o.verbosity >= 2;
 
     if let Some(banner) = o.banner {
-        if let Err(e) = send_banner(banner) {
+        if let Err(e) = io::send_all(io::stdout(), banner) {
             log::drop_connection(&[b"write banner: ", log::errno_text(e)]);
         }
     }
@@ -230,8 +176,8 @@ fn main(start: Start) -> ! {
     // always passed on.
     let allowed = match (o.rules, client, s6) {
         (Some(RulesOption::Ucspi(path)), Some(c), _) => {
-            let (euid, egid) = or_own(c);
-            apply_rules(path, o.rules_optional, Client { euid: Some(euid), egid: Some(egid) }, env)
+            rules::apply_file(path, o.rules_optional, or_own(c), record(), env)
+                .unwrap_or_else(|_| runtime::exit(log::EXIT_TEMP))
         }
         (_, _, Some(Decision::Deny)) => false,
         _ => true,

@@ -22,7 +22,7 @@ use rustix::process::{Gid, Uid};
 use ucspi_ipc::cdb::{CdbError, Reader};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::strvec::StrVec;
-use ucspi_ipc::uidgid::{self, Target};
+use ucspi_ipc::uidgid::{self, IdOptions, Target};
 use ucspi_ipc::{args::Getopt, exec, log, num, socket};
 
 ucspi_ipc::program!(main);
@@ -57,8 +57,7 @@ fn main(start: Start) -> ! {
 [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] path program",
     );
     let mut o = Options { verbosity: 1, ..Options::default() };
-    // Reported once the whole command line (and so -q) is read.
-    let mut env_error = None;
+    let mut ids = IdOptions::default();
     let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:");
     for opt in opts.by_ref() {
         let arg = Some(opt.arg);
@@ -92,23 +91,15 @@ fn main(start: Start) -> ! {
                 opt.value(permissions, b"octal, at most 777");
                 o.perms = arg;
             }
-            b'u' => o.target.uid = Some(Uid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
-            b'g' => o.target.gid = Some(Gid::from_raw(opt.value(uidgid::parse_id, uidgid::ID_EXPECTED))),
-            b'G' => o.target.groups = Some(opt.value(uidgid::parse_gidlist, uidgid::GIDLIST_EXPECTED)),
-            b'U' => {
-                if let Err(msg) = o.target.read_env(start.envp) {
-                    env_error.get_or_insert(msg);
-                }
-            }
             // ucspi-ipc compatibility: accepted, without effect.
             b'h' | b'H' | b'o' | b'O' => {}
+            _ if ids.read(&opt, start.envp) => {}
             _ => log::usage(),
         }
     }
     log::set_verbosity(o.verbosity);
-    if let Some(msg) = env_error {
-        log::fatal(log::EXIT_USAGE, &[msg]);
-    }
+    // Once the whole command line (and so -q) is read.
+    o.target = core::mem::take(ids.target());
     if opts.operand_count() < 2 {
         log::usage();
     }

@@ -33,8 +33,8 @@ use rustix::process::Signal;
 use ucspi_ipc::children::{self, Children, Signals};
 use ucspi_ipc::env::{Env, Mark};
 use ucspi_ipc::runtime::{self, CStrArray, SigSet, Start};
-use ucspi_ipc::socket::SockPath;
-use ucspi_ipc::{args::Getopt, exec, io, log, log::Line, socket};
+use ucspi_ipc::socket::{Inherited, SockPath};
+use ucspi_ipc::{args::Getopt, exec, io, log, log::Line, socket, uidgid};
 
 ucspi_ipc::program!(main);
 
@@ -92,33 +92,10 @@ fn main(start: Start) -> ! {
     if opts.operand_count() == 0 {
         log::usage();
     }
-    let listener = io::stdin();
-    // Misused outside a server: s6-ipcserverd's words, under our name.
-    match rustix::fs::fstat(listener) {
-        Err(e) => log::fatal_sys(e, &[b"fstat stdin"]),
-        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket => {
-            log::fatal(log::EXIT_USAGE, &[b"stdin is not a socket"])
-        }
-        Ok(_) => {}
-    }
-    if !socket::is_unix_listener(listener) {
-        log::fatal(log::EXIT_USAGE, &[b"standard input is not a listening Unix stream socket"]);
-    }
-    let nonblocking = rustix::fs::fcntl_getfl(listener)
-        .map(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
-        .unwrap_or_else(|e| log::fatal_sys(e, &[b"read the flags of standard input"]));
-    let local =
-        socket::local_path(listener).unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
+    let Inherited { fd: listener, nonblocking, local } = Inherited::stdin();
 
     let env = Env::take();
-    let prepared = env
-        .inherit(start.envp)
-        .and_then(|()| {
-            env.retain(|name| !ucspi_ipc::env::SERVER_VARS.contains(&name));
-            env.push(b"PROTO", b"IPC")
-        })
-        .and_then(|()| env.push(b"IPCLOCALPATH", &local));
-    if let Err(e) = prepared {
+    if let Err(e) = env.inherit_for_server(start.envp, &local) {
         log::fatal_sys(e, &[b"build the environment"]);
     }
     let base = env.mark();
@@ -266,17 +243,7 @@ impl Server {
             }
         }
         self.env.truncate(self.base);
-        let built = self
-            .env
-            .push(b"IPCREMOTEPATH", remote)
-            .and_then(|()| match ids {
-                Some((u, g)) => self
-                    .env
-                    .push_num(b"IPCREMOTEEUID", u as u64)
-                    .and_then(|()| self.env.push_num(b"IPCREMOTEEGID", g as u64)),
-                None => Ok(()),
-            })
-            .and_then(|()| self.env.push_num(b"IPCCONNNUM", same_uid as u64));
+        let built = self.env.push_client(remote, ids).and_then(|()| self.env.push_num(b"IPCCONNNUM", same_uid as u64));
         if let Err(e) = built {
             return log::warn_sys(e, &[b"build the environment of a client, dropping it"]);
         }
@@ -358,9 +325,8 @@ impl Server {
 fn child_log(count: usize, maxconn: usize, local: &[u8], remote: &[u8], ids: Option<(u32, u32)>) {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     children::log_status(count, maxconn);
-    Line::new().str(b"pid ").num(pid as u64).str(b" from ").sanitised(remote).emit();
+    log::pid_from(pid, remote);
     if log::verbosity() >= 3 {
-        let ids = ids.unwrap_or_else(|| (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
-        log::access(true, pid, local, remote, ids);
+        log::access(true, pid, local, remote, ids.unwrap_or_else(uidgid::own_ids));
     }
 }

@@ -30,6 +30,19 @@ impl Launcher {
     pub const ALL: [Launcher; 4] =
         [Launcher::Background, Launcher::Nohup, Launcher::IgnoresPipe, Launcher::BlocksSignals];
 
+    /// Those of `launchers` that this machine can start programs with;
+    /// `test` says SKIPPED for the others.
+    pub fn available(test: &str, launchers: &[Launcher]) -> Vec<Launcher> {
+        let usable = |l: &&Launcher| match l.missing() {
+            Some(what) => {
+                super::skip(test, &format!("{l:?}: no {what}"));
+                false
+            }
+            None => true,
+        };
+        launchers.iter().filter(usable).copied().collect()
+    }
+
     /// What the launcher needs, if it is missing here.
     pub fn missing(self) -> Option<&'static str> {
         let needs = match self {
@@ -42,7 +55,7 @@ impl Launcher {
 
     /// Starts `argv` this way, stdin and stdout on /dev/null, stderr
     /// appended to `log_path`.
-    pub fn start(self, argv: &[&OsStr], log_path: &Path) -> Launched {
+    pub fn start<S: AsRef<OsStr>>(self, argv: &[S], log_path: &Path) -> Launched {
         let log = || std::fs::OpenOptions::new().create(true).append(true).open(log_path).unwrap();
         let spawn = |c: &mut Command| {
             let child = c.args(argv).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log()).spawn().unwrap();

@@ -88,6 +88,13 @@ pub fn run(c: &mut Command, secs: u64) -> Output {
     run_input(c, b"", secs)
 }
 
+/// Runs `c` with `stdin` (a socket, say) as its standard input, with a
+/// time limit.
+pub fn run_on(c: &mut Command, stdin: impl Into<std::os::fd::OwnedFd>, secs: u64) -> Output {
+    let child = c.stdin(Stdio::from(stdin.into())).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    wait_output(child.unwrap_or_else(|e| panic!("cannot start {c:?}: {e}")), secs)
+}
+
 /// Collects a child's output, killing it if it runs over `secs`.
 pub fn wait_output(mut child: Child, secs: u64) -> Output {
     let mut so = child.stdout.take();
@@ -290,6 +297,14 @@ pub fn descendants(pid: i32) -> Vec<i32> {
         next.extend(kids);
     }
     found
+}
+
+/// The CPU time `pid` has used (user and system), in clock ticks: to see
+/// whether an idle server spins.
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 /// Our effective uid and gid, from /proc.

@@ -1,0 +1,265 @@
+//! ipcaccept [ -XhHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] [ -l localname ] [ -f lockfile ] program...
+//!
+//! ucspi-ipc 0.70's acceptor, typically an instance of ipclisten: accepts
+//! connections on the listening socket on descriptor 0, one at a time.
+//! For each it forks a child that puts the connection on descriptors 0
+//! and 1, writes the banner, applies the rules (a deny exits 100) and
+//! executes into program with PROTO, IPCLOCALPATH, IPCREMOTEPATH,
+//! IPCREMOTEEUID and IPCREMOTEEGID set (and the rule's variables); it
+//! waits for that child before it accepts again. With -f it accepts only
+//! while it holds an exclusive lock on lockfile, so that the instances of
+//! one ipclisten take turns.
+//!
+//! It waits for a connection and for its child in poll, SIGTERM and
+//! SIGCHLD coming through a signalfd: SIGTERM exits 0, the child serving
+//! on, as the original's. Taking the lock and accepting are done once a
+//! connection is waiting, with SIGTERM unblocked: should either block
+//! (another process holds the lock, or took the connection), SIGTERM ends
+//! us there by its default action.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+// Audited uses: fork, and the connection on descriptors 0 and 1 in the
+// child.
+#![allow(unsafe_code)]
+
+use core::ffi::CStr;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::fd::OwnedFd;
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::process::Signal;
+use ucspi_ipc::children::{Children, Signals};
+use ucspi_ipc::env::Env;
+use ucspi_ipc::lockfile::LockFile;
+use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start, Table};
+use ucspi_ipc::socket::{self, Inherited, SockPath};
+use ucspi_ipc::{args::Getopt, exec, io, log, rules, uidgid};
+
+ucspi_ipc::program!(main);
+
+/// The rule's record, in .bss (see [`Table`]); each child reads its own
+/// copy.
+static RECORD: Table<[u8; rules::RECORD_MAX]> = Table::new([0; rules::RECORD_MAX]);
+
+/// How long accepting pauses after it failed (out of descriptors, say).
+const BACKOFF_MS: i64 = 100;
+
+struct Options {
+    verbosity: u8,
+    peercred: bool,
+    rules: Option<&'static CStr>,
+    rules_optional: bool,
+    banner: Option<&'static [u8]>,
+    localname: Option<&'static [u8]>,
+    lockfile: Option<&'static CStr>,
+}
+
+/// What every connection's child needs.
+struct Server<'s> {
+    o: &'s Options,
+    prog: CStrArray<'static>,
+    local: &'s [u8],
+}
+
+fn main(start: Start) -> ! {
+    log::init(
+        c"ipcaccept",
+        c"[ -XhHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] [ -l localname ] [ -f lockfile ] program",
+    );
+    let mut o = Options {
+        verbosity: 1,
+        peercred: true,
+        rules: None,
+        rules_optional: false,
+        banner: None,
+        localname: None,
+        lockfile: None,
+    };
+    let mut opts = Getopt::new(start.argv, b"XhHoOdDqQvpPx:B:l:f:");
+    for opt in opts.by_ref() {
+        match opt.letter {
+            // In the order of the usage line.
+            b'X' => o.rules_optional = true,
+            // Listed in the original's usage line (its getopt refuses
+            // them): accepted, without effect.
+            b'h' | b'H' | b'o' | b'O' | b'd' | b'D' => {}
+            b'q' => o.verbosity = 0,
+            b'Q' => o.verbosity = 1,
+            b'v' => o.verbosity = 2,
+            b'p' => o.peercred = true,
+            b'P' => o.peercred = false,
+            b'x' => o.rules = Some(opt.arg),
+            b'B' => o.banner = Some(opt.arg_bytes()),
+            b'l' => o.localname = Some(opt.arg_bytes()),
+            b'f' => o.lockfile = Some(opt.arg),
+            _ => log::usage(),
+        }
+    }
+    // As the original's, the verbosity is for connections: a usage or
+    // set-up error is said even under -q.
+    if opts.operand_count() == 0 {
+        log::usage();
+    }
+    // Created with the original's mode, first, as the original.
+    let lock = o.lockfile.map(|path| LockFile::open(path, Some(Mode::from_bits_truncate(0o600))));
+    let listener = Inherited::stdin();
+    let local = o.localname.unwrap_or(&listener.local);
+    let env = Env::take();
+    if let Err(e) = env.inherit_for_server(start.envp, local) {
+        log::fatal_sys(e, &[b"build the environment"]);
+    }
+    let base = env.mark();
+    let record = RECORD.take().unwrap_or_else(|| runtime::exit(log::EXIT_TEMP));
+    let signals = Signals::new(SigSet::EMPTY.with(Signal::TERM).with(Signal::CHILD), BLOCKED_TOO);
+    let mut child = Children::take(1).without_status_lines();
+    let server = Server { o: &o, prog: opts.operands(), local };
+    log::set_verbosity(o.verbosity);
+    loop {
+        let Some((conn, remote)) = accept(&listener, lock.as_ref(), &signals) else { continue };
+        let ids = if o.peercred {
+            match socket::peer_ids(&conn) {
+                Ok(ids) => Some(ids),
+                Err(e) => {
+                    log::warn_sys(e, &[b"get the credentials of a client, dropping it"]);
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        env.truncate(base);
+        if let Err(e) = env.push_client(&remote, ids) {
+            log::warn_sys(e, &[b"build the environment of a client, dropping it"]);
+            continue;
+        }
+        // SAFETY: this program is single-threaded and links no C library.
+        match unsafe { runtime::fork() } {
+            Ok(Forked::Child) => server.serve(conn, &remote, ids, env, record),
+            Ok(Forked::Parent(pid)) => {
+                drop(conn);
+                child.add(pid, 0);
+            }
+            Err(e) => log::warn_sys(e, &[b"fork"]),
+        }
+        // One connection at a time: wait for its child.
+        while !child.is_empty() {
+            signals.wait(None);
+            signals.drain(stop_on_term);
+            child.reap(|_, _| {});
+        }
+    }
+}
+
+/// Blocked, besides the signals read from the signalfd: SIGPIPE, so that
+/// a closed log pipe is an error for us and not a death.
+const BLOCKED_TOO: SigSet = SigSet::EMPTY.with(Signal::PIPE);
+
+/// SIGTERM: exit 0, as the original (a child serves on).
+fn stop_on_term(signal: Signal) {
+    if signal == Signal::TERM {
+        runtime::exit(0)
+    }
+}
+
+/// Waits for a connection (or SIGTERM) and accepts it, under the lock if
+/// any: the connection and the client's path; `None` when there was none
+/// to take after all (another process was quicker) or accept failed.
+fn accept(listener: &Inherited, lock: Option<&LockFile>, signals: &Signals) -> Option<(OwnedFd, SockPath)> {
+    let sigfd = signals.fd();
+    let mut fds = [PollFd::new(&sigfd, PollFlags::IN), PollFd::new(&listener.fd, PollFlags::IN)];
+    match poll(&mut fds, None) {
+        Ok(_) | Err(Errno::INTR) => {}
+        Err(e) => log::fatal_sys(e, &[b"poll"]),
+    }
+    if !fds[0].revents().is_empty() {
+        signals.drain(stop_on_term);
+    }
+    if fds[1].revents().is_empty() {
+        return None;
+    }
+    let accepted = with_term_unblocked(|| {
+        if let Some(lock) = lock {
+            lock.lock();
+            // Another instance may have taken it while we waited for the
+            // lock: accept only what is still there, rather than hold the
+            // lock waiting for the next one.
+            let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut waiting = [PollFd::new(&listener.fd, PollFlags::IN)];
+            if !matches!(poll(&mut waiting, Some(&now)), Ok(1)) {
+                lock.unlock();
+                return Err(Errno::AGAIN);
+            }
+        }
+        let accepted = socket::accept(listener.fd);
+        if let Some(lock) = lock {
+            lock.unlock();
+        }
+        accepted
+    });
+    match accepted {
+        Ok(connection) => Some(connection),
+        Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => None,
+        Err(e) => {
+            log::warn_sys(e, &[b"accept"]);
+            let _ = rustix::thread::nanosleep(&Timespec { tv_sec: 0, tv_nsec: BACKOFF_MS * 1_000_000 });
+            None
+        }
+    }
+}
+
+/// Runs `f` with SIGTERM unblocked, at its default action (the rest of
+/// the mask, the launcher's included, as it is).
+fn with_term_unblocked<T>(f: impl FnOnce() -> T) -> T {
+    let term = SigSet::EMPTY.with(Signal::TERM);
+    let _ = runtime::unblock_signals(term);
+    let r = f();
+    let _ = runtime::block_signals(term);
+    r
+}
+
+impl Server<'_> {
+    /// In the child: serves the connection, or exits (100 for a deny, 111
+    /// when it cannot).
+    fn serve(
+        &self,
+        conn: OwnedFd,
+        remote: &[u8],
+        ids: Option<(u32, u32)>,
+        env: &mut Env<'static>,
+        record: &'static mut [u8; rules::RECORD_MAX],
+    ) -> ! {
+        let verbose = log::verbosity() >= 2;
+        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        if verbose {
+            log::pid_from(pid, remote);
+        }
+        // SAFETY: in the child, descriptors 0 and 1 become the connection
+        // for program; the listening socket on 0 is not used here again.
+        if let Err(e) = unsafe { io::install(conn, &[0, 1]) } {
+            log::drop_connection(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
+        }
+        if let Some(banner) = self.o.banner {
+            if let Err(e) = io::send_all(io::stdout(), banner) {
+                log::drop_connection(&[b"write banner: ", log::errno_text(e)]);
+            }
+        }
+        // Unknown ids (-P) are looked up and logged as our own, as the
+        // original does.
+        let ids = ids.unwrap_or_else(uidgid::own_ids);
+        let allowed = match self.o.rules {
+            None => true,
+            Some(path) => rules::apply_file(path, self.o.rules_optional, ids, record, env)
+                .unwrap_or_else(|_| runtime::exit(log::EXIT_TEMP)),
+        };
+        if verbose {
+            log::access(allowed, pid, self.local, remote, ids);
+        }
+        if !allowed {
+            runtime::exit(log::EXIT_USAGE);
+        }
+        if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
+            log::drop_connection(&[b"clear the signal mask: ", log::errno_text(e)]);
+        }
+        exec::exec_or_drop(self.prog, env.finish())
+    }
+}
