@@ -11,6 +11,7 @@
 pub mod cdb_model;
 pub mod cdb_reader;
 pub mod cdb_writer;
+pub mod connection;
 pub mod options;
 pub mod request;
 pub mod rules;
