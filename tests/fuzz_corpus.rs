@@ -63,3 +63,8 @@ fn options_corpus() {
 fn request_corpus() {
     replay("request", checks::request::check);
 }
+
+#[test]
+fn request_socket_corpus() {
+    replay("request_socket", checks::request_socket::check);
+}

@@ -14,5 +14,6 @@ pub mod cdb_writer;
 pub mod connection;
 pub mod options;
 pub mod request;
+pub mod request_socket;
 pub mod rules;
 pub mod support;
