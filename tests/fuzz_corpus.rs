@@ -68,3 +68,8 @@ fn request_corpus() {
 fn request_socket_corpus() {
     replay("request_socket", checks::request_socket::check);
 }
+
+#[test]
+fn s6rules_cdb_corpus() {
+    replay("s6rules_cdb", checks::s6rules_cdb::check);
+}

@@ -16,4 +16,5 @@ pub mod options;
 pub mod request;
 pub mod request_socket;
 pub mod rules;
+pub mod s6rules_cdb;
 pub mod support;
