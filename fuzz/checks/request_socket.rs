@@ -23,9 +23,9 @@
 //! first byte is one of the request's. With the bytes all there is (the
 //! writer hangs up after them), `read` must give what
 //! [`request::reference_parse`] makes of all the bytes, more needed being
-//! `Truncated`; a whole request is refused (`Descriptors`) unless it
-//! starts with `1:F,` and exactly three descriptors came, or neither; an
-//! accepted one comes with exactly the files sent (in order, each
+//! `Truncated`; a whole request is refused (`Descriptors`) unless exactly
+//! three descriptors came with it if it starts with `1:F,`, and none if
+//! not; an accepted one comes with exactly the files sent (in order, each
 //! close-on-exec), and everything after its bytes stays on the socket.
 //! Whatever happens, no descriptor of the files sent is left open: the
 //! number of descriptors in /proc/self/fd that are one of the pool's files
@@ -140,7 +140,7 @@ pub fn expected(calls: &[Call], bytes: &[u8]) -> Read {
     };
     let came: Vec<usize> =
         calls.iter().filter(|c| c.bytes.start < w.used).flat_map(|c| c.fds.iter().flatten().copied()).collect();
-    if w.with_fds != (came.len() == ucspi_ipc::socket::FDS_MAX) {
+    if came.len() != if w.with_fds { ucspi_ipc::socket::FDS_MAX } else { 0 } {
         return Read::Bad(Bad::Descriptors);
     }
     let rest = Text::from(&bytes[w.used..]);
