@@ -4,8 +4,8 @@
 //! replayed; fails naming every file whose check fails. Running the fuzzers
 //! themselves takes nightly and cargo-fuzz: see README.md.
 //!
-//! The checks build an argv for `Getopt` from raw pointers, hence unsafe
-//! code (each block says why it is sound).
+//! The checks build an argv for `Getopt` and an envp for `Env` from raw
+//! pointers, hence unsafe code (each block says why it is sound).
 #![allow(unsafe_code)]
 
 #[path = "../fuzz/checks/mod.rs"]

@@ -22,12 +22,16 @@
 //! just the record, or sees the junk or the next record on the others and
 //! answers other than the reference.
 
-use super::support::{self, show, Text};
+use super::support::{self, show, texts, Text};
 use rustix::fd::AsFd;
+use std::borrow::Cow;
 use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
 use ucspi_ipc::cdb::{CdbError, Reader, Writer};
 use ucspi_ipc::env::Env;
 use ucspi_ipc::rules::Client;
+use ucspi_ipc::runtime::CStrArray;
 use ucspi_ipc::s6rules::{self, Decision, Reason, Rules, Value};
 
 /// The most variables an environment holds (env.rs's `VARS_MAX`).
@@ -121,16 +125,38 @@ pub fn described(bytes: &[u8], deny: bool) -> Rule {
 }
 
 /// What a lookup comes to: allowed (with the script, if any) or denied,
-/// and the environment after; or why not, and the file or variable named.
-pub type Checked = Result<(Option<Option<Text>>, Vec<Text>), (Reason, Text)>;
+/// and the environment after (its strings, in order); or why not, and the
+/// file or variable named.
+pub type Checked = Result<(Option<Option<Text>>, Vec<Cow<'static, [u8]>>), (Reason, Text)>;
 
-/// The environment a lookup starts from.
-fn start_env(full: bool) -> Vec<Text> {
-    let mut env = vec![Text::from(&b"A=old"[..]), Text::from(&b"B=old"[..])];
-    if full {
-        env.extend((0..VARS_MAX - 4).map(|i| Text(format!("F{i}=1").into_bytes())));
+/// The environment a lookup starts from: `A=old`, `B=old`, and when
+/// `full` so many more that two new names fill it. Made once: thousands
+/// of strings for every lookup would be most of the check's time.
+fn start_env(full: bool) -> &'static [CString] {
+    static ENVS: OnceLock<[Vec<CString>; 2]> = OnceLock::new();
+    let envs = ENVS.get_or_init(|| {
+        let small = vec![c"A=old".to_owned(), c"B=old".to_owned()];
+        let fillers = (0..VARS_MAX - 4).map(|i| CString::new(format!("F{i}=1")).expect("no NUL"));
+        let full = small.iter().cloned().chain(fillers).collect();
+        [small, full]
+    });
+    &envs[usize::from(full)]
+}
+
+/// [`start_env`] as an envp, for `Env::inherit`.
+fn start_envp(full: bool) -> CStrArray<'static> {
+    thread_local! {
+        static ENVPS: [CStrArray<'static>; 2] = [false, true].map(|full| {
+            let mut pointers: Vec<*const c_char> = start_env(full).iter().map(|c| c.as_ptr()).collect();
+            pointers.push(std::ptr::null());
+            let pointers = pointers.leak();
+            // SAFETY: a null-terminated array of pointers to NUL-terminated
+            // strings, both static (the array leaked, the strings in
+            // `start_env`'s static) and never changed.
+            unsafe { CStrArray::from_ptr(std::ptr::NonNull::new(pointers.as_mut_ptr()).expect("non-null")) }
+        });
     }
-    env
+    ENVPS.with(|e| e[usize::from(full)])
 }
 
 fn name(entry: &[u8]) -> &[u8] {
@@ -145,7 +171,8 @@ fn name(entry: &[u8]) -> &[u8] {
 /// full is refused, naming the variable), and runs its script up to its
 /// first NUL, or none for an empty one. A value that is no rule is an
 /// error, even if a deny.
-pub fn reference_check(value: &[u8], size: usize, mut env: Vec<Text>) -> Checked {
+pub fn reference_check(value: &[u8], size: usize, full: bool) -> Checked {
+    let mut env: Vec<Cow<'static, [u8]>> = start_env(full).iter().map(|c| Cow::Borrowed(c.to_bytes())).collect();
     let too_big = Err((Reason::Cdb(CdbError::TooBig), Text::default()));
     let record = 8 + KEY.len() + value.len();
     if record > size {
@@ -161,12 +188,12 @@ pub fn reference_check(value: &[u8], size: usize, mut env: Vec<Text>) -> Checked
     }
     for e in entries {
         let n = name(&e.0);
-        env.retain(|v| name(&v.0) != n);
+        env.retain(|v| name(v) != n);
         if e.0.contains(&b'=') {
             if env.len() == VARS_MAX {
                 return Err((Reason::Env(rustix::io::Errno::TOOBIG), Text::from(n)));
             }
-            env.push(e);
+            env.push(Cow::Owned(e.0));
         }
     }
     let script = (!exec.0.is_empty()).then(|| Text::from(exec.0.split(|&c| c == 0).next().unwrap_or(&[])));
@@ -188,22 +215,31 @@ fn rules_with(value: &[u8]) -> Rules {
     Rules::Cdb(Reader::from_fd(file).expect("open the cdb"))
 }
 
-/// What `Rules::check` does with a buffer of `size` bytes.
-fn check_lookup(rules: &Rules, size: usize, full: bool) -> Checked {
+/// Whether `Rules::check` with a buffer of `size` bytes does what
+/// `expected` says; the environment is compared string by string, and
+/// copied only to show where it differs.
+fn check_lookup(rules: &Rules, size: usize, full: bool, expected: &Checked, value: &[u8]) {
     RECORD.with_borrow_mut(|buf| {
         let buf = &mut buf[..size];
         buf.fill(JUNK);
         let mut env = Env::new();
-        for v in start_env(full) {
-            let (n, value) = v.0.split_at(name(&v.0).len());
-            env.push(n, &value[1..]).expect("the environment to start from");
-        }
-        let decision = rules.check(CLIENT, OWN, buf, &mut env).map_err(|e| (e.reason, Text::from(&e.path[..])))?;
-        let decision = match decision {
+        env.inherit(start_envp(full)).expect("the environment to start from");
+        let got = rules.check(CLIENT, OWN, buf, &mut env).map_err(|e| (e.reason, Text::from(&e.path[..])));
+        let got = got.map(|decision| match decision {
             Decision::Deny => None,
             Decision::Allow(script) => Some(script.map(|s| Text::from(s.to_bytes()))),
+        });
+        let env = env.finish();
+        let same = match (&got, expected) {
+            (Ok(d), Ok((x, vars))) => d == x && env.iter().map(|c| c.to_bytes()).eq(vars.iter().map(|v| &v[..])),
+            (Err(e), Err(x)) => e == x,
+            _ => false,
         };
-        Ok((decision, env.finish().iter().map(|c| Text::from(c.to_bytes())).collect()))
+        if !same {
+            let got = got.map(|d| (d, texts(&env.iter().map(|c| c.to_bytes()).collect::<Vec<_>>())));
+            let expected = expected.as_ref().map(|(d, vars)| (d, texts(vars)));
+            panic!("{}, buffer {size}: check {got:?}, reference {expected:?}", show(value));
+        }
     })
 }
 
@@ -212,12 +248,12 @@ fn decoded(v: &[u8]) -> Option<Rule> {
     match s6rules::decode(v)? {
         Value::Deny => Some(Rule::Deny),
         Value::Allow { env, exec } => {
-            let what = format!("decode({}): {env:?}, {exec:?}", show(v));
-            assert!(env.start == 3 && env.end + 2 == exec.start && exec.end == v.len(), "{what}: the ranges");
-            let entries = match v[env].split_last() {
+            let what = || format!("decode({}): {env:?}, {exec:?}", show(v));
+            assert!(env.start == 3 && env.end + 2 == exec.start && exec.end == v.len(), "{}: the ranges", what());
+            let entries = match v[env.clone()].split_last() {
                 None => Vec::new(),
                 Some((0, entries)) => entries.split(|&b| b == 0).map(Text::from).collect(),
-                Some(_) => panic!("{what}: the entries do not end with NUL"),
+                Some(_) => panic!("{}: the entries do not end with NUL", what()),
             };
             Some(Rule::Allow { env: entries, exec: v[exec].into() })
         }
@@ -229,9 +265,7 @@ fn check_value(value: &[u8], full: bool) {
     let record = 8 + KEY.len() + value.len();
     for size in [record - 1, record, record + 1, s6rules::RECORD_MAX] {
         let size = size.min(s6rules::RECORD_MAX);
-        let expected = reference_check(value, size, start_env(full));
-        let got = check_lookup(&rules, size, full);
-        assert!(got == expected, "{}, buffer {size}: check {got:?}, reference {expected:?}", show(value));
+        check_lookup(&rules, size, full, &reference_check(value, size, full), value);
     }
 }
 
