@@ -247,7 +247,7 @@ pub fn read<'b>(from: BorrowedFd<'_>, buf: &'b mut [u8], deadline: &Deadline) ->
         }
     };
     let Ok(Some((request, _))) = parse(&buf[..end]) else { return Err(Bad::Syntax) };
-    if request.with_fds != (fds.len() == FDS_MAX) {
+    if fds.len() != if request.with_fds { FDS_MAX } else { 0 } {
         return Err(Bad::Descriptors);
     }
     Ok((request, fds))
@@ -422,6 +422,26 @@ mod tests {
         // The marker without descriptors is refused.
         rustix::io::write(&a, b"1:F,1:0,1:1,4:tty\0,").unwrap();
         assert_eq!(read(b.as_fd(), &mut buf, &deadline_in_5s()).err(), Some(Bad::Descriptors));
+    }
+
+    #[test]
+    fn descriptors_without_the_marker_are_refused() {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        let (_r, w) = rustix::pipe::pipe().unwrap();
+        let mut buf = vec![0u8; BUFFER];
+        // One, two, three, or more than the room for them, in one message
+        // or two.
+        for counts in [&[1][..], &[2], &[3], &[3, 3], &[1, 3]] {
+            let (a, b) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
+            for (i, &n) in counts.iter().enumerate() {
+                let piece: &[u8] = if i == 0 { b"1:0,1:1," } else { b"4:tty\0," };
+                socket::send_with_fds(&a, piece, &[w.as_fd(); 3][..n]).unwrap();
+            }
+            if counts.len() == 1 {
+                rustix::io::write(&a, b"4:tty\0,").unwrap();
+            }
+            assert_eq!(read(b.as_fd(), &mut buf, &deadline_in_5s()).err(), Some(Bad::Descriptors), "{counts:?}");
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! replayed; fails naming every file whose check fails. Running the fuzzers
 //! themselves takes nightly and cargo-fuzz: see README.md.
 //!
-//! The checks build an argv for `Getopt` from raw pointers, hence unsafe
-//! code (each block says why it is sound).
+//! The checks build an argv for `Getopt` and an envp for `Env` from raw
+//! pointers, hence unsafe code (each block says why it is sound).
 #![allow(unsafe_code)]
 
 #[path = "../fuzz/checks/mod.rs"]
@@ -62,4 +62,14 @@ fn options_corpus() {
 #[test]
 fn request_corpus() {
     replay("request", checks::request::check);
+}
+
+#[test]
+fn request_socket_corpus() {
+    replay("request_socket", checks::request_socket::check);
+}
+
+#[test]
+fn s6rules_cdb_corpus() {
+    replay("s6rules_cdb", checks::s6rules_cdb::check);
 }

@@ -11,7 +11,10 @@
 pub mod cdb_model;
 pub mod cdb_reader;
 pub mod cdb_writer;
+pub mod connection;
 pub mod options;
 pub mod request;
+pub mod request_socket;
 pub mod rules;
+pub mod s6rules_cdb;
 pub mod support;

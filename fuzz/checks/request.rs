@@ -29,10 +29,11 @@
 //!   the descriptors and descriptors without `1:F,`, and leaves everything
 //!   after the request on the connection.
 
+use super::connection;
 use super::support::{show, Text};
 use rustix::fd::{AsFd, OwnedFd};
 use std::cell::RefCell;
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use ucspi_ipc::request::{self, Bad, Request};
 use ucspi_ipc::{netstring, num, socket};
 
@@ -213,7 +214,7 @@ pub fn reference_header(with_fds: bool, uid: &[u8], count: usize, args_len: usiz
 
 /// The code's answer, as an [`Outcome`]; `program()` must be the first
 /// argument.
-fn outcome(r: Result<Option<(Request<'_>, usize)>, Bad>) -> Outcome {
+pub fn outcome(r: Result<Option<(Request<'_>, usize)>, Bad>) -> Outcome {
     match r {
         Err(bad) => Outcome::Bad(bad),
         Ok(None) => Outcome::More,
@@ -382,29 +383,9 @@ fn split(bytes: &[u8], chunks: u8) -> Vec<&[u8]> {
     out
 }
 
-/// Writes all of `data`, stopping at an error (the reader gone).
-fn write_all(to: &OwnedFd, mut data: &[u8], pipe: bool) {
-    while !data.is_empty() {
-        let r = if pipe {
-            rustix::io::write(to, data)
-        } else {
-            rustix::net::send(to, data, rustix::net::SendFlags::NOSIGNAL)
-        };
-        match r {
-            Ok(n) => data = &data[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// What the writer thread is given: where to write, the pieces, which
-/// one the descriptors go with, and whether it is a pipe.
-type Job = (OwnedFd, Vec<Vec<u8>>, Option<usize>, bool);
-
-/// Writes `pieces` one at a time, the descriptors with piece `fds_with`,
-/// then hangs up.
-fn write_pieces((to, pieces, fds_with, pipe): Job) {
+/// Writes `pieces` on `to` one at a time, the descriptors with piece
+/// `fds_with`, then hangs up.
+fn write_pieces(to: OwnedFd, pieces: Vec<Vec<u8>>, fds_with: Option<usize>, pipe: bool) {
     for (i, piece) in pieces.iter().enumerate() {
         let mut piece = &piece[..];
         if fds_with == Some(i) {
@@ -412,38 +393,17 @@ fn write_pieces((to, pieces, fds_with, pipe): Job) {
             let sent = socket::send_with_fds(&to, piece, &[d, d, d]).expect("sending descriptors");
             piece = &piece[sent..];
         }
-        write_all(&to, piece, pipe);
+        connection::write_all(&to, piece, pipe);
         std::thread::yield_now();
     }
-}
-
-/// Gives `job` to the writer thread, started the first time (one thread
-/// for all inputs: starting one per input would cost more than the rest
-/// of the check).
-fn start_writing(job: Job) {
-    static WRITER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
-    let writer = WRITER.get_or_init(|| {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::spawn(move || queue.into_iter().for_each(write_pieces));
-        Mutex::new(jobs)
-    });
-    writer.lock().unwrap_or_else(|e| e.into_inner()).send(job).expect("the writer thread is gone");
 }
 
 /// What `read` makes of a connection on which the writer thread writes
 /// `pieces` (see [`write_pieces`]), and what it leaves on it.
 fn read_from(pieces: Vec<Vec<u8>>, fds_with: Option<usize>, pipe: bool) -> ReadOutcome {
-    thread_local! {
-        static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; request::BUFFER]);
-    }
-    let (reader, writer) = if pipe {
-        rustix::pipe::pipe().expect("pipe")
-    } else {
-        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-        socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).expect("socketpair")
-    };
-    start_writing((writer, pieces, fds_with, pipe));
-    BUF.with_borrow_mut(|buf| {
+    let (reader, writer) = connection::pair(pipe);
+    connection::in_background(Box::new(move || write_pieces(writer, pieces, fds_with, pipe)));
+    with_buffer(|buf| {
         let got = match request::read(reader.as_fd(), buf, &request::Deadline::after_ms(DEADLINE_MS).expect("a timer"))
         {
             Ok((req, fds)) => Ok((outcome(Ok(Some((req, 0)))), fds.len())),
@@ -451,21 +411,21 @@ fn read_from(pieces: Vec<Vec<u8>>, fds_with: Option<usize>, pipe: bool) -> ReadO
         };
         // All the rest, up to the hangup: the writer is done with this
         // connection then.
-        let mut rest = Vec::new();
-        loop {
-            match rustix::io::read(&reader, &mut buf[..]) {
-                Ok(0) => break,
-                Ok(n) => rest.extend_from_slice(&buf[..n]),
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => panic!("reading the rest: {e}"),
-            }
-        }
+        let rest = connection::rest(&reader, buf);
         match got {
             Ok((Outcome::Whole(w), fds)) => ReadOutcome::Read(w, fds, Text(rest)),
             Ok(other) => unreachable!("{other:?}"),
             Err(bad) => ReadOutcome::Bad(bad),
         }
     })
+}
+
+/// Runs `f` with this thread's buffer of `request::BUFFER` bytes.
+pub fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; request::BUFFER]);
+    }
+    BUF.with_borrow_mut(|buf| f(buf))
 }
 
 fn check_read(bytes: &[u8], expected: &Outcome, mode: u8, chunks: u8) {
