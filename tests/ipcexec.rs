@@ -209,13 +209,17 @@ fn assignments_exec_override_and_the_environment() {
         err.ends_with("ipcserver: fatal: unable to run x?ipcexec??ok?0.0,0.forged: no such file or directory\n"),
         "{err}"
     );
-    // A program name too long for a key is a bad request.
-    let long = "p".repeat(4080);
-    let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &[&long]));
-    assert_eq!(
-        (o.status.code(), stderr(&o)),
-        (Some(111), "ipcserver: fatal: bad ipc request: program name too long\n".into())
-    );
+    // A program name too long for a key is a bad request, also one longer
+    // than a whole key (which must not be looked up without its name).
+    for len in [4080, 4097, 100_000] {
+        let long = "p".repeat(len);
+        let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &[&long]));
+        assert_eq!(
+            (o.status.code(), stderr(&o)),
+            (Some(111), "ipcserver: fatal: bad ipc request: program name too long\n".into()),
+            "{len}"
+        );
+    }
 }
 
 #[test]

@@ -194,10 +194,13 @@ fn apply_rules(
     let unable = |reason: &[u8]| fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]);
     let mut suffix = Key::new();
     let mut digits = [0; num::U64_DIGITS];
+    // A piece that does not fit is not added: the name would be looked up
+    // without it (as the empty name), so that is too long as well.
+    let mut fits = true;
     for piece in [&b","[..], num::fmt_u64(req.uid as u64, &mut digits), b".", req.program()] {
-        let _ = suffix.try_extend_from_slice(piece);
+        fits &= suffix.try_extend_from_slice(piece).is_ok();
     }
-    if suffix.len() > rules::SUFFIX_MAX {
+    if !fits || suffix.len() > rules::SUFFIX_MAX {
         return Err(fatal(log::EXIT_TEMP, &[b"bad ipc request: program name too long"]));
     }
     let rules = Reader::open(path).map_err(|e| unable(e.reason()))?;
