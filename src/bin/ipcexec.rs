@@ -146,6 +146,7 @@ fn serve(
         // uses it as the old file afterwards (messages go to the client).
         unsafe { io::dup_to(io::stdout(), 2) }.map_err(|e| fatal_sys(e, &[b"move stderr to stdout"]))?;
     }
+    only_stdio();
     become_user(ids);
     run(program, argv, envp)
 }
@@ -236,6 +237,19 @@ fn access_line(allowed: bool, client: Client, req: &Request<'_>) {
     l.emit();
 }
 
+/// Closes every descriptor but 0, 1 and 2, just before the program runs:
+/// what the server inherited from whoever started it (a root shell's
+/// open files, a supervisor's pipes) must not reach a program run for a
+/// client, as another user. Ours are close-on-exec already.
+fn only_stdio() {
+    // SAFETY: called by the process that becomes the program, after its
+    // last use of any descriptor above 2: from here it drops privileges
+    // and executes, or writes on 2 and exits, and nothing it still owns
+    // (the rules, the client's descriptors moved onto 0 to 2, a
+    // pseudo-terminal's) is used or dropped again.
+    unsafe { runtime::close_from(3) }
+}
+
 /// Drops to `uid`, `gid` and just that group. A server not run as root
 /// cannot change its groups: it serves its own ids as they are.
 fn become_user((uid, gid): (Uid, Gid)) {
@@ -308,6 +322,7 @@ fn run_with_fds(
                 log::fatal_sys(e, &[b"move the client's descriptors"]);
             }
         }
+        only_stdio();
         become_user(ids);
         run(program, argv, envp)
     });
