@@ -3,6 +3,7 @@
 //! lookup order, what the program runs as and with, descriptor passing,
 //! and the original ucspi-ipc 0.67 on either side of the connection.
 mod common;
+use common::exec::*;
 use common::*;
 
 use std::io::{Read, Write};
@@ -10,40 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// A request for `uid` to run `args`, as the original ipccommand writes it.
-fn request(uid: &str, args: &[&str]) -> Vec<u8> {
-    let body: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
-    let count = args.len().to_string();
-    let mut r = format!("{}:{uid},{}:{count},{}:", uid.len(), count.len(), body.len()).into_bytes();
-    r.extend_from_slice(&body);
-    r.push(b',');
-    r
-}
-
 /// The primary gid of `uid` in /etc/passwd.
 fn primary_gid(uid: u32) -> Option<u32> {
     std::fs::read_to_string("/etc/passwd").unwrap().lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f.get(3)?.parse().ok())?
     })
-}
-
-/// Rules compiled with our ipcexecrules into DIR/rules.cdb.
-fn rules(d: &TempDir, text: &str) -> PathBuf {
-    let cdb = d.join("rules.cdb");
-    let o = run_input(cmd("ipcexecrules").arg(&cdb).arg(d.join("rules.tmp")), text.as_bytes(), 10);
-    assert_eq!(o.status.code(), Some(0), "ipcexecrules: {}", stderr(&o));
-    cdb
-}
-
-/// ipcexec on `cdb` with `input` (request and what follows) on a pipe,
-/// the client's ids `euid.egid`, and `env`.
-fn exec_direct(cdb: &Path, ids: (u32, u32), env: &[(&str, &str)], input: &[u8]) -> Output {
-    let mut c = cmd("ipcexec");
-    c.arg(cdb).env_clear().env("PATH", "/usr/bin:/bin");
-    c.env("IPCREMOTEEUID", ids.0.to_string()).env("IPCREMOTEEGID", ids.1.to_string());
-    c.envs(env.iter().copied());
-    run_input(&mut c, input, 20)
 }
 
 /// `ipcexec: ok|deny EUID.EGID,UID.CMD` as ipcexec logs it.
@@ -70,7 +43,7 @@ fn bad_requests_run_nothing() {
     let d = TempDir::new();
     let marker = d.join("ran");
     let (uid, gid) = own_ids();
-    let cdb = rules(&d, ":allow\n");
+    let cdb = exec_rules(d.path(), ":allow\n");
     let m = marker.to_str().unwrap();
     let touch = |uid: &str| request(uid, &["touch", m]);
     let mut cases: Vec<(Vec<u8>, &str)> = vec![
@@ -100,7 +73,7 @@ fn bad_requests_run_nothing() {
 #[test]
 fn a_request_that_does_not_arrive_in_time_is_dropped() {
     let d = TempDir::new();
-    let cdb = rules(&d, ":allow\n");
+    let cdb = exec_rules(d.path(), ":allow\n");
     let mut c = cmd("ipcexec");
     c.arg(&cdb).env("IPCEXEC_TIMEOUT", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -122,7 +95,7 @@ fn a_request_that_does_not_arrive_in_time_is_dropped() {
 fn unknown_uid_and_unreadable_rules() {
     let d = TempDir::new();
     let (uid, gid) = own_ids();
-    let cdb = rules(&d, ":allow\n");
+    let cdb = exec_rules(d.path(), ":allow\n");
     let o = exec_direct(&cdb, (uid, gid), &[], &request("3999999999", &["true"]));
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), "ipcserver: fatal: unknown uid 3999999999\n");
@@ -172,7 +145,7 @@ fn lookup_order_and_fail_closed_default() {
     let client = (1001, 1010);
     let rq = request(&u, &["printenv", "WHICH"]);
     for first in 0..lines.len() {
-        let cdb = rules(&d, &(lines[first..].join("\n") + "\n"));
+        let cdb = exec_rules(d.path(), &(lines[first..].join("\n") + "\n"));
         let o = exec_direct(&cdb, client, &[], &rq);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let expect = ["uid.gid", "uid", "gid", "anyone", "empty key"][first];
@@ -180,17 +153,17 @@ fn lookup_order_and_fail_closed_default() {
         assert_eq!(stderr(&o), access_line("ok", client, uid, "printenv"));
     }
     // Other clients fall through to the empty key.
-    let cdb = rules(&d, &(lines.join("\n") + "\n"));
+    let cdb = exec_rules(d.path(), &(lines.join("\n") + "\n"));
     let o = exec_direct(&cdb, (7, 7), &[], &rq);
     assert_eq!(stdout(&o), "anyone\n");
     // No rule: denied, silently but for the log line (the original allows).
-    let cdb = rules(&d, &format!("1001,{u}.other:allow\n"));
+    let cdb = exec_rules(d.path(), &format!("1001,{u}.other:allow\n"));
     let o = exec_direct(&cdb, client, &[], &rq);
     assert_eq!(o.status.code(), Some(100));
     assert_eq!(stdout(&o), "");
     assert_eq!(stderr(&o), access_line("deny", client, uid, "printenv"));
     // An explicit deny, before a broader allow.
-    let cdb = rules(&d, &format!("1001,{u}.printenv:deny\n:allow\n"));
+    let cdb = exec_rules(d.path(), &format!("1001,{u}.printenv:deny\n:allow\n"));
     let o = exec_direct(&cdb, client, &[], &rq);
     assert_eq!(o.status.code(), Some(100));
     assert_eq!(stderr(&o), access_line("deny", client, uid, "printenv"));
@@ -201,8 +174,8 @@ fn assignments_exec_override_and_the_environment() {
     let d = TempDir::new();
     let (uid, gid) = own_ids();
     let u = uid.to_string();
-    let cdb = rules(
-        &d,
+    let cdb = exec_rules(
+        d.path(),
         &format!(
             ",{u}.env:allow,A=\"rule\",=\"nameless\"\n,{u}.ls:allow=\"/bin/echo\",B=\"b\"\n,{u}.missing:allow=\"/nonexistent\"\n"
         ),
@@ -226,7 +199,7 @@ fn assignments_exec_override_and_the_environment() {
     // The program's name comes from the client: sanitised in the message,
     // which may reach the server's log (IPCERROUT=0), so that it cannot
     // forge log lines.
-    let cdb = rules(&d, ":allow\n");
+    let cdb = exec_rules(d.path(), ":allow\n");
     let forged = "x\nipcexec: ok 0.0,0.forged";
     let o = exec_direct(&cdb, (uid, gid), &[("IPCERROUT", "0")], &request(&u, &[forged]));
     assert_eq!(o.status.code(), Some(111));
@@ -236,13 +209,17 @@ fn assignments_exec_override_and_the_environment() {
         err.ends_with("ipcserver: fatal: unable to run x?ipcexec??ok?0.0,0.forged: no such file or directory\n"),
         "{err}"
     );
-    // A program name too long for a key is a bad request.
-    let long = "p".repeat(4080);
-    let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &[&long]));
-    assert_eq!(
-        (o.status.code(), stderr(&o)),
-        (Some(111), "ipcserver: fatal: bad ipc request: program name too long\n".into())
-    );
+    // A program name too long for a key is a bad request, also one longer
+    // than a whole key (which must not be looked up without its name).
+    for len in [4080, 4097, 100_000] {
+        let long = "p".repeat(len);
+        let o = exec_direct(&cdb, (uid, gid), &[], &request(&u, &[&long]));
+        assert_eq!(
+            (o.status.code(), stderr(&o)),
+            (Some(111), "ipcserver: fatal: bad ipc request: program name too long\n".into()),
+            "{len}"
+        );
+    }
 }
 
 #[test]
@@ -250,7 +227,7 @@ fn stderr_goes_to_the_client_unless_ipcerrout_is_0() {
     let d = TempDir::new();
     let (uid, gid) = own_ids();
     let u = uid.to_string();
-    let cdb = rules(&d, &format!(",{u}.sh:allow\n"));
+    let cdb = exec_rules(d.path(), &format!(",{u}.sh:allow\n"));
     let rq = request(&u, &["sh", "-c", "echo out; echo err >&2"]);
     // As the original reads it: unset, or "decimal nonzero" (its leading
     // digits), redirects.
@@ -276,7 +253,7 @@ fn input_after_the_request_reaches_the_program_whole() {
     let d = TempDir::new();
     let (uid, gid) = own_ids();
     let u = uid.to_string();
-    let cdb = rules(&d, &format!(",{u}.cat:allow\n"));
+    let cdb = exec_rules(d.path(), &format!(",{u}.cat:allow\n"));
     let mut input = request(&u, &["cat"]);
     input.extend_from_slice(b"right behind the request\n");
     let o = exec_direct(&cdb, (uid, gid), &[], &input);
@@ -295,7 +272,7 @@ fn the_program_runs_as_the_target_user() {
         return;
     }
     let d = TempDir::new();
-    let cdb = rules(&d, ":allow\n,65534.ids:allow=\"/bin/cat\",IPCGID=\"5\"\n");
+    let cdb = exec_rules(d.path(), ":allow\n,65534.ids:allow=\"/bin/cat\",IPCGID=\"5\"\n");
     let status = |o: &Output| {
         let s = stdout(o);
         let f = |n: &str| {
@@ -325,44 +302,6 @@ fn the_program_runs_as_the_target_user() {
     assert!(stderr(&o).ends_with("ipcserver: fatal: invalid IPCUID: x\n"), "{}", stderr(&o));
 }
 
-/// An ipcexec server on a fresh socket, its rules, its log.
-struct ExecServer {
-    _server: Server,
-    dir: TempDir,
-    sock: PathBuf,
-    log: PathBuf,
-}
-
-impl ExecServer {
-    fn start(rules_text: &str) -> ExecServer {
-        ExecServer::start_with(rules_text, &bin("ipcexec"))
-    }
-
-    fn start_with(rules_text: &str, ipcexec: &Path) -> ExecServer {
-        let dir = TempDir::new();
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let cdb = rules(&dir, rules_text);
-        let sock = dir.join("s");
-        let log = dir.join("log");
-        let mut c = cmd("ipcserver");
-        c.args(["-v"]).arg(&sock).arg(ipcexec).arg(&cdb).stderr(std::fs::File::create(&log).unwrap());
-        let server = Server::start(&mut c, &sock);
-        ExecServer { _server: server, dir, sock, log }
-    }
-
-    /// Our ipcclient and ipccommand, as `prefix` (empty, or a command that
-    /// drops privileges first) runs them.
-    fn command(&self, opts: &[&str], uid: &str, prog: &[&str]) -> Command {
-        let mut c = Command::new(bin("ipcclient"));
-        c.arg(&self.sock).arg(bin("ipccommand")).args(opts).arg(uid).args(prog);
-        c
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
 /// A server started from a terminal (its controlling terminal, as when an
 /// admin runs it from a root shell): the programs ipcexec runs, relayed or
 /// with -F, start in a session of their own, and cannot open that
@@ -376,7 +315,7 @@ fn programs_do_not_reach_the_servers_terminal() {
     let (uid, _) = own_ids();
     let u = uid.to_string();
     let dir = TempDir::new();
-    let cdb = rules(&dir, &format!(",{u}.sh:allow\n"));
+    let cdb = exec_rules(dir.path(), &format!(",{u}.sh:allow\n"));
     let sock = dir.join("s");
     // python3 starts the server in a new session whose controlling
     // terminal is a pseudo-terminal, and reads it until the server ends.
@@ -488,16 +427,8 @@ fn a_vanished_f_client_stops_its_program() {
     let u = uid.to_string();
     let s = ExecServer::start(&format!(",{u}.sh:allow\n"));
     let mark = s.dir.join("term");
-    let script =
-        format!("trap 'echo term > {}; exit 0' TERM; echo started; while :; do sleep 0.05; done", mark.display());
-    let mut client =
-        s.command(&["-F"], &u, &["sh", "-c", &script]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut started = [0u8; 8];
-    client.stdout.take().unwrap().read_exact(&mut started).unwrap();
-    assert_eq!(&started, b"started\n");
-    kill(client.id() as i32, 9);
-    let _ = client.wait();
-    assert!(wait_until(10, || mark.exists()), "the program did not get SIGTERM");
+    let reached = client_vanishes(&mut s.command(&["-F"], &u, &["sh", "-c", &departure_probe(&mark, false)]), &mark);
+    assert_eq!(reached.as_deref(), Some("term"), "the program did not get SIGTERM");
 }
 
 /// With -F the program's stdin is the caller's terminal: `tty` names it.
@@ -509,13 +440,11 @@ fn descriptors_passed_with_f_keep_a_terminal() {
     let (uid, _) = own_ids();
     let u = uid.to_string();
     let s = ExecServer::start(&format!(",{u}.tty:allow\n,{u}.sh:allow\n"));
-    let inner =
-        format!("tty; {} {} {} -F {u} tty", bin("ipcclient").display(), s.sock.display(), bin("ipccommand").display());
-    let o = run(Command::new("script").args(["-qec", &inner, "/dev/null"]), 20);
-    let out = stdout(&o).replace('\r', "");
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2, "{out:?}");
-    assert!(lines[0].starts_with("/dev/pts/"), "{out:?}");
+    let client =
+        format!("{} {} {} -F {u} tty", bin("ipcclient").display(), s.sock.display(), bin("ipccommand").display());
+    let lines = on_a_terminal(&client);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("/dev/pts/"), "{lines:?}");
     assert_eq!(lines[0], lines[1], "the program sees the caller's terminal");
 }
 
@@ -574,37 +503,32 @@ fn another_users_program_gets_a_terminal_of_its_own() {
 /// kernel truncates) is a bad request, and nothing runs.
 #[test]
 fn three_descriptors_exactly() {
-    const T: &str = "three_descriptors_exactly";
-    if !have("python3", T) {
-        return;
-    }
+    use rustix::fd::AsFd;
     let (uid, _) = own_ids();
     let u = uid.to_string();
     let s = ExecServer::start(&format!(",{u}.sh:allow\n"));
     let marker = s.dir.join("ran");
-    // argv: socket, uid, then the count of descriptors sent with each of
-    // the request's three parts (the marker, the uid, the rest).
-    let client = "import socket, sys\n\
-        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n\
-        cmd = b'sh\\0-c\\0touch ' + sys.argv[3].encode() + b'\\0'\n\
-        parts = [b'1:F,', b'%d:%s,' % (len(sys.argv[2]), sys.argv[2].encode()), b'1:3,%d:%s,' % (len(cmd), cmd)]\n\
-        for part, n in zip(parts, map(int, sys.argv[4:])): socket.send_fds(s, [part], [0] * n) if n else s.sendall(part)\n\
-        print(s.recv(100))";
-    let send = |counts: &[&str]| {
-        let o = run(Command::new("python3").args(["-c", client]).arg(&s.sock).arg(&u).arg(&marker).args(counts), 10);
-        assert_eq!(o.status.code(), Some(0), "{counts:?}: {}", stderr(&o));
-        stdout(&o)
+    let null = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap();
+    let uid_part = format!("{}:{u},", u.len());
+    let touch = format!("touch {}", marker.display());
+    let rest = request_bytes("", 3, format!("sh\0-c\0{touch}\0").as_bytes());
+    // The request in three parts (the marker, the uid, the rest), each
+    // sent with `counts` descriptors.
+    let send = |counts: [usize; 3]| {
+        let fds: Vec<_> = counts.iter().map(|&n| vec![null.as_fd(); n]).collect();
+        let parts: [(&[u8], &[_]); 3] = [(b"1:F,", &fds[0]), (uid_part.as_bytes(), &fds[1]), (&rest[3..], &fds[2])];
+        send_with_fds(&s.sock, &parts)
     };
     let refused =
         "ipcserver: fatal: bad ipc request: 1:F, without exactly three descriptors, or descriptors without 1:F,";
-    for counts in [&["4", "0", "0"][..], &["3", "1", "0"], &["2", "0", "2"], &["9", "0", "0"], &["2", "0", "0"]] {
-        assert_eq!(send(counts), "b''\n", "{counts:?}");
+    for counts in [[4, 0, 0], [3, 1, 0], [2, 0, 2], [9, 0, 0], [2, 0, 0]] {
+        assert_eq!(send(counts), b"", "{counts:?}");
         assert!(wait_until(10, || s.log().matches(refused).count() == 1), "{counts:?}: {}", s.log());
         assert!(!marker.exists(), "{counts:?} ran the program");
         std::fs::write(&s.log, "").unwrap();
     }
-    for counts in [&["3", "0", "0"][..], &["1", "1", "1"]] {
-        assert_eq!(send(counts), "b'1:0,'\n", "{counts:?}");
+    for counts in [[3, 0, 0], [1, 1, 1]] {
+        assert_eq!(send(counts), b"1:0,", "{counts:?}");
         assert!(marker.exists(), "{counts:?} did not run the program");
         std::fs::remove_file(&marker).unwrap();
     }
@@ -724,7 +648,7 @@ fn exec_rules_compiled_and_checked() {
     let d = TempDir::new();
     let text = "0,0.echo:allow,A=\"x\"\n0,0.ls:allow=\"/bin/echo\"\n0,0.false:deny\n\
                 0,0.idx:allow,IPCUID=\"1\",IPCGID=\"2\"\n:allow,X=\"y\"\n";
-    let cdb = rules(&d, text);
+    let cdb = exec_rules(d.path(), text);
     if let Some(original) = std::env::var_os("UCSPI_IPC_ORIGINAL").map(PathBuf::from) {
         let theirs = d.join("theirs.cdb");
         let o = run_input(
@@ -749,7 +673,7 @@ fn exec_rules_compiled_and_checked() {
         says(&[("IPCCOMMAND", "echo"), ("IPCUID", "1")]),
         "rule :\nset environment variable X=y\nallow connection\n"
     );
-    let cdb2 = rules(&d, "0,0.echo:allow\n");
+    let cdb2 = exec_rules(d.path(), "0,0.echo:allow\n");
     let o = run(cmd("ipcexecrulescheck").arg(&cdb2).env_clear().env("IPCCOMMAND", "zzz"), 10);
     assert_eq!(stdout(&o), "default:\ndeny connection\n", "ipcexec fails closed");
     let o = check(&[]);

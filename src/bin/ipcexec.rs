@@ -146,6 +146,7 @@ fn serve(
         // uses it as the old file afterwards (messages go to the client).
         unsafe { io::dup_to(io::stdout(), 2) }.map_err(|e| fatal_sys(e, &[b"move stderr to stdout"]))?;
     }
+    only_stdio();
     become_user(ids);
     run(program, argv, envp)
 }
@@ -194,10 +195,13 @@ fn apply_rules(
     let unable = |reason: &[u8]| fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]);
     let mut suffix = Key::new();
     let mut digits = [0; num::U64_DIGITS];
+    // A piece that does not fit is not added: the name would be looked up
+    // without it (as the empty name), so that is too long as well.
+    let mut fits = true;
     for piece in [&b","[..], num::fmt_u64(req.uid as u64, &mut digits), b".", req.program()] {
-        let _ = suffix.try_extend_from_slice(piece);
+        fits &= suffix.try_extend_from_slice(piece).is_ok();
     }
-    if suffix.len() > rules::SUFFIX_MAX {
+    if !fits || suffix.len() > rules::SUFFIX_MAX {
         return Err(fatal(log::EXIT_TEMP, &[b"bad ipc request: program name too long"]));
     }
     let rules = Reader::open(path).map_err(|e| unable(e.reason()))?;
@@ -231,6 +235,19 @@ fn access_line(allowed: bool, client: Client, req: &Request<'_>) {
     }
     l.str(b",").num(req.uid as u64).str(b".").sanitised(req.program());
     l.emit();
+}
+
+/// Closes every descriptor but 0, 1 and 2, just before the program runs:
+/// what the server inherited from whoever started it (a root shell's
+/// open files, a supervisor's pipes) must not reach a program run for a
+/// client, as another user. Ours are close-on-exec already.
+fn only_stdio() {
+    // SAFETY: called by the process that becomes the program, after its
+    // last use of any descriptor above 2: from here it drops privileges
+    // and executes, or writes on 2 and exits, and nothing it still owns
+    // (the rules, the client's descriptors moved onto 0 to 2, a
+    // pseudo-terminal's) is used or dropped again.
+    unsafe { runtime::close_from(3) }
 }
 
 /// Drops to `uid`, `gid` and just that group. A server not run as root
@@ -305,6 +322,7 @@ fn run_with_fds(
                 log::fatal_sys(e, &[b"move the client's descriptors"]);
             }
         }
+        only_stdio();
         become_user(ids);
         run(program, argv, envp)
     });

@@ -2,9 +2,10 @@
 //! temporary directories, running a command with a time limit, starting a
 //! server and stopping it by pid, finding what a server left behind,
 //! accounts, and skipping what this machine cannot do. Services under
-//! s6 and runit: `supervise`.
+//! s6 and runit: `supervise`; the privileged-exec service: `exec`.
 #![allow(dead_code)]
 
+pub mod exec;
 pub mod launch;
 pub mod supervise;
 
@@ -70,6 +71,12 @@ impl Drop for TempDir {
 
 /// Runs `c` with stdin from `input`, killing it (by pid) after `secs`.
 pub fn run_input(c: &mut Command, input: &[u8], secs: u64) -> Output {
+    run_input_within(c, input, secs).unwrap_or_else(|| panic!("command timed out after {secs}s"))
+}
+
+/// Runs `c` with stdin from `input`; None if it ran over `secs` (then it
+/// was killed, by pid).
+pub fn run_input_within(c: &mut Command, input: &[u8], secs: u64) -> Option<Output> {
     c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", c));
     let mut stdin = child.stdin.take().unwrap();
@@ -78,7 +85,7 @@ pub fn run_input(c: &mut Command, input: &[u8], secs: u64) -> Output {
         use std::io::Write;
         let _ = stdin.write_all(&input);
     });
-    let out = wait_output(child, secs);
+    let out = wait_output_within(child, secs);
     let _ = writer.join();
     out
 }
@@ -96,7 +103,13 @@ pub fn run_on(c: &mut Command, stdin: impl Into<std::os::fd::OwnedFd>, secs: u64
 }
 
 /// Collects a child's output, killing it if it runs over `secs`.
-pub fn wait_output(mut child: Child, secs: u64) -> Output {
+pub fn wait_output(child: Child, secs: u64) -> Output {
+    wait_output_within(child, secs).unwrap_or_else(|| panic!("command timed out after {secs}s"))
+}
+
+/// Collects a child's output; None if it ran over `secs` (then it was
+/// killed, by pid).
+pub fn wait_output_within(mut child: Child, secs: u64) -> Option<Output> {
     let mut so = child.stdout.take();
     let mut se = child.stderr.take();
     let t1 = std::thread::spawn(move || {
@@ -113,12 +126,13 @@ pub fn wait_output(mut child: Child, secs: u64) -> Output {
         }
         v
     });
-    let status = wait_timeout(&mut child, secs).unwrap_or_else(|| {
+    let Some(status) = wait_timeout(&mut child, secs) else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("command timed out after {secs}s");
-    });
-    Output { status, stdout: t1.join().unwrap(), stderr: t2.join().unwrap() }
+        // What it started may hold its output open: not waited for.
+        return None;
+    };
+    Some(Output { status, stdout: t1.join().unwrap(), stderr: t2.join().unwrap() })
 }
 
 /// Waits for `child` at most `secs`; None on time-out.
