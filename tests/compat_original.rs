@@ -221,7 +221,9 @@ fn a_program_is_required(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> 
 /// ipcaccept refuses a descriptor 0 that is not a listening socket, where
 /// the original spins on accept until it is killed.
 fn descriptor_0_is_checked(_: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
-    let refused = ours.err == "ipcaccept: fatal: standard input is not a listening Unix stream socket\n";
+    // A socket that is not a listener, or (s6's words) no socket at all.
+    let refused = ours.err == "ipcaccept: fatal: standard input is not a listening Unix stream socket\n"
+        || ours.err == "ipcaccept: fatal: stdin is not a socket\n";
     if orig.code.is_none() && ours.code == Some(100) && refused {
         *orig = ours.clone();
         return true;
@@ -281,7 +283,10 @@ fn could_never_match(line: &str) -> bool {
         || addr
             .split_once('-')
             .is_some_and(|(a, b)| id(a) && id(b) && a.parse::<u32>().unwrap() <= b.parse::<u32>().unwrap());
-    let cmd_ok = cmd.is_none_or(|c| c.split_once('.').is_some_and(|(u, name)| id(u) && !name.is_empty()));
+    // A program name with a blank or a control character is no name a
+    // request sends.
+    let name_ok = |name: &str| !name.is_empty() && name.bytes().all(|b| b > b' ' && b != 0x7f);
+    let cmd_ok = cmd.is_none_or(|c| c.split_once('.').is_some_and(|(u, name)| id(u) && name_ok(name)));
     !(addr_ok && cmd_ok)
 }
 
@@ -421,8 +426,12 @@ fn clients_are_programs(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> b
 /// refused (the original deletes it and serves), and a directory says so
 /// (the original's bind says `address already used`).
 fn only_a_socket_is_removed(case: &str, orig: &mut Outcome, ours: &mut Outcome) -> bool {
+    // ipcserver's, or ipclisten's (its own name in the message).
     let refused = |o: &Outcome, reason: &str| {
-        o.code == Some(111) && o.err == format!("ipcserver: fatal: unable to bind: {reason}\n")
+        let program = o.err.split(':').next().unwrap_or("");
+        o.code == Some(111)
+            && ["ipcserver", "ipclisten"].contains(&program)
+            && o.err == format!("{program}: fatal: unable to bind: {reason}\n")
     };
     let file = case.ends_with("on a regular file")
         && orig.code.is_none()
