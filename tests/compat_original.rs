@@ -1090,9 +1090,22 @@ fn serve(
     let ready = wait_until(5, || socket_ready(&sock) || child.try_wait().unwrap().is_some());
     let mut out = String::new();
     if ready && socket_ready(&sock) {
-        for _ in 0..connections {
+        // Each connection once the previous one's `end` and `status`
+        // lines are written: their order with the next connection's lines
+        // is otherwise a race, in both servers.
+        let settled = |n: usize| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // (A server that logs no `status` lines has only its `end`.)
+            let counted =
+                !text.contains("status: ") || text.rsplit(" end ").next().is_some_and(|t| t.contains("status: "));
+            text.matches(" end ").count() >= n && counted
+        };
+        for n in 0..connections {
             let o = run(cmd("ipcclient").arg(&sock).args(["sh", "-c", "cat <&6"]), 10);
             out.push_str(&stdout(&o));
+            if chain.logs_ends() && n + 1 < connections {
+                wait_until(5, || settled(n + 1));
+            }
         }
         // The log is complete once every connection has ended.
         if chain.logs_ends() {
