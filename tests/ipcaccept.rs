@@ -116,11 +116,13 @@ fn usage_and_option_errors() {
 /// so, even under -q, as it says every set-up error.
 #[test]
 fn stdin_must_be_a_listening_socket() {
-    let expected = "ipcaccept: fatal: standard input is not a listening Unix stream socket\n";
+    // Not a socket (a pipe): s6-ipcserverd's words, as ipcserverd's.
     for args in [&["true"][..], &["-q", "true"]] {
         let o = run(cmd("ipcaccept").args(args), 10);
+        let expected = "ipcaccept: fatal: stdin is not a socket\n";
         assert_eq!((o.status.code(), stderr(&o)), (Some(100), expected.to_string()), "{args:?}");
     }
+    let expected = "ipcaccept: fatal: standard input is not a listening Unix stream socket\n";
     let (a, _b) = UnixStream::pair().unwrap();
     let o = run_on(cmd("ipcaccept").arg("true"), a, 10);
     assert_eq!((o.status.code(), stderr(&o)), (Some(100), expected.to_string()));

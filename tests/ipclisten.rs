@@ -103,6 +103,8 @@ fn usage_and_option_errors() {
         // required.
         (vec![s], USAGE.into()),
         (vec!["-v", s], USAGE.into()),
+        // An empty path (a run script's unset variable).
+        (vec!["", "true"], USAGE.into()),
         (vec!["-q", s], String::new()),
         (vec!["-z", s, "true"], format!("ipclisten: illegal option -- z\n{USAGE}")),
         (vec!["-q", "-z", s, "true"], format!("ipclisten: illegal option -- z\n{USAGE}")),
@@ -142,15 +144,27 @@ fn bind_errors_name_the_path() {
     assert_eq!(o.status.code(), Some(111));
     assert!(stderr(&o).ends_with(": file name too long\n"), "{}", stderr(&o));
 
+    // Only a socket is removed: a regular file is kept, and refused.
+    let notes = d.join("notes.txt");
+    std::fs::write(&notes, "notes\n").unwrap();
+    let o = run(cmd("ipclisten").arg(&notes).arg("true"), 10);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        stderr(&o),
+        format!("ipclisten: fatal: unable to bind {}: file exists and is not a socket\n", notes.display())
+    );
+    assert_eq!(std::fs::read(&notes).unwrap(), b"notes\n");
+
     // -D: an existing path is not removed; -d (the default) removes it.
     let l = Listen::start(&[], &["sleep", "1000"]);
     let o = run(cmd("ipclisten").arg("-D").arg(&l.sock).arg("true"), 10);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipclisten: fatal: unable to bind {}: address already in use\n", l.sock.display()));
-    let file = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&l.sock).unwrap());
+    // Between the removal and the bind, there is no file.
+    let file = || std::fs::metadata(&l.sock).ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m));
     let before = file();
     let again = Server::start(cmd("ipclisten").args(["-d", "-b", "5"]).arg(&l.sock).args(["sleep", "1000"]), &l.sock);
-    assert!(wait_until(10, || file() != before), "the old socket file was not replaced");
+    assert!(wait_until(10, || file().is_some_and(|f| Some(f) != before)), "the old socket file was not replaced");
     for p in descendants(again.pid()) {
         kill(p, 9);
     }

@@ -57,9 +57,11 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
-    let Some(path) = opts.operands().first() else { log::usage() };
-    // Before anything is bound: a uid without a gid needs the user database.
+    let path = socket::server_path(opts.operands());
+    // Before anything is bound: a uid without a gid needs the user
+    // database, and a change of ids needs root.
     target.complete().unwrap_or_else(|e| e.die());
+    target.refuse_without_privilege();
     let sock = socket::listen_or_die(path, &listen);
     // After binding, so that the socket may live in a directory only root
     // may write.
