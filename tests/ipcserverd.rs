@@ -247,7 +247,15 @@ fn handlers_start_with_a_clean_signal_state_whatever_the_launcher_left() {
         assert_eq!(mask("SigBlk:"), 0, "no signal blocked in the handler");
         // SIGXFSZ: Python ignores it itself.
         let (usr2, xfsz) = (1 << (12 - 1), 1 << (25 - 1));
-        assert_eq!(mask("SigIgn:") & !GLIBC_INTERNAL, usr2 | xfsz, "only SIGUSR2 and SIGXFSZ ignored in the handler");
+        // Under qemu-user the dispositions a native handler finds are the
+        // emulator's, not the emulated server's (tests/common/launch.rs).
+        if !emulated() {
+            assert_eq!(
+                mask("SigIgn:") & !GLIBC_INTERNAL,
+                usr2 | xfsz,
+                "only SIGUSR2 and SIGXFSZ ignored in the handler"
+            );
+        }
     }
 }
 

@@ -43,8 +43,15 @@ impl Launcher {
         launchers.iter().filter(usable).copied().collect()
     }
 
-    /// What the launcher needs, if it is missing here.
+    /// What the launcher needs, if it is missing here. Under qemu-user
+    /// none is usable: the emulator keeps the real signal dispositions to
+    /// itself, and what an emulated server ignored is not what a program it
+    /// executes finds (seen: SIGQUIT ignored by the server, at default in
+    /// its native handler).
     pub fn missing(self) -> Option<&'static str> {
+        if super::emulated() {
+            return Some("native run (qemu-user does not hand an emulated program's dispositions on as they are)");
+        }
         let needs = match self {
             Launcher::Background | Launcher::IgnoresPipe => "sh",
             Launcher::Nohup => "nohup",
