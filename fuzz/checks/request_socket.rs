@@ -41,6 +41,7 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::OnceLock;
 use ucspi_ipc::request::{self, Bad};
+use ucspi_ipc::socket::FDS_ROOM;
 
 /// The most descriptors one call carries: twice what a request may bring.
 pub const FDS_MOST: usize = 6;
@@ -213,10 +214,34 @@ fn read(queued: bool, calls: &[Call], bytes: &[u8]) -> Read {
     })
 }
 
+/// The properties above, on the kernel itself.
 pub fn check(data: &[u8]) {
+    check_leaving(data, |_| 0);
+}
+
+/// The properties above under qemu-user, which leaks what the kernel
+/// closes: it receives a message into a control buffer of its own, larger
+/// than the emulated program's, and copies only the descriptors that fit
+/// the program's, leaving the others open where no program sees them
+/// (seen on armv7). There, a call that carries more than a read has room
+/// for ([`FDS_ROOM`]) may leave its excess open; every other call, none.
+pub fn check_under_qemu_user(data: &[u8]) {
+    check_leaving(data, |calls| {
+        calls.iter().filter_map(|c| c.fds.as_ref()).map(|f| f.len().saturating_sub(FDS_ROOM)).sum()
+    });
+}
+
+/// The properties above, `leaked(calls)` descriptors of the pool's at most
+/// being left open by whatever runs the read.
+fn check_leaving(data: &[u8], leaked: fn(&[Call]) -> usize) {
     let (queued, calls, bytes) = decode(data);
     let open = pool_descriptors();
     let got = read(queued, &calls, bytes);
     assert_eq!(got, expected(&calls, bytes), "read({}) in calls {calls:?}", show(bytes));
-    assert_eq!(pool_descriptors(), open, "descriptors left open, {} in calls {calls:?}", show(bytes));
+    let left = pool_descriptors();
+    assert!(
+        (open..=open + leaked(&calls)).contains(&left),
+        "descriptors left open, {} in calls {calls:?}: {left}, {open} before",
+        show(bytes)
+    );
 }
