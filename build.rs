@@ -1,7 +1,9 @@
-//! Links the programs as static, non-PIE executables with our own entry
-//! point (see doc/design.md: no libc start files) and without unwinding
-//! tables (src/runtime/link.ld). The test harness and integration tests
-//! link normally.
+//! Links the programs as static position-independent executables
+//! (static-pie: loaded at a random address, relocated by our own entry
+//! point, see src/runtime.rs and doc/design.md: no libc start files, no
+//! dynamic loader), hardened (RELRO, bound now, no executable stack) and
+//! without unwinding tables (src/runtime/link.ld). The test harness and
+//! integration tests link normally.
 //!
 //! The arguments depend on the linker: a C compiler driver (`cc`, the
 //! default, or a cross gcc) wants `-nostartfiles -nostdlib` and `-Wl,`
@@ -61,15 +63,35 @@ fn link_args() -> Vec<String> {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
     let script = format!("{dir}/src/runtime/link.ld");
     assert!(!script.contains(SEPARATOR), "a tab in the path of ucspi-ipc's source: {script}");
-    // What only the linker understands: no index of the unwinding tables,
-    // and the script that drops them.
-    let linker_only = ["--no-eh-frame-hdr".to_string(), format!("--script={script}")];
+    // What the linker is told, one option with its value each. A static
+    // position-independent executable, with no dynamic loader and no
+    // relocation in its code: what gcc's -static-pie hands the linker,
+    // spelled out, because Debian's arm and riscv64 cross compilers accept
+    // -static-pie but still ask for a dynamic loader, which would relocate
+    // the program before our runtime does it again. No index of the
+    // unwinding tables, and the script that drops them. Then the
+    // hardening, which rustc asks for too on our targets but which must
+    // not depend on a target's defaults: the relocated data marked to be
+    // made read-only once relocated (RELRO, which the runtime applies
+    // itself: there is no dynamic loader), nothing bound lazily, a stack
+    // that is not executable.
+    let options: [&[&str]; 9] = [
+        &["-static"],
+        &["-pie"],
+        &["--no-dynamic-linker"],
+        &["-z", "text"],
+        &["--no-eh-frame-hdr"],
+        &[&format!("--script={script}")],
+        &["-z", "relro"],
+        &["-z", "now"],
+        &["-z", "noexecstack"],
+    ];
     let linker = std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".to_string());
     if runs_the_linker_directly(&linker) {
-        ["-static", "--no-pie"].map(String::from).into_iter().chain(linker_only).collect()
+        options.into_iter().flatten().map(|a| a.to_string()).collect()
     } else {
-        let driver = ["-nostartfiles", "-nostdlib", "-static", "-no-pie"].map(String::from);
-        driver.into_iter().chain(linker_only.map(|a| format!("-Wl,{a}"))).collect()
+        let driver = ["-nostartfiles", "-nostdlib"].map(String::from);
+        driver.into_iter().chain(options.map(|option| format!("-Wl,{}", option.join(",")))).collect()
     }
 }
 

@@ -290,65 +290,113 @@ pub fn access_as(name: &[u8], allowed: bool, pid: u32, local: &[u8], remote: &[u
     l.emit();
 }
 
+/// Each errno that has a text of its own, and that text, as strerror
+/// would say it (lower case).
+const ERRNO_TEXTS: [(Errno, &[u8]); 54] = [
+    (Errno::PERM, b"operation not permitted"),
+    (Errno::NOENT, b"no such file or directory"),
+    (Errno::SRCH, b"no such process"),
+    (Errno::INTR, b"interrupted system call"),
+    (Errno::IO, b"input/output error"),
+    (Errno::NXIO, b"no such device or address"),
+    (Errno::TOOBIG, b"argument list too long"),
+    (Errno::NOEXEC, b"exec format error"),
+    (Errno::BADF, b"bad file descriptor"),
+    (Errno::CHILD, b"no child processes"),
+    (Errno::AGAIN, b"resource temporarily unavailable"),
+    (Errno::NOMEM, b"out of memory"),
+    (Errno::ACCESS, b"permission denied"),
+    (Errno::FAULT, b"bad address"),
+    (Errno::BUSY, b"device or resource busy"),
+    (Errno::EXIST, b"file exists"),
+    (Errno::XDEV, b"invalid cross-device link"),
+    (Errno::NOTDIR, b"not a directory"),
+    (Errno::ISDIR, b"is a directory"),
+    (Errno::INVAL, b"invalid argument"),
+    (Errno::NFILE, b"too many open files in system"),
+    (Errno::MFILE, b"too many open files"),
+    (Errno::NOTTY, b"inappropriate ioctl for device"),
+    (Errno::TXTBSY, b"text file busy"),
+    (Errno::FBIG, b"file too large"),
+    (Errno::NOSPC, b"no space left on device"),
+    (Errno::SPIPE, b"illegal seek"),
+    (Errno::ROFS, b"read-only file system"),
+    (Errno::MLINK, b"too many links"),
+    (Errno::PIPE, b"broken pipe"),
+    (Errno::RANGE, b"numerical result out of range"),
+    (Errno::NAMETOOLONG, b"file name too long"),
+    (Errno::NOSYS, b"function not implemented"),
+    (Errno::NOTEMPTY, b"directory not empty"),
+    (Errno::LOOP, b"too many levels of symbolic links"),
+    (Errno::NOTSOCK, b"socket operation on non-socket"),
+    (Errno::DESTADDRREQ, b"destination address required"),
+    (Errno::PROTOTYPE, b"protocol wrong type for socket"),
+    (Errno::NOPROTOOPT, b"protocol not available"),
+    (Errno::OPNOTSUPP, b"operation not supported"),
+    (Errno::AFNOSUPPORT, b"address family not supported by protocol"),
+    (Errno::ADDRINUSE, b"address already in use"),
+    (Errno::ADDRNOTAVAIL, b"cannot assign requested address"),
+    (Errno::CONNABORTED, b"software caused connection abort"),
+    (Errno::CONNRESET, b"connection reset by peer"),
+    (Errno::NOBUFS, b"no buffer space available"),
+    (Errno::ISCONN, b"transport endpoint is already connected"),
+    (Errno::NOTCONN, b"transport endpoint is not connected"),
+    (Errno::TIMEDOUT, b"connection timed out"),
+    (Errno::CONNREFUSED, b"connection refused"),
+    (Errno::ALREADY, b"operation already in progress"),
+    (Errno::INPROGRESS, b"operation now in progress"),
+    (Errno::DQUOT, b"disk quota exceeded"),
+    (Errno::OVERFLOW, b"value too large for defined data type"),
+];
+
+/// What [`errno_text`] says of any other errno.
+const UNKNOWN_ERRNO: &[u8] = b"unknown error";
+
+// The texts end to end in one array, and each errno with where its text
+// ends: numbers, no pointers. The programs are position-independent, and
+// a table of pointers to the texts (what a `match` returning them compiles
+// to on riscv64 and 32-bit ARM) would be relocated at every start of every
+// program: 128 relocations, 3 KB of each program on riscv64.
+const ERRNO_TEXT_BYTES: usize = {
+    let (mut total, mut i) = (0, 0);
+    while i < ERRNO_TEXTS.len() {
+        total += ERRNO_TEXTS[i].1.len();
+        i += 1;
+    }
+    total
+};
+const _: () = assert!(ERRNO_TEXT_BYTES <= u16::MAX as usize, "the ends must fit in u16");
+static ERRNO_TEXT: [u8; ERRNO_TEXT_BYTES] = {
+    let (mut all, mut at, mut i) = ([0; ERRNO_TEXT_BYTES], 0, 0);
+    while i < ERRNO_TEXTS.len() {
+        let text = ERRNO_TEXTS[i].1;
+        let mut j = 0;
+        while j < text.len() {
+            all[at] = text[j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    all
+};
+static ERRNO_TEXT_ENDS: [(u16, u16); ERRNO_TEXTS.len()] = {
+    let (mut ends, mut at, mut i) = ([(0, 0); ERRNO_TEXTS.len()], 0, 0);
+    while i < ERRNO_TEXTS.len() {
+        at += ERRNO_TEXTS[i].1.len();
+        ends[i] = (ERRNO_TEXTS[i].0.raw_os_error() as u16, at as u16);
+        i += 1;
+    }
+    ends
+};
+
 /// Short human text for an errno, as strerror would say it (lower case).
 pub fn errno_text(e: Errno) -> &'static [u8] {
-    match e {
-        Errno::PERM => b"operation not permitted",
-        Errno::NOENT => b"no such file or directory",
-        Errno::SRCH => b"no such process",
-        Errno::INTR => b"interrupted system call",
-        Errno::IO => b"input/output error",
-        Errno::NXIO => b"no such device or address",
-        Errno::TOOBIG => b"argument list too long",
-        Errno::NOEXEC => b"exec format error",
-        Errno::BADF => b"bad file descriptor",
-        Errno::CHILD => b"no child processes",
-        Errno::AGAIN => b"resource temporarily unavailable",
-        Errno::NOMEM => b"out of memory",
-        Errno::ACCESS => b"permission denied",
-        Errno::FAULT => b"bad address",
-        Errno::BUSY => b"device or resource busy",
-        Errno::EXIST => b"file exists",
-        Errno::XDEV => b"invalid cross-device link",
-        Errno::NOTDIR => b"not a directory",
-        Errno::ISDIR => b"is a directory",
-        Errno::INVAL => b"invalid argument",
-        Errno::NFILE => b"too many open files in system",
-        Errno::MFILE => b"too many open files",
-        Errno::NOTTY => b"inappropriate ioctl for device",
-        Errno::TXTBSY => b"text file busy",
-        Errno::FBIG => b"file too large",
-        Errno::NOSPC => b"no space left on device",
-        Errno::SPIPE => b"illegal seek",
-        Errno::ROFS => b"read-only file system",
-        Errno::MLINK => b"too many links",
-        Errno::PIPE => b"broken pipe",
-        Errno::RANGE => b"numerical result out of range",
-        Errno::NAMETOOLONG => b"file name too long",
-        Errno::NOSYS => b"function not implemented",
-        Errno::NOTEMPTY => b"directory not empty",
-        Errno::LOOP => b"too many levels of symbolic links",
-        Errno::NOTSOCK => b"socket operation on non-socket",
-        Errno::DESTADDRREQ => b"destination address required",
-        Errno::PROTOTYPE => b"protocol wrong type for socket",
-        Errno::NOPROTOOPT => b"protocol not available",
-        Errno::OPNOTSUPP => b"operation not supported",
-        Errno::AFNOSUPPORT => b"address family not supported by protocol",
-        Errno::ADDRINUSE => b"address already in use",
-        Errno::ADDRNOTAVAIL => b"cannot assign requested address",
-        Errno::CONNABORTED => b"software caused connection abort",
-        Errno::CONNRESET => b"connection reset by peer",
-        Errno::NOBUFS => b"no buffer space available",
-        Errno::ISCONN => b"transport endpoint is already connected",
-        Errno::NOTCONN => b"transport endpoint is not connected",
-        Errno::TIMEDOUT => b"connection timed out",
-        Errno::CONNREFUSED => b"connection refused",
-        Errno::ALREADY => b"operation already in progress",
-        Errno::INPROGRESS => b"operation now in progress",
-        Errno::DQUOT => b"disk quota exceeded",
-        Errno::OVERFLOW => b"value too large for defined data type",
-        _ => b"unknown error",
-    }
+    let Some(i) = ERRNO_TEXT_ENDS.iter().position(|&(errno, _)| i32::from(errno) == e.raw_os_error()) else {
+        return UNKNOWN_ERRNO;
+    };
+    let start = if i == 0 { 0 } else { ERRNO_TEXT_ENDS[i - 1].1 as usize };
+    &ERRNO_TEXT[start..ERRNO_TEXT_ENDS[i].1 as usize]
 }
 
 #[cfg(test)]
@@ -377,5 +425,9 @@ mod tests {
     fn errno_texts() {
         assert_eq!(errno_text(Errno::ADDRINUSE), b"address already in use");
         assert_eq!(errno_text(Errno::NAMETOOLONG), b"file name too long");
+        for (e, text) in ERRNO_TEXTS {
+            assert_eq!(errno_text(e), text);
+        }
+        assert_eq!(errno_text(Errno::from_raw_os_error(4000)), b"unknown error");
     }
 }

@@ -1,14 +1,17 @@
 //! The runtime: what a C library would give our programs, and we do not link.
 //!
 //! It provides the process entry point (argv, envp and the auxiliary vector
-//! read off the initial stack), the handful of system calls that rustix does
+//! read off the initial stack), the self-relocation a static
+//! position-independent executable needs before anything else runs (see
+//! [`Start::from_entry`]), the handful of system calls that rustix does
 //! not expose publicly (`exit_group`, `execve`, a vfork-style `clone` and a
 //! fork, `rt_sigprocmask`, `rt_sigaction`, `signalfd4`, `close_range`,
 //! `getgroups`, which rustix has only with an allocator), the
 //! memory functions the
 //! compiler emits calls to, and the panic handler. Everything that differs
 //! between architectures (system call numbers and instructions, the entry
-//! point, `struct sigaction`, the memory functions) is in one file per
+//! point and the relocation loop, `struct sigaction`, the memory
+//! functions) is in one file per
 //! architecture, `runtime/<arch>.rs`; an architecture without one does not
 //! build.
 //!
@@ -24,6 +27,30 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
+
+/// `global_asm!` for an architecture's `__ucspi_relocate` (see
+/// [`Start::from_entry`]): its template, given the operands every
+/// architecture's names, from its [`RelocationTable`] and the runtime (the
+/// dynamic tags it reads or refuses, the system calls and the line of a
+/// refusal), then any of its own.
+macro_rules! relocation_asm {
+    ($relocations:expr, [$($template:expr),+ $(,)?] $(, $($own:tt)*)?) => {
+        core::arch::global_asm!(
+            $($template),+,
+            table = const $relocations.tag,
+            table_size = const $relocations.size_tag,
+            other_table = const $relocations.other_tag,
+            relative = const $relocations.relative,
+            jmprel = const crate::runtime::elf::DT_JMPREL,
+            relr = const crate::runtime::DT_RELR,
+            write = const crate::runtime::nr::WRITE,
+            exit_group = const crate::runtime::nr::EXIT_GROUP,
+            line = sym crate::runtime::RELOCATION_REFUSED,
+            line_len = const crate::runtime::RELOCATION_REFUSED.len(),
+            $($($own)*)?
+        );
+    };
+}
 
 #[cfg(target_arch = "x86_64")]
 #[path = "runtime/x86_64.rs"]
@@ -63,6 +90,7 @@ mod nr {
     pub const GETGROUPS: usize = k::__NR_getgroups32 as usize;
     #[cfg(not(target_arch = "arm"))]
     pub const GETGROUPS: usize = k::__NR_getgroups as usize;
+    pub const WRITE: usize = k::__NR_write as usize;
     pub const SIGCHLD: usize = k::SIGCHLD as usize;
 }
 
@@ -166,15 +194,58 @@ pub struct Start {
     pub envp: CStrArray<'static>,
 }
 
-/// The auxiliary vector entry holding the path given to `execve`.
-const AT_EXECFN: usize = 31;
-
 impl Start {
+    /// Reads argc, argv and envp from the initial stack, and makes the
+    /// data `_start` has just relocated read-only (see below).
+    ///
+    /// The programs are static position-independent executables: the
+    /// kernel maps them at a random address, and no dynamic loader runs
+    /// to fix up the pointers their data holds (vtables, tables of
+    /// strings, the GOT), which the linker wrote for address 0. So
+    /// `_start` first calls `__ucspi_relocate` (assembly, in each
+    /// architecture's file), which applies the program's relocation table
+    /// with nothing but registers: before it returns, no pointer stored in
+    /// the program's data may be read, and Rust code could read one
+    /// anywhere (a vtable, a table of strings, a call through the GOT), so
+    /// none runs. The load bias is the run-time address of the ELF header,
+    /// which is linked at address 0 (as glibc's static-pie start-up
+    /// assumes too; tests/hardening.rs checks it for every program); the
+    /// table is the one the dynamic section (`_DYNAMIC`) names: DT_RELA
+    /// (DT_REL on 32-bit ARM, whose relocations keep their addend in the
+    /// word they relocate), every entry of which must be the
+    /// architecture's RELATIVE type (the word becomes the bias plus the
+    /// addend). Anything else (another type, a table of another kind:
+    /// DT_REL or DT_RELA, DT_JMPREL, DT_RELR) is refused: the program
+    /// writes one line (`RELOCATION_REFUSED`) and exits 111 before any of
+    /// its own code runs, rather than run half relocated. The linker makes
+    /// nothing else for our programs (`tests/hardening.rs` checks that
+    /// too), so that path is for a program linked some other way.
+    ///
+    /// Then the region the linker marked PT_GNU_RELRO (relocated data
+    /// that is never written afterwards) is made read-only, as a dynamic
+    /// loader does after relocating ("full RELRO"): a stray write into a
+    /// vtable faults instead of taking control of the program.
+    ///
+    /// # Safety
+    /// Only from `_start`, once, after `__ucspi_relocate`: `sp` the stack
+    /// pointer the kernel gave `_start`, `load_bias` what
+    /// `__ucspi_relocate` returned.
+    pub unsafe fn from_entry(sp: *const usize, load_bias: usize) -> Start {
+        // SAFETY: forwarded contract.
+        let start = unsafe { Start::from_stack(sp) };
+        // SAFETY: relocation is done, and nothing has written into the
+        // RELRO region since nor will.
+        if let Err(e) = unsafe { start.protect_relro(load_bias) } {
+            crate::log::fatal_sys(e, &[b"make the relocated data read-only"]);
+        }
+        start
+    }
+
     /// Reads argc, argv and envp from the initial stack.
     ///
     /// # Safety
     /// `sp` must be the stack pointer the kernel gave `_start`.
-    pub unsafe fn from_stack(sp: *const usize) -> Start {
+    unsafe fn from_stack(sp: *const usize) -> Start {
         // SAFETY: the kernel's layout is argc, argv[argc], NULL, envp...,
         // NULL, then the auxiliary vector; all of it lives as long as the
         // process and is never written by us.
@@ -188,28 +259,111 @@ impl Start {
         }
     }
 
+    /// The auxiliary vector's (type, value) pairs, up to AT_NULL.
+    fn auxv(&self) -> impl Iterator<Item = (usize, usize)> {
+        // The auxiliary vector follows the environment's null pointer.
+        // SAFETY: the initial stack (see `from_stack`) holds (type, value)
+        // pairs there, ending with type 0 (AT_NULL).
+        let mut aux = unsafe { self.envp.as_ptr().add(self.envp.len() + 1) } as *const usize;
+        core::iter::from_fn(move || {
+            // SAFETY: `aux` points at a pair until AT_NULL, where this stops.
+            let (key, value) = unsafe { (*aux, *aux.add(1)) };
+            if key == 0 {
+                return None;
+            }
+            // SAFETY: not past AT_NULL, which follows.
+            aux = unsafe { aux.add(2) };
+            Some((key, value))
+        })
+    }
+
     /// The file name this program was executed as (the kernel's
     /// `AT_EXECFN`: the path given to `execve`, relative to the directory
     /// we started in), when the auxiliary vector has it. Needs no /proc.
     pub fn exec_path(&self) -> Option<&'static CStr> {
-        // The auxiliary vector follows the environment's null pointer.
-        let envc = self.envp.len();
-        // SAFETY: the initial stack (see `from_stack`) holds (type, value)
-        // pairs after envp's terminator, ending with type 0 (AT_NULL); the
-        // AT_EXECFN value is a pointer to a NUL-terminated string on that
-        // stack.
-        unsafe {
-            let mut aux = self.envp.as_ptr().add(envc + 1) as *const usize;
-            loop {
-                match *aux {
-                    0 => return None,
-                    AT_EXECFN => return Some(CStr::from_ptr(*aux.add(1) as *const c_char)),
-                    _ => aux = aux.add(2),
-                }
+        let (_, path) = self.auxv().find(|&(key, _)| key == auxvec::AT_EXECFN as usize)?;
+        // SAFETY: the AT_EXECFN value is a pointer to a NUL-terminated
+        // string on the initial stack, which lives as long as the process.
+        Some(unsafe { CStr::from_ptr(path as *const c_char) })
+    }
+
+    /// Makes the program's PT_GNU_RELRO region read-only, in whole pages:
+    /// its program headers and the page size are the kernel's auxiliary
+    /// vector's (AT_PHDR, AT_PHNUM, AT_PAGESZ), its addresses the link's
+    /// plus `load_bias`.
+    ///
+    /// # Safety
+    /// After relocation, with the bias it used; nothing may write into the
+    /// region afterwards (nothing does: the linker puts there only what is
+    /// written by relocation alone).
+    unsafe fn protect_relro(&self, load_bias: usize) -> Result<(), Errno> {
+        let (mut headers, mut count, mut page) = (0, 0, 0);
+        for (key, value) in self.auxv() {
+            match u32::try_from(key) {
+                Ok(auxvec::AT_PHDR) => headers = value,
+                Ok(auxvec::AT_PHNUM) => count = value,
+                Ok(auxvec::AT_PAGESZ) => page = value,
+                _ => {}
             }
         }
+        if headers == 0 || !page.is_power_of_two() {
+            return Err(Errno::NOEXEC);
+        }
+        // SAFETY: the kernel's AT_PHDR and AT_PHNUM describe the program
+        // headers of this executable, mapped for as long as it runs.
+        let headers = unsafe { core::slice::from_raw_parts(headers as *const ProgramHeader, count) };
+        for relro in headers.iter().filter(|h| h.p_type == elf::PT_GNU_RELRO) {
+            // Whole pages only. The region's last page may hold data that
+            // is written later: that page stays writable. Its first page
+            // starts the mapping of its segment (both linkers put RELRO at
+            // the start of the writable segment): below it in that page is
+            // nothing of the program's.
+            let start = (load_bias + relro.p_vaddr as usize) & !(page - 1);
+            let end = (load_bias + relro.p_vaddr as usize + relro.p_memsz as usize) & !(page - 1);
+            if start < end {
+                // SAFETY: the pages are this program's own relocated data,
+                // which nothing writes any more (the caller's contract).
+                unsafe {
+                    rustix::mm::mprotect(start as *mut core::ffi::c_void, end - start, rustix::mm::MprotectFlags::READ)?
+                };
+            }
+        }
+        Ok(())
     }
 }
+
+use linux_raw_sys::auxvec;
+use linux_raw_sys::elf_uapi as elf;
+
+/// A program header of the architecture's ELF class.
+#[cfg(target_pointer_width = "64")]
+type ProgramHeader = elf::Elf64_Phdr;
+#[cfg(target_pointer_width = "32")]
+type ProgramHeader = elf::Elf32_Phdr;
+
+/// The dynamic tag of a table of packed relative relocations (SHT_RELR),
+/// which `__ucspi_relocate` refuses; newer than the kernel's headers.
+const DT_RELR: u32 = 36;
+
+/// The relocation table an architecture's linkers write into a static PIE,
+/// as its `__ucspi_relocate` reads it.
+struct RelocationTable {
+    /// The dynamic tag of the table: DT_RELA (each entry holds its addend)
+    /// or DT_REL (the relocated word does).
+    tag: u32,
+    /// The dynamic tag of its size in bytes (DT_RELASZ, DT_RELSZ).
+    size_tag: u32,
+    /// The tag of a table of the other form, which it refuses.
+    other_tag: u32,
+    /// The one relocation type it applies: the architecture's RELATIVE.
+    relative: u32,
+}
+
+/// What `__ucspi_relocate` writes on stderr before it exits 111, when the
+/// program has a relocation it does not apply. The program's name cannot
+/// be found without reading a pointer, so the line names the suite, as
+/// every line does before a program sets its name.
+static RELOCATION_REFUSED: [u8; 73] = *b"ucspi-ipc: fatal: unable to relocate the program: unsupported relocation\n";
 
 /// Ends the process (every thread of it) with `code`.
 pub fn exit(code: i32) -> ! {
@@ -648,8 +802,9 @@ pub fn panic_exit(info: &core::panic::PanicInfo) -> ! {
     exit(111)
 }
 
-/// Turns a binary into a program on this runtime: defines `_start`, the
-/// memory functions and the panic handler, and calls `$main(Start) -> !`.
+/// Turns a binary into a program on this runtime: defines `_start` (which
+/// relocates the program, see [`Start::from_entry`]), the memory functions
+/// and the panic handler, and calls `$main(Start) -> !`.
 ///
 /// Under `cfg(test)` (as `cargo clippy --all-targets` builds every binary)
 /// it defines nothing and only refers to `$main`, so that a binary also
@@ -681,9 +836,10 @@ macro_rules! program {
         #[cfg(not(test))]
         #[no_mangle]
         #[allow(unsafe_code)]
-        extern "C" fn __ucspi_main(sp: *const usize) -> ! {
-            // SAFETY: called only from `_start` with the kernel's stack pointer.
-            let start = unsafe { $crate::runtime::Start::from_stack(sp) };
+        extern "C" fn __ucspi_main(sp: *const usize, load_bias: usize) -> ! {
+            // SAFETY: called only from `_start`, once, with the kernel's
+            // stack pointer and the bias `__ucspi_relocate` returned.
+            let start = unsafe { $crate::runtime::Start::from_entry(sp, load_bias) };
             $main(start)
         }
 

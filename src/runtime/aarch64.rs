@@ -10,8 +10,9 @@
 
 use core::arch::{asm, global_asm};
 
-/// `_start`: clear the frame pointer and link register (the end of the
-/// frame chain), pass the kernel's stack pointer to the program's
+/// `_start`: relocate the program (`__ucspi_relocate`, below), clear the
+/// frame pointer and link register (the end of the frame chain), pass the
+/// kernel's stack pointer and the load bias to the program's
 /// `__ucspi_main`, with the stack aligned to 16 bytes as the ABI wants
 /// (the kernel already does; this costs one instruction).
 ///
@@ -28,11 +29,13 @@ macro_rules! runtime_entry {
             ".globl _start",
             ".type _start, %function",
             "_start:",
+            "bl __ucspi_relocate",
+            "mov x1, x0",
             "mov x29, xzr",
             "mov x30, xzr",
             "mov x0, sp",
-            "and x1, x0, #-16",
-            "mov sp, x1",
+            "and x2, x0, #-16",
+            "mov sp, x2",
             "bl __ucspi_main",
             "udf #0",
         );
@@ -127,6 +130,83 @@ global_asm!(
     "2:",
     "ret",
     nr = const super::nr::CLONE,
+);
+
+/// The relocation table `__ucspi_relocate` applies: DT_RELA (the addend
+/// in each entry), every entry R_AARCH64_RELATIVE (the psABI's number).
+const RELOCATIONS: super::RelocationTable = super::RelocationTable {
+    tag: super::elf::DT_RELA,
+    size_tag: super::elf::DT_RELASZ,
+    other_tag: super::elf::DT_REL,
+    relative: 1027,
+};
+
+// __ucspi_relocate() -> load bias: applies the program's relocations, as
+// `Start::from_entry` describes, before anything reads a pointer from the
+// program's data. Registers only (and the words it relocates): no call, no
+// memory of the program's but the dynamic section and the table, every
+// address PC-relative. Returns the load bias in x0; on a relocation it
+// does not apply, writes a line and exits 111.
+relocation_asm!(
+    RELOCATIONS,
+    [
+        ".globl __ucspi_relocate",
+        ".type __ucspi_relocate, %function",
+        "__ucspi_relocate:",
+        // x9: the load bias, the run-time address of the ELF header (linked
+        // at 0); x10: the dynamic section.
+        "adrp x9, __ehdr_start",
+        "add x9, x9, :lo12:__ehdr_start",
+        "adrp x10, _DYNAMIC",
+        "add x10, x10, :lo12:_DYNAMIC",
+        // Its (tag, value) pairs up to DT_NULL: x11 the table's link-time
+        // address, x12 its size in bytes (both 0 if there is none).
+        "mov x11, xzr",
+        "mov x12, xzr",
+        "2:",
+        "ldp x13, x14, [x10], #16",
+        "cmp x13, #{table}",
+        "csel x11, x14, x11, eq",
+        "cmp x13, #{table_size}",
+        "csel x12, x14, x12, eq",
+        "cmp x13, #{other_table}",
+        "b.eq 9f",
+        "cmp x13, #{jmprel}",
+        "b.eq 9f",
+        "cmp x13, #{relr}",
+        "b.eq 9f",
+        "cbnz x13, 2b",
+        // Each Elf64_Rela from x11 to x12: offset, info (the type in its low
+        // 32 bits), addend.
+        "add x11, x11, x9",
+        "add x12, x12, x11",
+        "b 4f",
+        "3:",
+        "ldp x13, x14, [x11]",
+        "ldr x15, [x11, #16]",
+        "add x11, x11, #24",
+        "cmp w14, #{relative}",
+        "b.ne 9f",
+        "add x15, x15, x9",
+        "str x15, [x9, x13]",
+        "4:",
+        "cmp x11, x12",
+        "b.lo 3b",
+        "mov x0, x9",
+        "ret",
+        // Refused: write(2, line), exit_group(111).
+        "9:",
+        "mov x0, #2",
+        "adrp x1, {line}",
+        "add x1, x1, :lo12:{line}",
+        "mov x2, #{line_len}",
+        "mov x8, #{write}",
+        "svc 0",
+        "mov x0, #111",
+        "mov x8, #{exit_group}",
+        "svc 0",
+        "udf #0",
+    ]
 );
 
 // The memory functions are loops in assembly: the same loops in Rust could

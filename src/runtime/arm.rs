@@ -34,10 +34,11 @@ macro_rules! code_mode {
     };
 }
 
-/// `_start`: clear the frame pointers (r7 in Thumb code, r11 in ARM code)
-/// and the link register (the end of the frame chain), pass the kernel's
-/// stack pointer to the program's `__ucspi_main`, with the stack aligned to
-/// 16 bytes (the ABI asks for 8).
+/// `_start`: relocate the program (`__ucspi_relocate`, below), clear the
+/// frame pointers (r7 in Thumb code, r11 in ARM code) and the link
+/// register (the end of the frame chain), pass the kernel's stack pointer
+/// and the load bias to the program's `__ucspi_main`, with the stack
+/// aligned to 16 bytes (the ABI asks for 8).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! runtime_entry {
@@ -47,12 +48,14 @@ macro_rules! runtime_entry {
             ".type _start, %function",
             $crate::code_mode!(),
             "_start:",
+            "bl __ucspi_relocate",
+            "mov r1, r0",
             "mov r7, #0",
             "mov r11, #0",
             "mov lr, #0",
             "mov r0, sp",
-            "bic r1, r0, #15",
-            "mov sp, r1",
+            "bic r2, r0, #15",
+            "mov sp, r2",
             "bl __ucspi_main",
             "udf #0",
         );
@@ -156,6 +159,112 @@ global_asm!(
     "2:",
     "pop {{r4, r5, r7, pc}}",
     nr = const super::nr::CLONE,
+);
+
+/// The relocation table `__ucspi_relocate` applies: DT_REL (the addend
+/// in the word relocated), every entry R_ARM_RELATIVE (the psABI's number).
+const RELOCATIONS: super::RelocationTable = super::RelocationTable {
+    tag: super::elf::DT_REL,
+    size_tag: super::elf::DT_RELSZ,
+    other_tag: super::elf::DT_RELA,
+    relative: 23,
+};
+
+/// How far ahead of an instruction the program counter reads, as an
+/// operand of that instruction: two instructions, of 4 bytes in ARM code
+/// and (for this purpose) 2 in Thumb code.
+#[cfg(not(thumb_mode))]
+const PC_AHEAD: usize = 8;
+#[cfg(thumb_mode)]
+const PC_AHEAD: usize = 4;
+
+// __ucspi_relocate() -> load bias: applies the program's relocations, as
+// `Start::from_entry` describes, before anything reads a pointer from the
+// program's data. Registers only (and the words it relocates), but for
+// saving the caller's r4 to r6 on the stack: no call, no memory of the
+// program's but the dynamic section and the table, every address
+// PC-relative (a word at the end holds each one's distance from an `add
+// rX, pc`). Returns the load bias in r0; on a relocation it does not
+// apply, writes a line and exits 111.
+relocation_asm!(
+    RELOCATIONS,
+    [
+        ".globl __ucspi_relocate",
+        ".type __ucspi_relocate, %function",
+        crate::code_mode!(),
+        "__ucspi_relocate:",
+        "push {{r4, r5, r6, lr}}",
+        // r0: the load bias, the run-time address of the ELF header (linked
+        // at 0); r1: the dynamic section.
+        "ldr r0, 20f",
+        "ldr r1, 21f",
+        "22:",
+        "add r0, pc",
+        "23:",
+        "add r1, pc",
+        // Its (tag, value) pairs up to DT_NULL: r2 the table's link-time
+        // address, r3 its size in bytes (both 0 if there is none).
+        "mov r2, #0",
+        "mov r3, #0",
+        "2:",
+        "ldr r4, [r1, #4]",
+        "ldr r12, [r1], #8",
+        "cmp r12, #{table}",
+        "bne 3f",
+        "mov r2, r4",
+        "3:",
+        "cmp r12, #{table_size}",
+        "bne 3f",
+        "mov r3, r4",
+        "3:",
+        "cmp r12, #{other_table}",
+        "beq 9f",
+        "cmp r12, #{jmprel}",
+        "beq 9f",
+        "cmp r12, #{relr}",
+        "beq 9f",
+        "cmp r12, #0",
+        "bne 2b",
+        // Each Elf32_Rel from r2 to r3: offset, info (the type in its low 8
+        // bits); the addend is the word relocated.
+        "add r2, r2, r0",
+        "add r3, r3, r2",
+        "b 5f",
+        "4:",
+        "ldr r5, [r2, #4]",
+        "ldr r4, [r2], #8",
+        "and r5, r5, #255",
+        "cmp r5, #{relative}",
+        "bne 9f",
+        "ldr r6, [r0, r4]",
+        "add r6, r6, r0",
+        "str r6, [r0, r4]",
+        "5:",
+        "cmp r2, r3",
+        "blo 4b",
+        "pop {{r4, r5, r6, pc}}",
+        // Refused: write(2, line), exit_group(111).
+        "9:",
+        "ldr r1, 24f",
+        "25:",
+        "add r1, pc",
+        "mov r0, #2",
+        "mov r2, #{line_len}",
+        "mov r7, #{write}",
+        "svc 0",
+        "mov r0, #111",
+        "mov r7, #{exit_group}",
+        "svc 0",
+        "udf #0",
+        ".p2align 2",
+        "20:",
+        ".word __ehdr_start - (22b + {pc_ahead})",
+        "21:",
+        ".word _DYNAMIC - (23b + {pc_ahead})",
+        "24:",
+        ".word {line} - (25b + {pc_ahead})",
+    ],
+    pc_ahead = const PC_AHEAD
 );
 
 // The memory functions are loops in assembly: the same loops in Rust could

@@ -12,8 +12,9 @@ use core::arch::{asm, global_asm};
 
 /// `_start`: set the global pointer (a linker may have turned accesses
 /// near `__global_pointer$` into gp-relative ones; this must not itself be
-/// relaxed), clear the frame pointer and return address (the end of the
-/// frame chain), pass the kernel's stack pointer to the program's
+/// relaxed), relocate the program (`__ucspi_relocate`, below), clear the
+/// frame pointer and return address (the end of the frame chain), pass the
+/// kernel's stack pointer and the load bias to the program's
 /// `__ucspi_main`, with the stack aligned to 16 bytes as the ABI wants.
 #[macro_export]
 #[doc(hidden)]
@@ -27,6 +28,8 @@ macro_rules! runtime_entry {
             ".option norelax",
             "lla gp, __global_pointer$",
             ".option pop",
+            "call __ucspi_relocate",
+            "mv a1, a0",
             "mv s0, zero",
             "mv ra, zero",
             "mv a0, sp",
@@ -119,6 +122,88 @@ global_asm!(
     "2:",
     "ret",
     nr = const super::nr::CLONE,
+);
+
+/// The relocation table `__ucspi_relocate` applies: DT_RELA (the addend
+/// in each entry), every entry R_RISCV_RELATIVE (the psABI's number).
+const RELOCATIONS: super::RelocationTable = super::RelocationTable {
+    tag: super::elf::DT_RELA,
+    size_tag: super::elf::DT_RELASZ,
+    other_tag: super::elf::DT_REL,
+    relative: 3,
+};
+
+// __ucspi_relocate() -> load bias: applies the program's relocations, as
+// `Start::from_entry` describes, before anything reads a pointer from the
+// program's data. Registers only (and the words it relocates): no call, no
+// memory of the program's but the dynamic section and the table, every
+// address PC-relative (or relative to gp, which `_start` has set
+// PC-relative). Returns the load bias in a0; on a relocation it does not
+// apply, writes a line and exits 111.
+relocation_asm!(
+    RELOCATIONS,
+    [
+        ".globl __ucspi_relocate",
+        ".type __ucspi_relocate, @function",
+        "__ucspi_relocate:",
+        // t0: the load bias, the run-time address of the ELF header (linked
+        // at 0); t1: the dynamic section.
+        "lla t0, __ehdr_start",
+        "lla t1, _DYNAMIC",
+        // Its (tag, value) pairs up to DT_NULL: t2 the table's link-time
+        // address, t3 its size in bytes (both 0 if there is none).
+        "li t2, 0",
+        "li t3, 0",
+        "2:",
+        "ld t4, 0(t1)",
+        "ld t5, 8(t1)",
+        "addi t1, t1, 16",
+        "li t6, {table}",
+        "bne t4, t6, 3f",
+        "mv t2, t5",
+        "3:",
+        "li t6, {table_size}",
+        "bne t4, t6, 3f",
+        "mv t3, t5",
+        "3:",
+        "li t6, {other_table}",
+        "beq t4, t6, 9f",
+        "li t6, {jmprel}",
+        "beq t4, t6, 9f",
+        "li t6, {relr}",
+        "beq t4, t6, 9f",
+        "bnez t4, 2b",
+        // Each Elf64_Rela from t2 to t3: offset, info (the type in its low 32
+        // bits), addend.
+        "add t2, t2, t0",
+        "add t3, t3, t2",
+        "li a2, {relative}",
+        "j 5f",
+        "4:",
+        "ld t4, 0(t2)",
+        "lwu t5, 8(t2)",
+        "ld t6, 16(t2)",
+        "addi t2, t2, 24",
+        "bne t5, a2, 9f",
+        "add t6, t6, t0",
+        "add t4, t4, t0",
+        "sd t6, 0(t4)",
+        "5:",
+        "bltu t2, t3, 4b",
+        "mv a0, t0",
+        "ret",
+        // Refused: write(2, line), exit_group(111).
+        "9:",
+        "li a0, 2",
+        "lla a1, {line}",
+        "li a2, {line_len}",
+        "li a7, {write}",
+        "ecall",
+        "li a0, 111",
+        "li a7, {exit_group}",
+        "ecall",
+        "unimp",
+    ]
 );
 
 // The memory functions are loops in assembly: the same loops in Rust could

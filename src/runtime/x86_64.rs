@@ -7,8 +7,10 @@
 
 use core::arch::{asm, global_asm};
 
-/// `_start`: clear the frame pointer, pass the kernel's stack pointer to
-/// the program's `__ucspi_main`, with the stack aligned as the ABI wants.
+/// `_start`: clear the frame pointer, relocate the program
+/// (`__ucspi_relocate`, below), then pass the kernel's stack pointer and
+/// the load bias to the program's `__ucspi_main`, with the stack aligned
+/// as the ABI wants.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! runtime_entry {
@@ -17,13 +19,92 @@ macro_rules! runtime_entry {
             ".globl _start",
             "_start:",
             "xor ebp, ebp",
+            "call __ucspi_relocate",
             "mov rdi, rsp",
+            "mov rsi, rax",
             "and rsp, -16",
             "call __ucspi_main",
             "ud2",
         );
     };
 }
+
+/// The relocation table `__ucspi_relocate` applies: DT_RELA (the addend
+/// in each entry), every entry R_X86_64_RELATIVE (the psABI's number).
+const RELOCATIONS: super::RelocationTable = super::RelocationTable {
+    tag: super::elf::DT_RELA,
+    size_tag: super::elf::DT_RELASZ,
+    other_tag: super::elf::DT_REL,
+    relative: 8,
+};
+
+// __ucspi_relocate() -> load bias: applies the program's relocations, as
+// `Start::from_entry` describes, before anything reads a pointer from the
+// program's data. Registers only (and the words it relocates): no call, no
+// memory of the program's but the dynamic section and the table, every
+// address PC-relative. Returns the load bias in rax; on a relocation it
+// does not apply, writes a line and exits 111.
+relocation_asm!(
+    RELOCATIONS,
+    [
+        ".globl __ucspi_relocate",
+        ".type __ucspi_relocate, @function",
+        "__ucspi_relocate:",
+        // rsi: the load bias, the run-time address of the ELF header (linked
+        // at 0); rdi: the dynamic section.
+        "lea rsi, [rip + __ehdr_start]",
+        "lea rdi, [rip + _DYNAMIC]",
+        // Its (tag, value) pairs up to DT_NULL: rcx the table's link-time
+        // address, rdx its size in bytes (both 0 if there is none).
+        "xor ecx, ecx",
+        "xor edx, edx",
+        "2:",
+        "mov rax, [rdi]",
+        "mov r8, [rdi + 8]",
+        "add rdi, 16",
+        "cmp rax, {table}",
+        "cmove rcx, r8",
+        "cmp rax, {table_size}",
+        "cmove rdx, r8",
+        "cmp rax, {other_table}",
+        "je 9f",
+        "cmp rax, {jmprel}",
+        "je 9f",
+        "cmp rax, {relr}",
+        "je 9f",
+        "test rax, rax",
+        "jnz 2b",
+        // Each Elf64_Rela from rcx to rdx: offset, info (the type in its low
+        // 32 bits), addend.
+        "add rcx, rsi",
+        "add rdx, rcx",
+        "jmp 4f",
+        "3:",
+        "cmp dword ptr [rcx + 8], {relative}",
+        "jne 9f",
+        "mov rax, [rcx + 16]",
+        "add rax, rsi",
+        "mov r8, [rcx]",
+        "mov [rsi + r8], rax",
+        "add rcx, 24",
+        "4:",
+        "cmp rcx, rdx",
+        "jb 3b",
+        "mov rax, rsi",
+        "ret",
+        // Refused: write(2, line), exit_group(111).
+        "9:",
+        "mov eax, {write}",
+        "mov edi, 2",
+        "lea rsi, [rip + {line}]",
+        "mov edx, {line_len}",
+        "syscall",
+        "mov eax, {exit_group}",
+        "mov edi, 111",
+        "syscall",
+        "ud2",
+    ]
+);
 
 /// A system call with one argument.
 ///

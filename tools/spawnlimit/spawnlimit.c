@@ -14,7 +14,11 @@
  * first. A spawn is an error when the handler writes nothing or exits
  * non-zero, unless -a (any outcome: for timing programs' start-up on their
  * usage error path). Prints one line in loadgen's format:
- *   conns=N secs=S conn_per_s=R p50_us=P p99_us=Q errors=E
+ *   conns=N secs=S conn_per_s=R p50_us=P p99_us=Q errors=E cpu_median_us=C
+ * where C is the median CPU time of a handler (user and system, from
+ * exec to exit, as wait4 reports it): less disturbed than the latency by
+ * other processes on a busy machine, which delay a start without making
+ * it cost more.
  * Build: gcc -O2 -o spawnlimit tools/spawnlimit/spawnlimit.c */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,6 +42,7 @@ enum mode { MODE_FORK, MODE_VFORK, MODE_SPAWN };
 struct shared {
     uint64_t next;     /* index of the next spawn to claim */
     uint64_t errors;
+    uint32_t *cpu_us;  /* one handler CPU time per finished spawn, after lat_us */
     uint32_t lat_us[]; /* one latency per finished spawn */
 };
 
@@ -79,8 +85,9 @@ static pid_t start(enum mode mode, char **argv, int out)
 
 static int any_outcome; /* -a */
 
-/* One spawn: socketpair, start, read to EOF, reap. 0 on success. */
-static int one(enum mode mode, char **argv)
+/* One spawn: socketpair, start, read to EOF, reap; the handler's CPU
+ * time in *cpu_us. 0 on success. */
+static int one(enum mode mode, char **argv, uint32_t *cpu_us)
 {
     int sv[2];
     char buf[512];
@@ -92,7 +99,10 @@ static int one(enum mode mode, char **argv)
     while ((r = read(sv[0], buf, sizeof buf)) > 0) total += r;
     close(sv[0]);
     int status;
-    if (waitpid(pid, &status, 0) != pid) return -1;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) != pid) return -1;
+    *cpu_us = (uint32_t)(ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                         ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
     if (r < 0) return -1;
     if (!any_outcome && (total == 0 || !WIFEXITED(status) || WEXITSTATUS(status))) return -1;
     return 0;
@@ -105,7 +115,7 @@ static void worker(struct shared *sh, uint64_t n, uint64_t deadline, enum mode m
         if (t0 >= deadline) break;
         uint64_t i = __atomic_fetch_add(&sh->next, 1, __ATOMIC_RELAXED);
         if (i >= n) break;
-        if (one(mode, argv) < 0) {
+        if (one(mode, argv, &sh->cpu_us[i]) < 0) {
             __atomic_fetch_add(&sh->errors, 1, __ATOMIC_RELAXED);
             sh->lat_us[i] = UINT32_MAX; /* excluded from percentiles */
             continue;
@@ -144,9 +154,10 @@ int main(int argc, char **argv)
     if (i >= argc || k < 1 || k > 1024 || n < 1 || n > 10000000 || secs <= 0) usage();
     char **hargv = argv + i;
 
-    size_t size = sizeof(struct shared) + n * sizeof(uint32_t);
+    size_t size = sizeof(struct shared) + 2 * n * sizeof(uint32_t);
     struct shared *sh = mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) { perror("spawnlimit: mmap"); return 111; }
+    sh->cpu_us = sh->lat_us + n;
 
     uint64_t start_ns = now_ns();
     uint64_t deadline = start_ns + (uint64_t)(secs * 1e9);
@@ -164,14 +175,20 @@ int main(int argc, char **argv)
      * only indices that were actually run (the claim happens after the
      * deadline check), so every entry below `claimed` is filled. */
     uint32_t *lat = malloc(claimed * sizeof *lat + 1);
+    uint32_t *cpu = malloc(claimed * sizeof *cpu + 1);
     uint64_t ok = 0;
     for (uint64_t j = 0; j < claimed; j++)
-        if (sh->lat_us[j] != UINT32_MAX) lat[ok++] = sh->lat_us[j];
+        if (sh->lat_us[j] != UINT32_MAX) {
+            cpu[ok] = sh->cpu_us[j];
+            lat[ok++] = sh->lat_us[j];
+        }
     qsort(lat, ok, sizeof *lat, cmp_u32);
+    qsort(cpu, ok, sizeof *cpu, cmp_u32);
     uint32_t p50 = ok ? lat[(ok - 1) * 50 / 100] : 0;
     uint32_t p99 = ok ? lat[(ok - 1) * 99 / 100] : 0;
-    printf("conns=%llu secs=%.3f conn_per_s=%.1f p50_us=%u p99_us=%u errors=%llu\n",
+    uint32_t cpu_median = ok ? cpu[(ok - 1) / 2] : 0;
+    printf("conns=%llu secs=%.3f conn_per_s=%.1f p50_us=%u p99_us=%u errors=%llu cpu_median_us=%u\n",
            (unsigned long long)ok, elapsed, ok / elapsed, p50, p99,
-           (unsigned long long)sh->errors);
+           (unsigned long long)sh->errors, cpu_median);
     return sh->errors ? 1 : 0;
 }
