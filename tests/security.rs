@@ -980,8 +980,10 @@ fn a_terminal_for_another_user() {
 /// `its own`, `the caller's`, or what it said.
 fn terminal_seen(client: &str) -> String {
     // (What `script` types when its input ends may reach the program's
-    // terminal, which echoes it: `^@`.)
-    let lines: Vec<String> = on_a_terminal(client).iter().map(|l| l.replace("^@", "")).collect();
+    // terminal, which echoes it: `^@`, at the end of a line or on one of
+    // its own, depending on when it comes.)
+    let lines: Vec<String> =
+        on_a_terminal(client).iter().map(|l| l.replace("^@", "")).filter(|l| !l.is_empty()).collect();
     match &lines[..] {
         [caller, program] if caller == program => "the caller's".to_string(),
         [_, program] if program.starts_with("/dev/pts/") => "its own".to_string(),
