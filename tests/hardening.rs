@@ -243,12 +243,14 @@ fn every_program_is_a_hardened_static_pie() {
     }
 }
 
-/// The kernel's page size, from our own auxiliary vector (AT_PAGESZ).
+/// The kernel's page size, from our own auxiliary vector (AT_PAGESZ): pairs
+/// of words of this architecture's size (4 bytes on 32-bit ARM).
 fn page_size() -> u64 {
+    const WORD: usize = std::mem::size_of::<usize>();
     let auxv = std::fs::read("/proc/self/auxv").unwrap();
-    let pairs = auxv.chunks_exact(16).map(|c| {
-        let word = |i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().unwrap());
-        (word(0), word(8))
+    let pairs = auxv.chunks_exact(2 * WORD).map(|c| {
+        let word = |i: usize| usize::from_ne_bytes(c[i * WORD..(i + 1) * WORD].try_into().unwrap()) as u64;
+        (word(0), word(1))
     });
     pairs.into_iter().find(|&(key, _)| key == 6).expect("AT_PAGESZ").1
 }
