@@ -27,7 +27,8 @@
 # rounds then RUNS timed rounds, each run spawned directly (posix_spawn,
 # no shell) and waited for with a timeout; every run must exit 0. The
 # tables give the median and p90 of each case, the ratio of medians to
-# case b, and what the relay adds (c - b) per run and per 64 KiB.
+# case b, and what the relay adds (c - b) per run and per 64 KiB; a last
+# line, the load average before and after.
 #
 # Then, where strace is installed, it attaches `strace -f -e
 # trace=open,openat,ioctl` to the server for one run of each of a, b and
@@ -112,6 +113,7 @@ SUDO=$(command -v sudo || true)
 STRACE=
 [ "${NO_STRACE:-0}" = 1 ] || STRACE=$(command -v strace || true)
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # The timing process runs in the background so that a signal reaches the
 # trap at once; it stops its own children (the drain, a run) on SIGTERM.
 python3 - "$REL" "$WORK" "$SERVER" "$RUNS" "$WARMUP" "$TIMEOUT" "$NOBODY" "$SUDO" "$STRACE" <<'EOF' &
@@ -398,6 +400,8 @@ TIMER=$!
 PIDS+=("$TIMER")
 wait "$TIMER"
 status=$?
+echo
+echo "Load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)."
 [ "$status" = 0 ] || say "the timing process failed ($status); the server's log ends: $(tail -3 "$WORK/server.log")"
 # ipcexec logs an ok line per request; anything else is worth a look.
 if grep -v '^ipcexec: ok ' "$WORK/server.log" >"$WORK/odd.log"; then
