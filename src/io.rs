@@ -109,17 +109,31 @@ pub unsafe fn close(n: RawFd) {
     drop(unsafe { OwnedFd::from_raw_fd(n) });
 }
 
-/// Writes all of `buf`, retrying on EINTR and short writes.
+/// Writes all of `buf`, retrying on EINTR and short writes, and waiting
+/// until `to` can take more when it is non-blocking (O_NONBLOCK belongs to
+/// an open file, which another process sharing it, a terminal's or a
+/// pipe's, may have set): as a write to a blocking descriptor would.
 pub fn write_all(to: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
     while !buf.is_empty() {
         match rustix::io::write(to, buf) {
             Ok(0) => return Err(Errno::IO),
             Ok(n) => buf = &buf[n..],
             Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => wait_writable(to)?,
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Waits until `fd` can be written to (or is in error, which the next
+/// write reports).
+fn wait_writable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::OUT)];
+    match rustix::event::poll(&mut fds, None) {
+        Ok(_) | Err(Errno::INTR) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Sends all of `buf` on the socket `to`, as [`write_all`] writes, but
@@ -133,6 +147,7 @@ pub fn send_all(to: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
             Ok(n) => buf = &buf[n..],
             Err(Errno::INTR) => {}
             Err(Errno::NOTSOCK) => return write_all(to, buf),
+            Err(Errno::AGAIN) => wait_writable(to)?,
             Err(e) => return Err(e),
         }
     }
@@ -247,6 +262,33 @@ mod tests {
         let mut got = [0u8; 16];
         let n = read(r.as_fd(), &mut got).unwrap();
         assert_eq!(&got[..n], b"abcdefghij");
+    }
+
+    /// A non-blocking descriptor that fills up (a pipe of one page, read
+    /// by another thread) gets everything, in order, as a blocking one.
+    #[test]
+    fn everything_is_written_to_a_non_blocking_descriptor() {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+        rustix::pipe::fcntl_setpipe_size(&w, 4096).unwrap();
+        // Full before the reader starts: the first write says EAGAIN.
+        while rustix::io::write(&w, b"x").is_ok() {}
+        let reader = std::thread::spawn(move || {
+            rustix::fs::fcntl_setfl(&r, rustix::fs::OFlags::empty()).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                match read(r.as_fd(), &mut buf).unwrap() {
+                    0 => return got,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+        write_all(w.as_fd(), &data).unwrap();
+        drop(w);
+        let got = reader.join().unwrap();
+        assert!(got.iter().take_while(|&&b| b == b'x').count() >= 1);
+        assert_eq!(&got[got.len() - data.len()..], &data[..]);
     }
 
     #[test]
