@@ -11,9 +11,14 @@
 //! exits, then restores it and lets go of it. What the program leaves
 //! behind holds only its own terminal.
 //!
-//! It does not follow a window size change at once (the caller's terminal
-//! is not ours, so no SIGWINCH comes): the size is copied again at most
-//! [`RESIZE_CHECK_MS`] later. It prints nothing: callers say what failed.
+//! The caller's terminal is not ours, so no job-control signal and no
+//! SIGWINCH reach us. So the relay reads the caller's keys (and keeps its
+//! terminal in raw mode) only while the caller's process group is the
+//! terminal's foreground one, as a program run in the caller's own job
+//! would: a caller started in the background (`ipcdo -F ... &`) leaves
+//! the terminal to the shell until it is brought to the foreground. That
+//! and the window size are looked at again every [`RESIZE_CHECK_MS`]. It
+//! prints nothing: callers say what failed.
 
 use crate::relay::Buffer;
 use arrayvec::ArrayVec;
@@ -24,7 +29,8 @@ use rustix::process::{Pid, Signal};
 use rustix::pty::OpenptFlags;
 use rustix::termios::{OptionalActions, Termios};
 
-/// How often, at most, the caller's window size is looked at again.
+/// How often the caller's window size, and whether the caller is in the
+/// foreground, are looked at again.
 pub const RESIZE_CHECK_MS: i64 = 200;
 
 /// How much of the program's terminal output is relayed once it has
@@ -76,7 +82,8 @@ impl Pty {
     /// is written out. Meanwhile a hang-up of the caller's terminal is a
     /// SIGHUP to the program, and the end of `connection` (the client
     /// gone) a SIGTERM and SIGCONT. The caller's terminal is in raw mode
-    /// until this returns.
+    /// while `client` (the caller's process, if known) is in the
+    /// foreground, and as it was when this returns.
     pub fn relay(
         self,
         input: Option<BorrowedFd<'_>>,
@@ -84,18 +91,78 @@ impl Pty {
         pid: Pid,
         pidfd: BorrowedFd<'_>,
         connection: BorrowedFd<'_>,
+        client: Option<Pid>,
     ) -> Result<(), Failure> {
         drop(self.terminal);
         let caller = input.unwrap_or(output);
         let saved = rustix::termios::tcgetattr(caller).map_err(|e| (&b"read the terminal's modes"[..], e))?;
         let mut raw: Termios = saved.clone();
         raw.make_raw();
-        rustix::termios::tcsetattr(caller, OptionalActions::Now, &raw)
-            .map_err(|e| (&b"set the terminal's modes"[..], e))?;
-        let relayed = Relay { master: self.master.as_fd(), input, output, pid, pidfd, connection }.run();
+        let modes = Modes { caller, saved, raw, client, raw_now: false };
+        let mut relay = Relay { master: self.master.as_fd(), input, output, pid, pidfd, connection, modes };
+        let relayed = relay.run();
         // Whatever happened, the caller gets its terminal back as it was.
-        let _ = rustix::termios::tcsetattr(caller, OptionalActions::Drain, &saved);
+        if relay.modes.raw_now {
+            let _ = rustix::termios::tcsetattr(caller, OptionalActions::Drain, &relay.modes.saved);
+        }
         relayed
+    }
+}
+
+/// The caller's terminal modes, raw while the caller is in the foreground.
+struct Modes<'a> {
+    caller: BorrowedFd<'a>,
+    saved: Termios,
+    raw: Termios,
+    client: Option<Pid>,
+    raw_now: bool,
+}
+
+impl Modes<'_> {
+    /// Puts the terminal in raw mode if the caller is in the foreground,
+    /// back as it was if not; whether it is.
+    fn follow(&mut self) -> Result<bool, Failure> {
+        let foreground = self.client.is_none_or(in_foreground);
+        if foreground != self.raw_now {
+            let modes = if foreground { &self.raw } else { &self.saved };
+            rustix::termios::tcsetattr(self.caller, OptionalActions::Now, modes)
+                .map_err(|e| (&b"set the terminal's modes"[..], e))?;
+            self.raw_now = foreground;
+        }
+        Ok(foreground)
+    }
+}
+
+/// Whether the process `pid`'s process group is the foreground one of its
+/// terminal (/proc/PID/stat: pgrp and tpgid). Without /proc, or once the
+/// process is gone, it counts as in the foreground.
+fn in_foreground(pid: Pid) -> bool {
+    let mut path = [0u8; 32];
+    let mut digits = [0u8; crate::num::U64_DIGITS];
+    let n = crate::num::fmt_u64(pid.as_raw_nonzero().get() as u64, &mut digits);
+    let parts: [&[u8]; 3] = [b"/proc/", n, b"/stat\0"];
+    let mut at = 0;
+    for p in parts {
+        path[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    let Ok(path) = core::ffi::CStr::from_bytes_with_nul(&path[..at]) else { return true };
+    let Ok(file) =
+        rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+    else {
+        return true;
+    };
+    let mut stat = [0u8; 512];
+    let Ok(len) = crate::io::read(file.as_fd(), &mut stat) else { return true };
+    // After the command name (in parentheses, which may hold anything):
+    // state, ppid, pgrp, session, tty_nr, tpgid.
+    let Some(close) = memchr::memrchr(b')', &stat[..len]) else { return true };
+    let mut fields = stat[close + 1..len].split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let pgrp = fields.nth(2).and_then(|f| core::str::from_utf8(f).ok()?.parse::<i64>().ok());
+    let tpgid = fields.nth(2).and_then(|f| core::str::from_utf8(f).ok()?.parse::<i64>().ok());
+    match (pgrp, tpgid) {
+        (Some(pgrp), Some(tpgid)) => pgrp == tpgid,
+        _ => true,
     }
 }
 
@@ -106,6 +173,7 @@ struct Relay<'a> {
     pid: Pid,
     pidfd: BorrowedFd<'a>,
     connection: BorrowedFd<'a>,
+    modes: Modes<'a>,
 }
 
 #[derive(Clone, Copy)]
@@ -119,16 +187,19 @@ enum Slot {
 }
 
 impl Relay<'_> {
-    fn run(self) -> Result<(), Failure> {
+    fn run(&mut self) -> Result<(), Failure> {
         let mut up = Buffer::new(); // the caller's keys to the program
         let mut down = Buffer::new(); // the program's output to the caller
-        let mut reading_input = self.input.is_some();
+        let mut input_open = self.input.is_some();
+        let mut foreground = self.modes.follow()?;
         let mut program_open = true; // its terminal still open somewhere
         let mut exited = false;
         let mut watching_connection = true;
         let mut size = rustix::termios::tcgetwinsize(self.output).ok();
         let tick = Timespec { tv_sec: 0, tv_nsec: RESIZE_CHECK_MS * 1_000_000 };
+        let mut next_check = monotonic_ms() + RESIZE_CHECK_MS;
         loop {
+            let reading_input = input_open && foreground;
             if exited {
                 return self.finish(down.pending(), program_open);
             }
@@ -160,11 +231,15 @@ impl Relay<'_> {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => return Err((b"poll", e)),
             }
-            let now = rustix::termios::tcgetwinsize(self.output).ok();
-            if let (Some(new), true) = (now, now != size) {
-                size = now;
-                // The program's terminal tells its process group (SIGWINCH).
-                let _ = rustix::termios::tcsetwinsize(self.master, new);
+            if monotonic_ms() >= next_check {
+                next_check = monotonic_ms() + RESIZE_CHECK_MS;
+                foreground = self.modes.follow()?;
+                let now = rustix::termios::tcgetwinsize(self.output).ok();
+                if let (Some(new), true) = (now, now != size) {
+                    size = now;
+                    // The program's terminal tells its process group (SIGWINCH).
+                    let _ = rustix::termios::tcsetwinsize(self.master, new);
+                }
             }
             for (fd, slot) in fds.iter().zip(slots.iter()) {
                 if fd.revents().is_empty() {
@@ -176,7 +251,7 @@ impl Relay<'_> {
                         Err(Errno::INTR | Errno::AGAIN) => {}
                         // The caller's terminal hung up.
                         Ok(_) | Err(_) => {
-                            reading_input = false;
+                            input_open = false;
                             let _ = rustix::process::kill_process(self.pid, Signal::HUP);
                         }
                     },
@@ -238,4 +313,10 @@ impl Relay<'_> {
         }
         Ok(())
     }
+}
+
+/// The monotonic clock, in milliseconds.
+fn monotonic_ms() -> i64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec * 1000 + t.tv_nsec / 1_000_000
 }

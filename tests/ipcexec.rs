@@ -498,6 +498,58 @@ fn another_users_program_gets_a_terminal_of_its_own() {
     assert!(held.starts_with(own) && held != caller, "what the program left behind holds {held}");
 }
 
+/// A caller in the background (`ipcdo -F ... &` from a shell) does not take
+/// the terminal from the foreground: while its program runs (relayed, as
+/// another user), the terminal stays in its modes and what is typed goes
+/// to the foreground job; the program's output is still relayed.
+#[test]
+fn a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground() {
+    const T: &str = "a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground";
+    if !have("python3", T) || !is_root_or_skip(T) {
+        return;
+    }
+    let s = ExecServer::start("0,65534.sh:allow\n");
+    let result = s.dir.join("result");
+    // python3 opens a pseudo-terminal; a child leads a session on it,
+    // starts the client as a background job, then reads a line as the
+    // foreground does, and writes down what it read, whether the terminal
+    // was in canonical mode then, and the job's exit code. python3 itself
+    // types the line once the program's output has come through.
+    let harness = "import os, pty, sys, termios, fcntl, select, subprocess\n\
+        master, slave = pty.openpty()\n\
+        pid = os.fork()\n\
+        if pid == 0:\n\
+        \x20   os.close(master); os.setsid(); fcntl.ioctl(slave, termios.TIOCSCTTY, 0)\n\
+        \x20   for n in (0, 1, 2): os.dup2(slave, n)\n\
+        \x20   job = subprocess.Popen(sys.argv[2:], process_group=0)\n\
+        \x20   got = os.read(0, 100) if select.select([0], [], [], 10)[0] else b'nothing'\n\
+        \x20   canonical = (termios.tcgetattr(0)[3] & termios.ICANON) != 0\n\
+        \x20   code = job.wait()\n\
+        \x20   open(sys.argv[1], 'w').write(f'{got!r} {canonical} {code}')\n\
+        \x20   os._exit(0)\n\
+        os.close(slave)\n\
+        seen = b''\n\
+        while True:\n\
+        \x20   try: data = os.read(master, 4096)\n\
+        \x20   except OSError: break\n\
+        \x20   if not data: break\n\
+        \x20   seen += data\n\
+        \x20   if b'started' in seen and b'typed' not in seen: os.write(master, b'typed\\n'); seen += b'typed'\n\
+        os.waitpid(pid, 0)\n";
+    let o = run(
+        Command::new("python3")
+            .args(["-c", harness])
+            .arg(&result)
+            .arg(bin("ipcclient"))
+            .arg(&s.sock)
+            .arg(bin("ipccommand"))
+            .args(["-F", "65534", "sh", "-c", "echo started; sleep 2"]),
+        40,
+    );
+    let got = std::fs::read_to_string(&result).map_err(|e| format!("{e}: {} {}", stdout(&o), stderr(&o))).unwrap();
+    assert_eq!(got, "b'typed\\n' True 0", "{}", s.log());
+}
+
 /// Descriptors come with `1:F,` three exactly, in one message or several
 /// within the request: more (also more than a message can hold, which the
 /// kernel truncates) is a bad request, and nothing runs.

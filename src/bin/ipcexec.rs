@@ -364,7 +364,9 @@ fn relay_terminal(pty: Pty, kept: &[Option<rustix::fd::OwnedFd>; 3], pid: rustix
     let input = kept[0].as_ref().map(|fd| fd.as_fd());
     let output = kept[1].as_ref().or(kept[2].as_ref()).map_or(input, |fd| Some(fd.as_fd()));
     let Some(output) = output else { return };
-    if let Err((what, e)) = pty.relay(input, output, pid, pidfd.as_fd(), io::stdin()) {
+    // The client's process, to follow whether it is in the foreground.
+    let client = rustix::net::sockopt::socket_peercred(io::stdin()).ok().map(|c| c.pid);
+    if let Err((what, e)) = pty.relay(input, output, pid, pidfd.as_fd(), io::stdin(), client) {
         log::warn_sys(e, &[what]);
     }
 }
