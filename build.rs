@@ -33,6 +33,10 @@ fn main() {
     if target.starts_with("thumb") {
         println!("cargo:rustc-cfg=thumb_mode");
     }
+    // ipcserverd's way of starting children, fixed at build time for
+    // measuring each way alone (tools/bench.sh builds both): RUSTFLAGS
+    // '--cfg ipcserverd_spawn="fork"' (or "vfork"). Unset: the policy.
+    println!("cargo::rustc-check-cfg=cfg(ipcserverd_spawn, values(\"fork\", \"vfork\"))");
     // The target and the host, for tests: they build crates of their own
     // (the prefork fixture) for the architecture they run on, and know
     // when they run under an emulator (a target that is not the host).

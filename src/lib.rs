@@ -27,6 +27,7 @@ pub mod rules;
 pub mod runtime;
 pub mod s6rules;
 pub mod socket;
+pub mod spawn_policy;
 pub mod strvec;
 pub mod uidgid;
 pub mod userdb;

@@ -594,6 +594,56 @@ fn never_more_than_maxconn_children_under_a_burst_and_all_served() {
     assert!(wait_until(10, || children(pid).0.is_empty()), "children left: {:?}", children(pid));
 }
 
+/// Connections already waiting when the daemon accepts do not wait for
+/// each other's exec: each child of the burst is forked (its last one
+/// too, which ends the burst), and a connection alone afterwards is
+/// spawned vfork-style. Four clients queue in the backlog before the
+/// daemon starts, under strace, which shows each child's clone; a fifth
+/// comes once they are served.
+#[test]
+fn a_waiting_connection_gets_its_predecessor_forked() {
+    const T: &str = "a_waiting_connection_gets_its_predecessor_forked";
+    if !have("strace", T) {
+        return;
+    }
+    if emulated() {
+        return skip(T, "qemu-user runs an emulated vfork as a fork");
+    }
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let clients: Vec<UnixStream> = (0..4).map(|_| UnixStream::connect(&sock).unwrap()).collect();
+    let trace = dir.join("trace");
+    let mut strace = Server {
+        child: Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"])
+            .arg(&trace)
+            .arg(bin("ipcserverd"))
+            .args(["echo", "served"])
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let served = |mut c: UnixStream| {
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "served\n");
+    };
+    clients.into_iter().for_each(served);
+    served(UnixStream::connect(&sock).unwrap());
+    // SIGTERM to the daemon itself (strace's child), which ends strace.
+    let daemon = children(strace.pid()).0;
+    assert_eq!(daemon.len(), 1, "strace's children: {daemon:?}");
+    kill(daemon[0], 15);
+    assert!(strace.wait(10).is_some_and(|s| s.success()), "strace did not end with the daemon");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let forked = trace.lines().filter(|l| l.contains("clone(child_stack=NULL, flags=SIGCHLD")).count();
+    let vforked = trace.lines().filter(|l| l.contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD")).count();
+    assert_eq!((forked, vforked), (4, 1), "{trace}");
+}
+
 #[test]
 fn no_zombies_after_1000_connections() {
     let d = Daemon::start(&["true"]);

@@ -4,9 +4,12 @@
 //! listening Unix stream socket; for each connection it starts prog... with
 //! the connection on descriptors 0 and 1 and the UCSPI-IPC variables in its
 //! environment, keeping at most maxconn children (and localmaxconn per uid).
-//! Signals arrive through a signalfd; children are spawned vfork-style, so a
-//! connection costs accept, a credential lookup, one clone and the child's
-//! dup2/exec, and no allocation.
+//! Signals arrive through a signalfd. A connection costs accept, a
+//! credential lookup, one clone and the child's dup2/exec, and no
+//! allocation. The child is spawned vfork-style, unless another connection
+//! is already waiting: then it is started the way the machine serves
+//! faster at that moment, fork or vfork, as measured while serving
+//! ([`SpawnPolicy`]).
 //!
 //! Fairness and robustness: at most [`ACCEPTS_PER_ROUND`] connections are
 //! accepted between two looks at the signals, and exited children are
@@ -32,8 +35,9 @@ use rustix::io::Errno;
 use rustix::process::Signal;
 use ucspi_ipc::children::{self, Children, Signals};
 use ucspi_ipc::env::{Env, Mark};
-use ucspi_ipc::runtime::{self, CStrArray, SigSet, Start};
+use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start};
 use ucspi_ipc::socket::{Inherited, SockPath};
+use ucspi_ipc::spawn_policy::{Spawn, SpawnPolicy};
 use ucspi_ipc::{args::Getopt, exec, io, log, log::Line, socket, uidgid};
 
 ucspi_ipc::program!(main);
@@ -43,6 +47,25 @@ const ACCEPTS_PER_ROUND: usize = 64;
 /// How long accepting pauses after the system ran out of a resource,
 /// unless a child exits first.
 const BACKOFF_MS: i64 = 100;
+
+/// The way to start a child: the policy's ([`SpawnPolicy`]), unless the
+/// build fixed one (see build.rs: for measuring each alone).
+fn spawn_way(policy: &mut SpawnPolicy, waiting: bool) -> Spawn {
+    let way = policy.way(waiting, monotonic_ns);
+    if cfg!(ipcserverd_spawn = "fork") {
+        Spawn::Fork
+    } else if cfg!(ipcserverd_spawn = "vfork") {
+        Spawn::Vfork
+    } else {
+        way
+    }
+}
+
+/// The monotonic clock, in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
 
 /// The daemon's state. The child table and the environment are large
 /// fixed-capacity arrays kept in `.bss` (see [`runtime::Table`]).
@@ -63,6 +86,8 @@ struct Server {
     local: SockPath,
     /// Accepting is paused after a resource shortage.
     paused: bool,
+    /// How children start.
+    policy: SpawnPolicy,
     /// The current shortage was logged (once per episode).
     shortage_logged: bool,
 }
@@ -141,6 +166,7 @@ fn main(start: Start) -> ! {
         path_var: ucspi_ipc::env::get(start.envp, b"PATH"),
         local,
         paused: false,
+        policy: SpawnPolicy::new(),
         shortage_logged: false,
     };
     children::log_status(0, maxconn);
@@ -183,31 +209,45 @@ impl Server {
 
     /// Accepts while under the limit: until EAGAIN on a non-blocking
     /// socket (at most [`ACCEPTS_PER_ROUND`]), once on a blocking one (poll
-    /// said it would not block).
+    /// said it would not block). On a non-blocking socket it accepts one
+    /// connection ahead: whether another is waiting decides how the
+    /// current one's child starts ([`SpawnPolicy`]).
     fn accept_some(&mut self) {
-        for _ in 0..ACCEPTS_PER_ROUND {
-            if self.children.is_full() {
-                return;
+        if self.children.is_full() {
+            return;
+        }
+        let mut next = self.accept_one();
+        let mut accepted = 0;
+        while let Some((conn, remote)) = next {
+            accepted += 1;
+            // Room for this one and the next, and a look ahead allowed.
+            let ahead =
+                self.nonblocking && accepted < ACCEPTS_PER_ROUND && self.children.len() + 1 < self.children.max();
+            next = if ahead { self.accept_one() } else { None };
+            let way = spawn_way(&mut self.policy, next.is_some());
+            self.serve(conn, &remote, way);
+        }
+    }
+
+    /// One connection, if one is waiting; `None` also after an error,
+    /// which it reports (a shortage pauses accepting).
+    fn accept_one(&mut self) -> Option<(OwnedFd, SockPath)> {
+        match socket::accept(self.listener) {
+            Ok(accepted) => {
+                self.shortage_logged = false;
+                Some(accepted)
             }
-            match socket::accept(self.listener) {
-                Ok((conn, remote)) => {
-                    self.shortage_logged = false;
-                    self.serve(conn, &remote);
-                }
-                Err(Errno::AGAIN) => return,
-                Err(Errno::INTR) | Err(Errno::CONNABORTED) => {}
-                Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
-                    self.shortage(e, b"accept");
-                    self.paused = true;
-                    return;
-                }
-                Err(e) => {
-                    log::warn_sys(e, &[b"accept"]);
-                    return;
-                }
+            // Gone before we took it, or a signal: poll says whether
+            // another is there.
+            Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => None,
+            Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                self.shortage(e, b"accept");
+                self.paused = true;
+                None
             }
-            if !self.nonblocking {
-                return;
+            Err(e) => {
+                log::warn_sys(e, &[b"accept"]);
+                None
             }
         }
     }
@@ -221,7 +261,7 @@ impl Server {
         }
     }
 
-    fn serve(&mut self, conn: OwnedFd, remote: &[u8]) {
+    fn serve(&mut self, conn: OwnedFd, remote: &[u8], how: Spawn) {
         let ids = if self.peercred {
             match socket::peer_ids(&conn) {
                 Ok(ids) => Some(ids),
@@ -251,7 +291,7 @@ impl Server {
         let (prog, path_var) = (self.prog, self.path_var);
         let (count, maxconn, local) = (self.children.len() + 1, self.children.max(), &self.local);
         let conn_fd = conn.as_fd();
-        let spawned = runtime::spawn(&mut || {
+        let child = || -> ! {
             if log::verbosity() >= 2 {
                 child_log(count, maxconn, local, remote, ids);
             }
@@ -266,7 +306,16 @@ impl Server {
             let err = exec::exec_search(prog, envp, path_var);
             let name = prog.first().map_or(&b""[..], |p| p.to_bytes());
             log::drop_connection(&[b"run ", name, b": ", log::errno_text(err)])
-        });
+        };
+        let spawned = match how {
+            Spawn::Vfork => runtime::spawn(&mut || child()),
+            // SAFETY: ipcserverd has one thread and no C library.
+            Spawn::Fork => match unsafe { runtime::fork() } {
+                Ok(Forked::Child) => child(),
+                Ok(Forked::Parent(pid)) => Ok(pid),
+                Err(e) => Err(e),
+            },
+        };
         drop(conn);
         match spawned {
             // Cannot overflow: we only accept below maxconn.

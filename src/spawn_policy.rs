@@ -1,0 +1,220 @@
+//! How a fork-per-connection server starts each connection's child: the
+//! choice between a vfork-style spawn and a fork, made from measurements
+//! of the machine as it runs.
+//!
+//! A vfork-style spawn ([`crate::runtime::spawn`]) costs the least work,
+//! but suspends the accept loop until the child has executed its program;
+//! a fork copies the server's page tables (and makes it take copy-on-write
+//! faults until the child execs) but lets the loop go on at once. Which
+//! serves more connections depends on the machine and its load: measured
+//! here (tools/bench_spawn.sh), vfork serves a third more connections at
+//! 16 clients on a quiet machine, and fork a third more when another
+//! process keeps one of its two CPUs busy, where a suspended loop waits
+//! for a child that waits for a CPU.
+//!
+//! So: a connection with no other waiting behind it is spawned (nothing
+//! waits for the loop), unless it ends a burst. Connections that find
+//! others waiting, and the last one of their burst, are started the
+//! "busy" way, which the policy picks by measuring: it counts
+//! connections in windows of [`WINDOW`], and a window where at least half
+//! of them found another waiting gives the busy way of that window a rate
+//! (connections per second). The busy way is then the one with the better
+//! rate; the other is tried again for one window in every [`PROBE_EVERY`],
+//! since the load changes. Both are tried first, fork first.
+//!
+//! It does not measure anything itself: the caller gives it the monotonic
+//! clock's reading when asked, so that it is a function of what it is told
+//! (and tested as one). No allocation; a few words of state.
+
+/// How a child is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spawn {
+    /// Vfork-style: cheapest, the loop waits for the child's exec.
+    Vfork,
+    /// Fork: the loop goes on at once.
+    Fork,
+}
+
+impl Spawn {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn other(self) -> Spawn {
+        match self {
+            Spawn::Vfork => Spawn::Fork,
+            Spawn::Fork => Spawn::Vfork,
+        }
+    }
+}
+
+/// Connections per measuring window.
+pub const WINDOW: u32 = 128;
+
+/// One window in this many tries the busy way not in use.
+pub const PROBE_EVERY: u32 = 16;
+
+/// The policy's state: see the module's documentation.
+pub struct SpawnPolicy {
+    busy: Spawn,
+    /// Connections per second in the last busy window of each way (0: not
+    /// measured yet).
+    rate: [u64; 2],
+    /// When the current window began (nanoseconds of the caller's clock).
+    began: u64,
+    served: u32,
+    found_waiting: u32,
+    until_probe: u32,
+    /// The last connection found another waiting.
+    in_burst: bool,
+}
+
+impl Default for SpawnPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpawnPolicy {
+    /// Nothing measured yet: the busy way is tried as a fork first.
+    pub const fn new() -> SpawnPolicy {
+        SpawnPolicy {
+            busy: Spawn::Fork,
+            rate: [0, 0],
+            began: 0,
+            served: 0,
+            found_waiting: 0,
+            until_probe: PROBE_EVERY,
+            in_burst: false,
+        }
+    }
+
+    /// How to start the child of a connection, given whether another
+    /// connection is `waiting` behind it; `now` reads the monotonic clock
+    /// in nanoseconds (called at most twice in a window).
+    pub fn way(&mut self, waiting: bool, now: impl Fn() -> u64) -> Spawn {
+        // The last connection of a burst (the one before had another
+        // waiting) is still the burst's: a vfork there would stall the
+        // loop just as the next clients arrive.
+        let way = if waiting || self.in_burst { self.busy } else { Spawn::Vfork };
+        self.in_burst = waiting;
+        self.count(waiting, now);
+        way
+    }
+
+    /// The busy way now in use.
+    pub fn busy(&self) -> Spawn {
+        self.busy
+    }
+
+    fn count(&mut self, waiting: bool, now: impl Fn() -> u64) {
+        if self.served == 0 {
+            self.began = now();
+        }
+        self.served += 1;
+        self.found_waiting += u32::from(waiting);
+        if self.served < WINDOW {
+            return;
+        }
+        // A window where connections mostly waited says how fast the busy
+        // way serves; one where they did not says nothing about it.
+        if self.found_waiting >= WINDOW / 2 {
+            let elapsed = now().saturating_sub(self.began).max(1);
+            self.rate[self.busy.index()] = u64::from(WINDOW) * 1_000_000_000 / elapsed;
+            self.busy = self.next_busy();
+        }
+        self.served = 0;
+        self.found_waiting = 0;
+    }
+
+    fn next_busy(&mut self) -> Spawn {
+        let other = self.busy.other();
+        if self.rate[other.index()] == 0 {
+            return other;
+        }
+        self.until_probe -= 1;
+        if self.until_probe == 0 {
+            self.until_probe = PROBE_EVERY;
+            return other;
+        }
+        if self.rate[other.index()] > self.rate[self.busy.index()] {
+            other
+        } else {
+            self.busy
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `windows` windows of connections that all find another
+    /// waiting, each taking `ns(way)` nanoseconds; the busy way of each.
+    fn run(policy: &mut SpawnPolicy, windows: usize, ns: impl Fn(Spawn) -> u64) -> Vec<Spawn> {
+        let mut clock = 0u64;
+        let mut ways = Vec::new();
+        for _ in 0..windows {
+            let way = policy.busy();
+            ways.push(way);
+            for _ in 0..WINDOW {
+                assert_eq!(policy.way(true, || clock), way, "one way in a window");
+                clock += ns(way);
+            }
+        }
+        ways
+    }
+
+    #[test]
+    fn nothing_waiting_is_always_a_vfork() {
+        let mut p = SpawnPolicy::new();
+        for i in 0..10 * WINDOW {
+            assert_eq!(p.way(false, || u64::from(i)), Spawn::Vfork);
+        }
+        // Such windows measure nothing: fork is still to be tried.
+        assert_eq!(p.busy(), Spawn::Fork);
+    }
+
+    #[test]
+    fn both_are_tried_then_the_faster_kept_and_the_other_probed() {
+        let mut p = SpawnPolicy::new();
+        // Vfork faster (a quiet machine).
+        let ways = run(&mut p, 2 + PROBE_EVERY as usize * 2, |w| if w == Spawn::Vfork { 100 } else { 150 });
+        assert_eq!(&ways[..2], &[Spawn::Fork, Spawn::Vfork]);
+        let forks: Vec<usize> =
+            ways.iter().enumerate().skip(2).filter(|(_, &w)| w == Spawn::Fork).map(|(i, _)| i).collect();
+        assert_eq!(forks.len(), 2, "one probe in {PROBE_EVERY} windows: {ways:?}");
+        assert_eq!(forks[1] - forks[0], PROBE_EVERY as usize);
+    }
+
+    #[test]
+    fn a_change_of_load_changes_the_way() {
+        let mut p = SpawnPolicy::new();
+        run(&mut p, 4, |w| if w == Spawn::Vfork { 100 } else { 150 });
+        assert_eq!(p.busy(), Spawn::Vfork);
+        // Then fork becomes the faster (a busy machine): found at the next
+        // probe, and kept.
+        let ways = run(&mut p, 2 * PROBE_EVERY as usize, |w| if w == Spawn::Vfork { 200 } else { 150 });
+        let last = &ways[PROBE_EVERY as usize + 1..];
+        assert!(last.iter().filter(|&&w| w == Spawn::Fork).count() >= last.len() - 1, "{ways:?}");
+    }
+
+    #[test]
+    fn the_last_connection_of_a_burst_goes_the_bursts_way() {
+        let mut p = SpawnPolicy::new();
+        let ways: Vec<Spawn> = [false, true, true, false, false].iter().map(|&w| p.way(w, || 0)).collect();
+        assert_eq!(ways, [Spawn::Vfork, Spawn::Fork, Spawn::Fork, Spawn::Fork, Spawn::Vfork]);
+    }
+
+    #[test]
+    fn windows_mostly_without_waiting_do_not_count() {
+        let mut p = SpawnPolicy::new();
+        let mut clock = 0;
+        for i in 0..WINDOW {
+            let waiting = i < WINDOW / 2 - 1;
+            p.way(waiting, || clock);
+            clock += 1_000;
+        }
+        assert_eq!(p.busy(), Spawn::Fork, "not measured: fork still the one to try");
+    }
+}
