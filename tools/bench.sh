@@ -5,7 +5,9 @@
 #   1. connections/s and latency at concurrency 1 and 16, medians of ROUNDS
 #      interleaved rounds, for our ipcserver (no access), our ipcserver -x,
 #      s6-ipcserver, s6-ipcserver + s6-ipcserver-access -x, ucspi-unix
-#      unixserver, and the fork+exec / vfork+exec limits (tools/spawnlimit);
+#      unixserver, the floors of a server (tools/cserver.c: one accept loop
+#      that forks, or vforks, and execs) and the fork+exec / vfork+exec
+#      limits (tools/spawnlimit: K independent loops, no socket accept);
 #      every server runs the same static C handler (tools/handler.c), first
 #      built without libc, then (GLIBC_ROUNDS more rounds) with static glibc;
 #   2. start-up latency (exec to exit) of each of our programs vs static C;
@@ -48,6 +50,7 @@ build() {
 	gcc -O2 -static -nostdlib -fno-stack-protector -DNOLIBC -o "$TOOLS/handler-nolibc" \
 		"$ROOT/tools/handler.c" 2>/dev/null || cp "$TOOLS/handler-glibc" "$TOOLS/handler-nolibc"
 	gcc -O2 -o "$TOOLS/spawnlimit" "$ROOT/tools/spawnlimit/spawnlimit.c" || exit 111
+	gcc -O2 -o "$TOOLS/cserver" "$ROOT/tools/cserver.c" || exit 111
 	cargo build --release -q --manifest-path "$ROOT/tools/loadgen/Cargo.toml" \
 		--target-dir "$TOOLS" >&2 || exit 111
 	LOADGEN=$TOOLS/release/loadgen
@@ -118,15 +121,21 @@ start_servers() {
 	# ours does not, so both do the same work per connection.
 	start s6x s6-ipcserver -c 64 "$WORK/s6x.sock" s6-ipcserver-access -v 0 -x "$WORK/s6rules.cdb" "$h"
 	start unix unixserver -c 64 "$WORK/unix.sock" "$h"
+	# The floors of a fork-per-connection server: one accept loop that
+	# forks (or vforks) and execs, nothing else (tools/cserver.c).
+	start cfork "$TOOLS/cserver" fork "$WORK/cfork.sock" "$h"
+	start cvfork "$TOOLS/cserver" vfork "$WORK/cvfork.sock" "$h"
 }
 
-CONFIGS="ours oursx s6 s6x unix fork vfork"
+CONFIGS="ours oursx s6 s6x unix cfork cvfork fork vfork"
 declare -A LABEL=(
 	[ours]="ipcserver (no access)"
 	[oursx]="ipcserver -x rules.cdb"
 	[s6]="s6-ipcserver"
 	[s6x]="s6-ipcserver + s6-ipcserver-access -x"
 	[unix]="unixserver (ucspi-unix)"
+	[cfork]="limit: C server, fork+exec"
+	[cvfork]="limit: C server, vfork+exec"
 	[fork]="limit: fork+exec"
 	[vfork]="limit: vfork+exec"
 )
@@ -195,12 +204,17 @@ print("Ratios of median conn/s:")
 print()
 print("| ratio | c=1 | c=16 | goal |")
 print("|---|---:|---:|---|")
+labels["cbest"] = "the better C server floor"
+def rate(cfg, c):
+    if cfg == "cbest":
+        return max((v for v in (med("cfork", c, "conn_per_s"), med("cvfork", c, "conn_per_s")) if v), default=None)
+    return med(cfg, c, "conn_per_s")
 for a, b, goal in (("oursx", "s6x", "≥ 2.5"), ("ours", "s6", "≥ 1.3"),
-                   ("ours", "vfork", "≥ 0.9"), ("ours", "fork", ""),
+                   ("ours", "cbest", "≥ 0.97"), ("ours", "vfork", "≥ 0.9"), ("ours", "fork", ""),
                    ("ours", "unix", ""), ("oursx", "ours", "")):
     cells = []
     for c in ("1", "16"):
-        x, y = med(a, c, "conn_per_s"), med(b, c, "conn_per_s")
+        x, y = rate(a, c), rate(b, c)
         cells.append(f"{x / y:.2f}" if x and y else "FAILED")
     print(f"| {labels[a]} / {labels[b]} | {cells[0]} | {cells[1]} | {goal} |")
 for cfg, why in failed.items():
