@@ -143,5 +143,13 @@ fn under_nohup_sighup_leaves_the_handlers_running() {
     std::fs::remove_file(&sock).unwrap();
 
     let srv = Server::start(cmd("ipcserver").arg(&sock).arg("cat"), &sock);
-    assert_eq!(echo_around(&sock, || srv.signal(1)), "", "SIGHUP left the handler running");
+    let hang_up = || {
+        let handlers = children(srv.pid()).0;
+        srv.signal(1);
+        // The handlers end once the server has read the signal: "b" is
+        // written after that, not in a race with it.
+        let ended = wait_until(10, || handlers.iter().all(|h| !children(srv.pid()).0.contains(h)));
+        assert!(ended, "SIGHUP left the handlers {handlers:?} running");
+    };
+    assert_eq!(echo_around(&sock, hang_up), "", "SIGHUP left the handler running");
 }
