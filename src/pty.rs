@@ -17,7 +17,8 @@
 //! terminal's foreground one, as a program run in the caller's own job
 //! would: a caller started in the background (`ipcdo -F ... &`) leaves
 //! the terminal to the shell until it is brought to the foreground. That
-//! and the window size are looked at again every [`RESIZE_CHECK_MS`]. It
+//! and the window size are looked at again after a quiet
+//! [`RESIZE_CHECK_MS`], or every few dozen wake-ups while busy. It
 //! prints nothing: callers say what failed.
 
 use crate::relay::Buffer;
@@ -30,8 +31,12 @@ use rustix::pty::OpenptFlags;
 use rustix::termios::{OptionalActions, Termios};
 
 /// How often the caller's window size, and whether the caller is in the
-/// foreground, are looked at again.
+/// foreground, are looked at again when nothing happens.
 pub const RESIZE_CHECK_MS: i64 = 200;
+
+/// While the relay is busy, they are looked at again every this many
+/// wake-ups (a wake-up relays up to 4 KiB).
+const CHECK_EVERY_WAKE_UPS: u32 = 64;
 
 /// How much of the program's terminal output is relayed once it has
 /// exited.
@@ -158,8 +163,9 @@ fn in_foreground(pid: Pid) -> bool {
     // state, ppid, pgrp, session, tty_nr, tpgid.
     let Some(close) = memchr::memrchr(b')', &stat[..len]) else { return true };
     let mut fields = stat[close + 1..len].split(|&b| b == b' ').filter(|f| !f.is_empty());
-    let pgrp = fields.nth(2).and_then(|f| core::str::from_utf8(f).ok()?.parse::<i64>().ok());
-    let tpgid = fields.nth(2).and_then(|f| core::str::from_utf8(f).ok()?.parse::<i64>().ok());
+    // (tpgid is -1 without a terminal: not a number here, so unknown.)
+    let pgrp = fields.nth(2).and_then(crate::num::parse_u64);
+    let tpgid = fields.nth(2).and_then(crate::num::parse_u64);
     match (pgrp, tpgid) {
         (Some(pgrp), Some(tpgid)) => pgrp == tpgid,
         _ => true,
@@ -197,7 +203,7 @@ impl Relay<'_> {
         let mut watching_connection = true;
         let mut size = rustix::termios::tcgetwinsize(self.output).ok();
         let tick = Timespec { tv_sec: 0, tv_nsec: RESIZE_CHECK_MS * 1_000_000 };
-        let mut next_check = monotonic_ms() + RESIZE_CHECK_MS;
+        let mut wake_ups = 0u32;
         loop {
             let reading_input = input_open && foreground;
             if exited {
@@ -227,12 +233,16 @@ impl Relay<'_> {
             if watching_connection {
                 watch(self.connection, PollFlags::IN, Slot::Connection);
             }
-            match rustix::event::poll(&mut fds, Some(&tick)) {
-                Ok(_) | Err(Errno::INTR) => {}
+            let quiet = match rustix::event::poll(&mut fds, Some(&tick)) {
+                Ok(n) => n == 0,
+                Err(Errno::INTR) => false,
                 Err(e) => return Err((b"poll", e)),
-            }
-            if monotonic_ms() >= next_check {
-                next_check = monotonic_ms() + RESIZE_CHECK_MS;
+            };
+            // After a quiet tick, or every so many wake-ups while busy: no
+            // clock needed, and no check per piece of output.
+            wake_ups += 1;
+            if quiet || wake_ups >= CHECK_EVERY_WAKE_UPS {
+                wake_ups = 0;
                 foreground = self.modes.follow()?;
                 let now = rustix::termios::tcgetwinsize(self.output).ok();
                 if let (Some(new), true) = (now, now != size) {
@@ -313,10 +323,4 @@ impl Relay<'_> {
         }
         Ok(())
     }
-}
-
-/// The monotonic clock, in milliseconds.
-fn monotonic_ms() -> i64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec * 1000 + t.tv_nsec / 1_000_000
 }
