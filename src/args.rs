@@ -32,7 +32,7 @@ impl<'a> Opt<'a> {
 
     /// The argument as `parse` reads it; if it cannot, an option error
     /// saying what was `expected`.
-    pub fn value<T>(&self, parse: impl Fn(&[u8]) -> Option<T>, expected: &[u8]) -> T {
+    pub fn value<T>(&self, parse: impl Fn(&'a [u8]) -> Option<T>, expected: &[u8]) -> T {
         parse(self.arg_bytes()).unwrap_or_else(|| {
             log::option_error(&[
                 b"illegal value for option -",
@@ -167,7 +167,7 @@ impl<'a> Getopt<'a> {
         self.index += 1;
         self.pos = 0;
         if !at_end {
-            let rest = CStr::from_bytes_with_nul(&word.to_bytes_with_nul()[start..]).unwrap_or(c"");
+            let rest = crate::runtime::cstr_with_nul(&word.to_bytes_with_nul()[start..]).unwrap_or(c"");
             return Some(Ok(Opt { letter, arg: rest }));
         }
         if self.index >= self.count {

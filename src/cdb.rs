@@ -18,6 +18,7 @@
 
 use crate::io;
 use crate::mapped_vec::MappedVec;
+use crate::num;
 use core::ffi::CStr;
 use core::ops::Range;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -131,18 +132,20 @@ impl Reader {
         let h = hash(key);
         let t = (h & 255) as usize * 8;
         let table = u32_at(&self.header, t) as u64;
-        let slots = u32_at(&self.header, t + 4) as u64;
+        // No 64-bit remainder: it would bring the compiler's 64-bit
+        // division (1.7 KB) into 32-bit ARM programs (see `num::rem_u32`).
+        let slots = u32_at(&self.header, t + 4);
         if slots == 0 {
             return Ok(None);
         }
         let mut chunk = [0u8; SLOTS_PER_READ * 8];
-        let mut slot = (h >> 8) as u64 % slots;
-        let mut probed = 0u64;
+        let mut slot = num::rem_u32(h >> 8, slots);
+        let mut probed = 0u32;
         // Each slot is looked at once at most: a full table of a corrupt
         // file cannot make this loop forever.
         while probed < slots {
-            let n = (SLOTS_PER_READ as u64).min(slots - slot).min(slots - probed) as usize;
-            let got = self.read_at(&mut chunk[..n * 8], table + slot * 8)?;
+            let n = (SLOTS_PER_READ as u32).min(slots - slot).min(slots - probed) as usize;
+            let got = self.read_at(&mut chunk[..n * 8], table + slot as u64 * 8)?;
             if got < n * 8 {
                 return Err(CdbError::Corrupt);
             }
@@ -157,8 +160,12 @@ impl Reader {
                     }
                 }
             }
-            probed += n as u64;
-            slot = (slot + n as u64) % slots;
+            probed += n as u32;
+            // At most `slots`, which wraps to the first slot.
+            slot += n as u32;
+            if slot == slots {
+                slot = 0;
+            }
         }
         Ok(None)
     }

@@ -47,7 +47,7 @@ pub fn exec_file_search(prog: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, s
             continue;
         }
         // Cannot fail: exactly one NUL, at the end.
-        let Ok(path) = CStr::from_bytes_with_nul(&buf) else { continue };
+        let Some(path) = crate::runtime::cstr_with_nul(&buf) else { continue };
         match runtime::execve(path, argv, envp) {
             // Not here, or not usable here: try the next directory, but
             // remember that something was found and refused.
@@ -84,20 +84,27 @@ fn program_name(argv: CStrArray<'_>) -> &[u8] {
 /// siblings (ipcserver, ipcdo, ipcrun) find them there, never through PATH.
 /// Fatal (111) if neither says.
 pub fn own_directory(start: crate::runtime::Start) -> ArrayVec<u8, PATH_MAX> {
-    let mut buf = [0u8; PATH_MAX];
-    let exe: &[u8] = match rustix::fs::readlinkat_raw(rustix::fs::CWD, c"/proc/self/exe", &mut buf[..]) {
-        Ok(n) if n > 0 && n < PATH_MAX => &buf[..n],
-        _ => start.exec_path().map_or(&b""[..], |p| p.to_bytes()),
+    // Read where the result goes: one page of stack, not two.
+    let mut dir = ArrayVec::from([0u8; PATH_MAX]);
+    let len = match rustix::fs::readlinkat_raw(rustix::fs::CWD, c"/proc/self/exe", &mut dir[..]) {
+        Ok(n) if n > 0 && n < PATH_MAX => n,
+        _ => {
+            let path = start.exec_path().map_or(&b""[..], |p| p.to_bytes());
+            // The kernel takes no longer path than PATH_MAX with its NUL.
+            let len = path.len().min(PATH_MAX);
+            dir[..len].copy_from_slice(&path[..len]);
+            len
+        }
     };
-    let parent = match memchr::memrchr(b'/', exe) {
-        Some(0) => &b"/"[..],
-        Some(i) => &exe[..i],
+    match memchr::memrchr(b'/', &dir[..len]) {
+        Some(0) => dir.truncate(1),
+        Some(i) => dir.truncate(i),
         // Executed by a bare name: relative to where we started.
-        None if !exe.is_empty() => &b"."[..],
+        None if len > 0 => {
+            dir.truncate(1);
+            dir[0] = b'.';
+        }
         None => log::fatal(log::EXIT_TEMP, &[b"unable to find the directory of my executable"]),
-    };
-    let mut dir = ArrayVec::new();
-    // Cannot fail: `parent` is part of a path of at most PATH_MAX bytes.
-    let _ = dir.try_extend_from_slice(parent);
+    }
     dir
 }

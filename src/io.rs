@@ -224,12 +224,13 @@ pub enum CopyError {
     Write(Errno),
 }
 
-/// Copies `from` to `to` until end of file. Returns the bytes copied.
-pub fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<u64, CopyError> {
-    let mut buf = [0u8; 16384];
+/// Copies `from` to `to` until end of file, through `buf` (a caller that
+/// runs this once keeps it in `.bss`, a [`crate::runtime::Table`], where
+/// only the pages a copy fills are touched). Returns the bytes copied.
+pub fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>, buf: &mut [u8]) -> Result<u64, CopyError> {
     let mut total = 0u64;
     loop {
-        let n = read(from, &mut buf).map_err(CopyError::Read)?;
+        let n = read(from, buf).map_err(CopyError::Read)?;
         if n == 0 {
             return Ok(total);
         }

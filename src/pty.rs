@@ -21,7 +21,7 @@
 //! [`RESIZE_CHECK_MS`], or every few dozen wake-ups while busy. It
 //! prints nothing: callers say what failed.
 
-use crate::relay::Buffer;
+use crate::relay::Buffers;
 use arrayvec::ArrayVec;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -83,7 +83,7 @@ impl Pty {
 
     /// Relays between the caller's terminal (`input`, if the caller's
     /// standard input is one; `output`) and the program's until the
-    /// program (`pid`, watched through `pidfd`) has exited and its output
+    /// `program` has exited and its output
     /// is written out. Meanwhile a hang-up of the caller's terminal is a
     /// SIGHUP to the program, and the end of `connection` (the client
     /// gone) a SIGTERM and SIGCONT. The caller's terminal is in raw mode
@@ -93,11 +93,12 @@ impl Pty {
         self,
         input: Option<BorrowedFd<'_>>,
         output: BorrowedFd<'_>,
-        pid: Pid,
-        pidfd: BorrowedFd<'_>,
+        program: Program<'_>,
         connection: BorrowedFd<'_>,
         client: Option<Pid>,
+        buffers: &mut Buffers,
     ) -> Result<(), Failure> {
+        let Program { pid, pidfd } = program;
         drop(self.terminal);
         let caller = input.unwrap_or(output);
         let saved = rustix::termios::tcgetattr(caller).map_err(|e| (&b"read the terminal's modes"[..], e))?;
@@ -105,13 +106,22 @@ impl Pty {
         raw.make_raw();
         let modes = Modes { caller, saved, raw, client, raw_now: false };
         let mut relay = Relay { master: self.master.as_fd(), input, output, pid, pidfd, connection, modes };
-        let relayed = relay.run();
+        let relayed = relay.run(buffers);
         // Whatever happened, the caller gets its terminal back as it was.
         if relay.modes.raw_now {
             let _ = rustix::termios::tcsetattr(caller, OptionalActions::Drain, &relay.modes.saved);
         }
         relayed
     }
+}
+
+/// The program a relay serves: its pid, and a pidfd that says when it
+/// has exited.
+pub struct Program<'a> {
+    /// The program's pid.
+    pub pid: Pid,
+    /// A pidfd of it.
+    pub pidfd: BorrowedFd<'a>,
 }
 
 /// The caller's terminal modes, raw while the caller is in the foreground.
@@ -151,7 +161,7 @@ fn in_foreground(pid: Pid) -> bool {
         path[at..at + p.len()].copy_from_slice(p);
         at += p.len();
     }
-    let Ok(path) = core::ffi::CStr::from_bytes_with_nul(&path[..at]) else { return true };
+    let Some(path) = crate::runtime::cstr_with_nul(&path[..at]) else { return true };
     let Ok(file) =
         rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
     else {
@@ -193,9 +203,10 @@ enum Slot {
 }
 
 impl Relay<'_> {
-    fn run(&mut self) -> Result<(), Failure> {
-        let mut up = Buffer::new(); // the caller's keys to the program
-        let mut down = Buffer::new(); // the program's output to the caller
+    fn run(&mut self, buffers: &mut Buffers) -> Result<(), Failure> {
+        let Buffers { up, down } = buffers; // up: the caller's keys to the program; down: its output to the caller
+        up.clear();
+        down.clear();
         let mut input_open = self.input.is_some();
         let mut foreground = self.modes.follow()?;
         let mut program_open = true; // its terminal still open somewhere

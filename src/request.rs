@@ -55,7 +55,7 @@ impl<'b> Request<'b> {
         core::iter::from_fn(move || {
             let end = memchr::memchr(0, rest)?;
             // Cannot fail: exactly one NUL, at the end.
-            let arg = CStr::from_bytes_with_nul(&rest[..=end]).ok();
+            let arg = crate::runtime::cstr_with_nul(&rest[..=end]);
             rest = &rest[end + 1..];
             arg
         })
@@ -286,15 +286,17 @@ fn wait_readable(from: BorrowedFd<'_>, deadline: &Deadline) -> Result<(), Bad> {
 pub struct Deadline(OwnedFd);
 
 impl Deadline {
-    /// The limit `ms` milliseconds from now (at least one nanosecond: a
-    /// timer of zero never fires).
-    pub fn after_ms(ms: u64) -> Result<Deadline, Errno> {
+    /// The limit `secs` seconds and `nanos` nanoseconds (below a second)
+    /// from now; at least one nanosecond: a timer of zero never fires.
+    /// (Not milliseconds: dividing a 64-bit count would bring the
+    /// compiler's 64-bit division, 1.7 KB, into 32-bit ARM programs.)
+    pub fn after(secs: u64, nanos: u32) -> Result<Deadline, Errno> {
         use rustix::time::{
             timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags,
         };
         let timer = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::CLOEXEC)?;
-        let nanos = ((ms % 1000) * 1_000_000).max(u64::from(ms == 0)) as i64;
-        let it_value = Timespec { tv_sec: (ms / 1000) as i64, tv_nsec: nanos };
+        let nanos = nanos.max(u32::from(secs == 0)).min(999_999_999);
+        let it_value = Timespec { tv_sec: secs.min(i64::MAX as u64) as i64, tv_nsec: nanos.into() };
         let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
         timerfd_settime(&timer, TimerfdTimerFlags::empty(), &Itimerspec { it_interval: zero, it_value })?;
         Ok(Deadline(timer))
@@ -307,7 +309,7 @@ mod tests {
     use rustix::fd::AsFd;
 
     fn deadline_in_5s() -> Deadline {
-        Deadline::after_ms(5000).unwrap()
+        Deadline::after(5, 0).unwrap()
     }
 
     fn args(r: &Request<'_>) -> Vec<String> {
@@ -450,8 +452,8 @@ mod tests {
         let (a, b) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
         rustix::io::write(&a, b"1:0,").unwrap();
         let mut buf = vec![0u8; BUFFER];
-        assert_eq!(read(b.as_fd(), &mut buf, &Deadline::after_ms(50).unwrap()).err(), Some(Bad::TimedOut));
-        assert_eq!(read(b.as_fd(), &mut buf, &Deadline::after_ms(0).unwrap()).err(), Some(Bad::TimedOut));
+        assert_eq!(read(b.as_fd(), &mut buf, &Deadline::after(0, 50_000_000).unwrap()).err(), Some(Bad::TimedOut));
+        assert_eq!(read(b.as_fd(), &mut buf, &Deadline::after(0, 0).unwrap()).err(), Some(Bad::TimedOut));
         drop(a);
         assert_eq!(read(b.as_fd(), &mut buf, &deadline_in_5s()).err(), Some(Bad::Truncated));
     }

@@ -526,10 +526,10 @@ fn decode(r: &[u8]) -> Result<Record<'_>, Malformed> {
     match r {
         [b'D', 0] => Ok(Record::Deny),
         // Cannot fail: the record ends with its NUL and has no other.
-        [b'=', path @ ..] => CStr::from_bytes_with_nul(path).map(Record::Exec).map_err(|_| Malformed),
+        [b'=', path @ ..] => crate::runtime::cstr_with_nul(path).map(Record::Exec).ok_or(Malformed),
         [b'+', set @ ..] if memchr::memchr(b'=', set).is_some() => {
             // Cannot fail: `set` ends with the record's NUL and has no other.
-            CStr::from_bytes_with_nul(set).map(|e| Record::Set(Assignment(e))).map_err(|_| Malformed)
+            crate::runtime::cstr_with_nul(set).map(|e| Record::Set(Assignment(e))).ok_or(Malformed)
         }
         _ => Err(Malformed),
     }

@@ -96,6 +96,15 @@ mod nr {
 
 use arch::{syscall1, syscall3, syscall4, syscall5};
 
+/// `bytes` as a C string, if its only NUL is its last byte: what
+/// `CStr::from_bytes_with_nul` does, with the `memchr` every program has
+/// (core's own search adds 300 bytes to a 32-bit ARM program).
+pub fn cstr_with_nul(bytes: &[u8]) -> Option<&CStr> {
+    let nul = memchr::memchr(0, bytes)?;
+    // SAFETY: the first NUL is the last byte, so the only one.
+    (nul + 1 == bytes.len()).then(|| unsafe { CStr::from_bytes_with_nul_unchecked(bytes) })
+}
+
 /// A null-terminated array of pointers to NUL-terminated strings, as the
 /// kernel lays out argv and envp and as `execve` wants them, borrowed for
 /// `'a` from whatever holds the strings (the initial stack, a

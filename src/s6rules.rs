@@ -239,13 +239,13 @@ fn rule_path(key: &[u8], file: &[u8]) -> ArrayVec<u8, 32> {
 /// more function in every program.
 fn until_nul(s: &[u8]) -> Option<&CStr> {
     let end = memchr::memchr(0, s)?;
-    CStr::from_bytes_with_nul(&s[..end + 1]).ok()
+    crate::runtime::cstr_with_nul(&s[..end + 1])
 }
 
 fn c_str(p: &[u8]) -> &CStr {
     // Built by `rule_path`: one NUL, at the end. An empty string otherwise,
     // which no open accepts.
-    CStr::from_bytes_with_nul(p).unwrap_or(c"")
+    crate::runtime::cstr_with_nul(p).unwrap_or(c"")
 }
 
 /// Whether `KEY/FILE` exists (following symbolic links, as s6 does). Only
@@ -350,7 +350,7 @@ fn apply_env_dir<'b>(
         let assignment: &'b [u8] = assignment;
         // Cannot fail: the name comes from a C string and the value's
         // NULs were made newlines.
-        let assignment = CStr::from_bytes_with_nul(assignment).map_err(|_| at(Reason::Malformed))?;
+        let assignment = crate::runtime::cstr_with_nul(assignment).ok_or_else(|| at(Reason::Malformed))?;
         env.set_entry(assignment).map_err(|e| Error::new(&[name], Reason::Env(e)))?;
     }
     Ok(buf)
@@ -451,7 +451,7 @@ fn apply_cdb<'b>(value: Range<usize>, buf: &'b mut [u8], env: &mut Env<'b>) -> R
         match memchr::memchr(b'=', name) {
             Some(eq) => {
                 // Cannot fail: one NUL, at the end.
-                let assignment = CStr::from_bytes_with_nul(entry).map_err(|_| malformed())?;
+                let assignment = crate::runtime::cstr_with_nul(entry).ok_or_else(malformed)?;
                 env.set_entry(assignment).map_err(|e| Error::new(&[&name[..eq]], Reason::Env(e)))?;
             }
             None => env.unset(name),

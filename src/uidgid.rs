@@ -24,15 +24,34 @@ use crate::args::Opt;
 use crate::env;
 use crate::num;
 use crate::runtime::CStrArray;
-use arrayvec::ArrayVec;
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
 /// Most supplementary groups accepted in a list.
 pub const GIDLIST_MAX: usize = 1024;
 
-/// A supplementary group list.
-pub type GidList = ArrayVec<Gid, GIDLIST_MAX>;
+/// A supplementary group list, checked by [`parse_gidlist`] and kept as
+/// the text it came in (a command-line argument or an environment
+/// variable, which live as long as the process): an array of
+/// [`GIDLIST_MAX`] gids would be 4 KiB that every stack frame holding a
+/// [`Target`] carries, and that the stack probes of each such frame touch
+/// page by page at every start, for a list most command lines never give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GidList(&'static [u8]);
+
+impl GidList {
+    /// The list as given: comma-separated decimal gids, or empty.
+    pub fn as_bytes(self) -> &'static [u8] {
+        self.0
+    }
+
+    /// The gids, in `buf`.
+    fn to_slice(self, buf: &mut [Gid; GIDLIST_MAX]) -> &[Gid] {
+        // Checked by `parse_gidlist`: it parses again, the same.
+        let n = read_gidlist(self.0, buf).unwrap_or(0);
+        &buf[..n]
+    }
+}
 
 /// What [`parse_id`] accepts, for option errors.
 pub const ID_EXPECTED: &[u8] = b"a number from 0 to 4294967294";
@@ -49,16 +68,25 @@ pub fn parse_id(s: &[u8]) -> Option<u32> {
 /// Parses a comma-separated list of decimal gids; the empty string is the
 /// empty list. An empty or bad element, or more than [`GIDLIST_MAX`]
 /// elements, is an error.
-pub fn parse_gidlist(s: &[u8]) -> Option<GidList> {
-    let mut list = GidList::new();
+pub fn parse_gidlist(s: &'static [u8]) -> Option<GidList> {
+    read_gidlist(s, &mut [Gid::ROOT; 0]).map(|_| GidList(s))
+}
+
+/// Parses a list as [`parse_gidlist`] does, into `out` as far as it goes:
+/// how many gids the list has.
+pub fn read_gidlist(s: &[u8], out: &mut [Gid]) -> Option<usize> {
     if s.is_empty() {
-        return Some(list);
+        return Some(0);
     }
+    let mut n = 0;
     for item in s.split(|&c| c == b',') {
-        let gid = parse_id(item)?;
-        list.try_push(Gid::from_raw(gid)).ok()?;
+        let gid = Gid::from_raw(parse_id(item)?);
+        if let Some(slot) = out.get_mut(n) {
+            *slot = gid;
+        }
+        n += 1;
     }
-    Some(list)
+    (n <= GIDLIST_MAX).then_some(n)
 }
 
 /// Our own effective uid and gid: the ids a server looks rules up with,
@@ -86,12 +114,54 @@ pub struct Target {
 }
 
 /// A supplementary group list to set.
-#[derive(Debug, PartialEq)]
-enum Groups<'a> {
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum Groups {
     /// The list given.
-    List(&'a [Gid]),
+    List(GidList),
     /// Just this gid.
     Only(Gid),
+}
+
+impl Groups {
+    /// Sets them as the supplementary groups, unless the process may not
+    /// and they would leave it with the groups it has (with `gid`, the
+    /// gid it will have, counted): see [`changes_nothing`].
+    fn set(self, gid: Gid) -> Result<(), Errno> {
+        match self {
+            Groups::Only(only) => set_groups(&[only], gid),
+            Groups::List(list) => set_list(list, gid),
+        }
+    }
+
+    /// Whether setting them would change the groups the process has.
+    fn change(self, gid: Gid) -> bool {
+        match self {
+            Groups::Only(only) => !changes_nothing(&[only], gid),
+            Groups::List(list) => list_changes(list, gid),
+        }
+    }
+}
+
+fn set_groups(list: &[Gid], gid: Gid) -> Result<(), Errno> {
+    match rustix::thread::set_thread_groups(list) {
+        Err(Errno::PERM) if changes_nothing(list, gid) => Ok(()),
+        r => r,
+    }
+}
+
+// The two below read a list into 4 KiB of stack, in a frame of their own:
+// only a program given a list touches those pages.
+
+#[inline(never)]
+fn set_list(list: GidList, gid: Gid) -> Result<(), Errno> {
+    let mut buf = [Gid::ROOT; GIDLIST_MAX];
+    set_groups(list.to_slice(&mut buf), gid)
+}
+
+#[inline(never)]
+fn list_changes(list: GidList, gid: Gid) -> bool {
+    let mut buf = [Gid::ROOT; GIDLIST_MAX];
+    !changes_nothing(list.to_slice(&mut buf), gid)
 }
 
 /// Why [`Target::complete`] failed.
@@ -137,7 +207,7 @@ impl IdOptions {
     /// `envp`): whether it was. A value that does not parse is an option
     /// error, exit 100. Which letters reach it is the caller's getopt
     /// spec's business.
-    pub fn read(&mut self, opt: &Opt<'_>, envp: CStrArray<'_>) -> bool {
+    pub fn read(&mut self, opt: &Opt<'static>, envp: CStrArray<'static>) -> bool {
         let t = &mut self.target;
         match opt.letter {
             b'u' => t.uid = Some(Uid::from_raw(opt.value(parse_id, ID_EXPECTED))),
@@ -166,7 +236,7 @@ impl IdOptions {
 impl Target {
     /// Takes all three from `$UID`, `$GID` and `$GIDLIST`. UID and GID must
     /// be set and valid; a missing GIDLIST means no list was given.
-    pub fn read_env(&mut self, envp: CStrArray<'_>) -> Result<(), EnvError> {
+    pub fn read_env(&mut self, envp: CStrArray<'static>) -> Result<(), EnvError> {
         let uid = env::get(envp, b"UID").ok_or(&b"UID not set"[..])?;
         let gid = env::get(envp, b"GID").ok_or(&b"GID not set"[..])?;
         self.uid = Some(Uid::from_raw(parse_id(uid).ok_or(&b"invalid UID"[..])?));
@@ -211,9 +281,9 @@ impl Target {
     /// program will run with (`current` when the gid is left unchanged),
     /// so that root's other groups are never kept. With the ids kept and
     /// no list, none: the groups stay as they are.
-    fn groups_to_set(&self, current: Gid, keeps_ids: bool) -> Option<Groups<'_>> {
+    fn groups_to_set(&self, current: Gid, keeps_ids: bool) -> Option<Groups> {
         let new_gid = self.gid.filter(|g| !g.is_root());
-        match (&self.groups, new_gid) {
+        match (self.groups, new_gid) {
             (Some(list), _) => Some(Groups::List(list)),
             (None, _) if keeps_ids => None,
             (None, Some(gid)) => Some(Groups::Only(gid)),
@@ -222,16 +292,9 @@ impl Target {
         }
     }
 
-    /// The supplementary list [`Target::apply`] sets, if any; `only` holds
-    /// it when it is one gid.
-    fn list_to_set<'a>(&'a self, egid: Gid, only: &'a mut [Gid; 1]) -> Option<&'a [Gid]> {
-        match self.groups_to_set(egid, self.keeps_ids())? {
-            Groups::List(list) => Some(list),
-            Groups::Only(gid) => {
-                only[0] = gid;
-                Some(&only[..])
-            }
-        }
+    /// The supplementary list [`Target::apply`] sets, if any.
+    fn list_to_set(&self, egid: Gid) -> Option<Groups> {
+        self.groups_to_set(egid, self.keeps_ids())
     }
 
     /// Whether [`Target::apply`] would need a privilege this process lacks:
@@ -245,8 +308,7 @@ impl Target {
         let have = capabilities(None).map_or(CapabilitySet::all(), |c| c.effective);
         let egid = getegid();
         let gid_after = self.gid.filter(|g| !g.is_root()).unwrap_or(egid);
-        let mut only = [egid];
-        let groups = self.list_to_set(egid, &mut only).is_some_and(|l| !changes_nothing(l, gid_after));
+        let groups = self.list_to_set(egid).is_some_and(|l| l.change(gid_after));
         let gid = self.gid.filter(|g| !g.is_root()).is_some_and(|g| g != getgid() && g != egid);
         let uid = self.uid.filter(|u| !u.is_root()).is_some_and(|u| u != getuid() && u != geteuid());
         ((groups || gid) && !have.contains(CapabilitySet::SETGID)) || (uid && !have.contains(CapabilitySet::SETUID))
@@ -273,12 +335,8 @@ impl Target {
     pub fn apply(&self) -> Result<(), (&'static [u8], Errno)> {
         let egid = rustix::process::getegid();
         let gid_after = self.gid.filter(|g| !g.is_root()).unwrap_or(egid);
-        let mut only = [egid];
-        if let Some(list) = self.list_to_set(egid, &mut only) {
-            match rustix::thread::set_thread_groups(list) {
-                Err(Errno::PERM) if changes_nothing(list, gid_after) => {}
-                r => r.map_err(|e| (&b"set supplementary groups"[..], e))?,
-            }
+        if let Some(groups) = self.list_to_set(egid) {
+            groups.set(gid_after).map_err(|e| (&b"set supplementary groups"[..], e))?;
         }
         if let Some(gid) = self.gid.filter(|g| !g.is_root()) {
             rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e))?;
@@ -294,6 +352,7 @@ impl Target {
 /// nothing the kernel checks access with, for a process running with
 /// `gid`: the groups it has and `list`, each with `gid` added, are the same
 /// set. False when the groups cannot be read (then they are set).
+#[inline(never)]
 fn changes_nothing(list: &[Gid], gid: Gid) -> bool {
     let mut buf = [0u32; GIDLIST_MAX];
     match crate::runtime::getgroups(&mut buf) {
@@ -317,8 +376,14 @@ mod tests {
         Target { uid: Some(Uid::from_raw(uid)), gid: Some(Gid::from_raw(gid)), groups }
     }
 
+    /// The list of `list`'s gids, as a command line would give it.
     fn gids(list: &[u32]) -> GidList {
-        list.iter().map(|&g| Gid::from_raw(g)).collect()
+        let text: Vec<String> = list.iter().map(|g| g.to_string()).collect();
+        GidList(leak(&text.join(",")))
+    }
+
+    fn leak(s: &str) -> &'static [u8] {
+        Box::leak(s.as_bytes().to_vec().into_boxed_slice())
     }
 
     fn envp(vars: &[&str]) -> CStrArray<'static> {
@@ -355,10 +420,14 @@ mod tests {
         assert_eq!(parse_gidlist(b",1"), None);
         assert_eq!(parse_gidlist(b"1, 2"), None);
         assert_eq!(parse_gidlist(b"1,x"), None);
-        let max = vec!["7"; GIDLIST_MAX].join(",");
-        assert_eq!(parse_gidlist(max.as_bytes()).map(|l| l.len()), Some(GIDLIST_MAX));
-        let over = vec!["7"; GIDLIST_MAX + 1].join(",");
-        assert_eq!(parse_gidlist(over.as_bytes()), None);
+        let max = leak(&vec!["7"; GIDLIST_MAX].join(","));
+        let mut buf = [Gid::ROOT; GIDLIST_MAX];
+        assert_eq!(parse_gidlist(max).map(|l| l.to_slice(&mut buf).len()), Some(GIDLIST_MAX));
+        let over = leak(&vec!["7"; GIDLIST_MAX + 1].join(","));
+        assert_eq!(parse_gidlist(over), None);
+        let list = parse_gidlist(b"1,20,300").unwrap();
+        assert_eq!(list.to_slice(&mut buf), [1, 20, 300].map(Gid::from_raw));
+        assert_eq!(parse_gidlist(b"").unwrap().to_slice(&mut buf), []);
     }
 
     #[test]
@@ -383,13 +452,13 @@ mod tests {
         let only = |g| Some(Groups::Only(Gid::from_raw(g)));
         assert_eq!(target(1, 5, None).groups_to_set(current, false), only(5));
         let list = gids(&[7, 8]);
-        assert_eq!(target(1, 5, Some(list.clone())).groups_to_set(current, false), Some(Groups::List(&list)));
+        assert_eq!(target(1, 5, Some(list)).groups_to_set(current, false), Some(Groups::List(list)));
         // A uid drop with the gid left as it is: that gid, never root's 0.
         assert_eq!(target(1, 0, None).groups_to_set(current, false), only(42));
         let uid_only = Target { uid: Some(Uid::from_raw(1)), ..Target::default() };
         assert_eq!(uid_only.groups_to_set(current, false), only(42));
         assert_eq!(target(0, 0, None).groups_to_set(current, false), None);
-        assert_eq!(target(0, 0, Some(gids(&[]))).groups_to_set(current, false), Some(Groups::List(&[])));
+        assert_eq!(target(0, 0, Some(gids(&[]))).groups_to_set(current, false), Some(Groups::List(gids(&[]))));
         assert_eq!(Target::default().groups_to_set(current, false), None);
     }
 
@@ -398,19 +467,19 @@ mod tests {
         let current = Gid::from_raw(42);
         assert_eq!(target(1, 5, None).groups_to_set(current, true), None);
         let list = gids(&[7]);
-        assert_eq!(target(1, 5, Some(list.clone())).groups_to_set(current, true), Some(Groups::List(&list)));
+        assert_eq!(target(1, 5, Some(list)).groups_to_set(current, true), Some(Groups::List(list)));
     }
 
     #[test]
     fn groups_are_compared_as_sets_with_the_gid() {
-        assert!(same_groups(&gids(&[]), &[], 5));
-        assert!(same_groups(&gids(&[5]), &[], 5));
-        assert!(same_groups(&gids(&[]), &[5], 5));
-        assert!(same_groups(&gids(&[7, 5, 6]), &[6, 7], 5));
-        assert!(same_groups(&gids(&[6, 6]), &[6, 5], 5));
-        assert!(!same_groups(&gids(&[7]), &[], 5));
-        assert!(!same_groups(&gids(&[]), &[7], 5));
-        assert!(!same_groups(&gids(&[5]), &[0], 5));
+        assert!(same_groups(&[].map(Gid::from_raw), &[], 5));
+        assert!(same_groups(&[5].map(Gid::from_raw), &[], 5));
+        assert!(same_groups(&[].map(Gid::from_raw), &[5], 5));
+        assert!(same_groups(&[7, 5, 6].map(Gid::from_raw), &[6, 7], 5));
+        assert!(same_groups(&[6, 6].map(Gid::from_raw), &[6, 5], 5));
+        assert!(!same_groups(&[7].map(Gid::from_raw), &[], 5));
+        assert!(!same_groups(&[].map(Gid::from_raw), &[7], 5));
+        assert!(!same_groups(&[5].map(Gid::from_raw), &[0], 5));
     }
 
     #[test]

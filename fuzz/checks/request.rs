@@ -66,7 +66,7 @@ const CHUNKS_MOST: usize = 64;
 const PIPE_MOST: usize = 8192;
 /// Milliseconds `read` is given: only a hang takes that long, as the writer
 /// always hangs up.
-const DEADLINE_MS: u64 = 5000;
+const DEADLINE_SECS: u64 = 5;
 /// Limits `netstring::parse` is tried with (besides LEN and LEN - 1), and
 /// the most places in the input it is tried at.
 const LIMITS: [usize; 4] = [0, 10, ARGS_MAX, usize::MAX];
@@ -404,11 +404,11 @@ fn read_from(pieces: Vec<Vec<u8>>, fds_with: Option<usize>, pipe: bool) -> ReadO
     let (reader, writer) = connection::pair(pipe);
     connection::in_background(Box::new(move || write_pieces(writer, pieces, fds_with, pipe)));
     with_buffer(|buf| {
-        let got = match request::read(reader.as_fd(), buf, &request::Deadline::after_ms(DEADLINE_MS).expect("a timer"))
-        {
-            Ok((req, fds)) => Ok((outcome(Ok(Some((req, 0)))), fds.len())),
-            Err(bad) => Err(bad),
-        };
+        let got =
+            match request::read(reader.as_fd(), buf, &request::Deadline::after(DEADLINE_SECS, 0).expect("a timer")) {
+                Ok((req, fds)) => Ok((outcome(Ok(Some((req, 0)))), fds.len())),
+                Err(bad) => Err(bad),
+            };
         // All the rest, up to the hangup: the writer is done with this
         // connection then.
         let rest = connection::rest(&reader, buf);

@@ -53,7 +53,7 @@ const POOL: usize = 4;
 const QUEUED_MOST: usize = 8192;
 /// Milliseconds `read` is given: only a hang takes that long, as the writer
 /// always hangs up.
-const DEADLINE_MS: u64 = 5000;
+const DEADLINE_SECS: u64 = 5;
 
 /// A file's identity: device and inode.
 type Id = (u64, u64);
@@ -193,7 +193,7 @@ fn read(queued: bool, calls: &[Call], bytes: &[u8]) -> Read {
         connection::in_background(Box::new(move || write_calls(writer, &calls, &bytes, true)));
     }
     model::with_buffer(|buf| {
-        let deadline = request::Deadline::after_ms(DEADLINE_MS).expect("a timer");
+        let deadline = request::Deadline::after(DEADLINE_SECS, 0).expect("a timer");
         let got = request::read(reader.as_fd(), buf, &deadline).map(|(req, fds)| {
             let Outcome::Whole(w) = model::outcome(Ok(Some((req, 0)))) else { unreachable!() };
             let files = fds

@@ -9,11 +9,15 @@ use ucspi_ipc::{args, io, log, socket};
 
 ucspi_ipc::program!(main);
 
+/// What one read takes.
+static BUFFER: runtime::Table<[u8; 16384]> = runtime::Table::new([0; 16384]);
+
 fn main(start: Start) -> ! {
     log::init(c"ipccat", c"path");
     let [path] = args::exact_operands(start.argv);
     let conn = socket::connect_or_die(path, None);
-    match io::copy(conn.as_fd(), io::stdout()) {
+    let Some(buf) = BUFFER.take() else { runtime::exit(log::EXIT_TEMP) };
+    match io::copy(conn.as_fd(), io::stdout(), buf) {
         Ok(_) => runtime::exit(0),
         Err(io::CopyError::Read(e)) => log::fatal_sys(e, &[b"read from ", path.to_bytes()]),
         Err(io::CopyError::Write(e)) => log::fatal_sys(e, &[b"write to stdout"]),

@@ -23,6 +23,8 @@ use ucspi_ipc::{args, io, log, netstring, socket, uidgid};
 
 ucspi_ipc::program!(main);
 
+static BUFFERS: runtime::Table<relay::Buffers> = runtime::Table::new(relay::Buffers::new());
+
 fn main(start: Start) -> ! {
     log::init(c"ipccommand", c"[ -F ] uid program");
     let (with_fds, operands) = args::flag_and_operands(start.argv, b"F", 2);
@@ -44,7 +46,8 @@ fn main(start: Start) -> ! {
     }
     let ends =
         Ends { input: io::stdin(), from_server: io::from_server(), to_server: io::to_server(), output: io::stdout() };
-    match relay::relay(ends) {
+    let Some(buffers) = BUFFERS.take() else { runtime::exit(log::EXIT_TEMP) };
+    match relay::relay(ends, buffers) {
         Ok(()) => runtime::exit(0),
         Err(Failure::ReadInput(e)) => log::fatal_sys(e, &[b"read from stdin"]),
         Err(Failure::WriteServer(e)) => log::fatal_sys(e, &[b"write to the server"]),

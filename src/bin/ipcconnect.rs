@@ -13,13 +13,16 @@ use ucspi_ipc::{args, io, log, socket};
 
 ucspi_ipc::program!(main);
 
+static BUFFERS: runtime::Table<relay::Buffers> = runtime::Table::new(relay::Buffers::new());
+
 fn main(start: Start) -> ! {
     log::init(c"ipcconnect", c"path");
     let [path] = args::exact_operands(start.argv);
     let conn = socket::connect_or_die(path, None);
     let path = path.to_bytes();
     let ends = Ends { input: io::stdin(), from_server: conn.as_fd(), to_server: conn.as_fd(), output: io::stdout() };
-    match relay::relay(ends) {
+    let Some(buffers) = BUFFERS.take() else { runtime::exit(log::EXIT_TEMP) };
+    match relay::relay(ends, buffers) {
         Ok(()) => runtime::exit(0),
         Err(Failure::ReadInput(e)) => log::fatal_sys(e, &[b"read from stdin"]),
         Err(Failure::WriteServer(e)) => log::fatal_sys(e, &[b"write to ", path]),

@@ -47,6 +47,10 @@ const SCRIPT_MAX: usize = 2048 + 4 * (socket::PATH_MAX + exec::PATH_MAX);
 
 type Script = ArrayVec<u8, SCRIPT_MAX>;
 
+/// The run script, the log's run script and the Makefile, in `.bss`: on
+/// the stack, the probes of their 57 KiB frame would touch every page.
+static SCRIPTS: runtime::Table<[Script; 3]> = runtime::Table::new([const { Script::new_const() }; 3]);
+
 /// What the original puts in the files it writes.
 const IPCERROUT: &[u8] = b"1";
 const RULES: &[u8] = b":deny\n";
@@ -99,18 +103,18 @@ fn main(start: Start) -> ! {
         let _ = path.try_extend_from_slice(b"/");
         let _ = path.try_extend_from_slice(name);
         let _ = path.try_push(0);
-        let found = CStr::from_bytes_with_nul(&path)
-            .map_err(|_| Errno::NAMETOOLONG)
+        let found = runtime::cstr_with_nul(&path)
+            .ok_or(Errno::NAMETOOLONG)
             .and_then(|p| fs::accessat(CWD, p, Access::EXEC_OK, AtFlags::empty()));
         if let Err(e) = found {
             log::fatal_sys(e, &[b"find ", &bin, b"/", name]);
         }
     }
 
-    let (mut run, mut log_run, mut makefile) = (Script::new(), Script::new(), Script::new());
-    let written = write_run(&mut run, dir, &bin, user)
-        .and_then(|()| write_log_run(&mut log_run, &bin, loguser))
-        .and_then(|()| write_makefile(&mut makefile, &bin));
+    let Some([run, log_run, makefile]) = SCRIPTS.take() else { runtime::exit(log::EXIT_TEMP) };
+    let written = write_run(run, dir, &bin, user)
+        .and_then(|()| write_log_run(log_run, &bin, loguser))
+        .and_then(|()| write_makefile(makefile, &bin));
     if let Err(e) = written {
         log::fatal_sys(e, &[b"write the scripts for ", dir]);
     }
@@ -120,20 +124,20 @@ fn main(start: Start) -> ! {
         dir_entry(c"log", None),
         dir_entry(c"log/main", Some(loguser)),
         file(c"log/status", b"", 0o644, Some(loguser)),
-        file(c"log/run", &log_run, 0o755, None),
-        file(c"run", &run, 0o755, None),
+        file(c"log/run", log_run, 0o755, None),
+        file(c"run", run, 0o755, None),
         dir_entry(c"env", None),
         file(c"env/IPCERROUT", IPCERROUT, 0o644, None),
         dir_entry(c"rules", None),
         file(c"rules/data", RULES, 0o644, None),
-        file(c"rules/Makefile", &makefile, 0o644, None),
+        file(c"rules/Makefile", makefile, 0o644, None),
     ];
 
     let mut path = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
     let _ = path.try_extend_from_slice(dir);
     let _ = path.try_push(0);
     // Cannot fail: one NUL, at the end (dir came from a C string).
-    let path = CStr::from_bytes_with_nul(&path).unwrap_or(c"/");
+    let path = runtime::cstr_with_nul(&path).unwrap_or(c"/");
     if let Err((verb, entry, e)) = create(path, &entries) {
         let (slash, name) = entry.map_or((&b""[..], &b""[..]), |en| (&b"/"[..], en.name.to_bytes()));
         log::fatal_sys(e, &[verb, b" ", dir, slash, name]);

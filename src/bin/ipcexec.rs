@@ -30,13 +30,13 @@ use rustix::fd::AsFd;
 use rustix::process::{Gid, Uid, WaitOptions};
 use ucspi_ipc::cdb::Reader;
 use ucspi_ipc::env::{self, Env};
-use ucspi_ipc::pty::Pty;
+use ucspi_ipc::pty::{Program, Pty};
 use ucspi_ipc::request::{self, Fds, Request};
 use ucspi_ipc::rules::{self, ApplyError, Client, Key, Verdict};
 use ucspi_ipc::runtime::{self, CStrArray, Never, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::userdb::{self, Query};
-use ucspi_ipc::{args, exec, io, log, netstring, num};
+use ucspi_ipc::{args, exec, io, log, netstring, num, relay};
 
 ucspi_ipc::program!(main);
 
@@ -45,6 +45,7 @@ const TIMEOUT_DEFAULT: u32 = 10;
 
 static REQUEST: runtime::Table<[u8; request::BUFFER]> = runtime::Table::new([0; request::BUFFER]);
 static RECORD: runtime::Table<[u8; rules::RECORD_MAX]> = runtime::Table::new([0; rules::RECORD_MAX]);
+static RELAY: runtime::Table<relay::Buffers> = runtime::Table::new(relay::Buffers::new());
 
 fn main(start: Start) -> ! {
     log::init(c"ipcserver", c"rules.cdb ");
@@ -60,8 +61,8 @@ fn main(start: Start) -> ! {
     };
     let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
     let (Some(buf), Some(record)) = (REQUEST.take(), RECORD.take()) else { runtime::exit(log::EXIT_TEMP) };
-    let deadline = request::Deadline::after_ms(u64::from(timeout) * 1000)
-        .unwrap_or_else(|e| log::fatal_sys(e, &[b"create a timer"]));
+    let deadline =
+        request::Deadline::after(u64::from(timeout), 0).unwrap_or_else(|e| log::fatal_sys(e, &[b"create a timer"]));
     let (req, fds) = request::read(io::stdin(), buf, &deadline)
         .unwrap_or_else(|bad| log::fatal(log::EXIT_TEMP, &[b"bad ipc request: ", bad.reason()]));
     // Closed now, before descriptors 0 to 2 are rearranged (it could be 2).
@@ -72,33 +73,39 @@ fn main(start: Start) -> ! {
     if with_fds {
         send_status((failure.code as u32) << 8);
     }
-    if let Some(mut line) = failure.line {
-        if log::verbosity() >= 1 {
-            line.emit();
-        }
-    }
     runtime::exit(failure.code)
 }
 
 /// How serving a request ended short of running the program: the exit
-/// code, and the message (none for a deny, which the access line says).
+/// code. Its message (none for a deny, which the access line says) is
+/// written when the failure is made: carried here, its 1 KiB line would be
+/// copied through every frame it is returned from, and enlarge them.
 struct Failure {
     code: i32,
-    line: Option<log::Line>,
 }
 
 /// `fatal: PIECES...`, exit `code`.
+#[cold]
 fn fatal(code: i32, pieces: &[&[u8]]) -> Failure {
-    Failure { code, line: Some(log::fatal_line(pieces)) }
+    if log::verbosity() >= 1 {
+        log::fatal_line(pieces).emit();
+    }
+    Failure { code }
 }
 
 /// `fatal: unable to PIECES...: REASON`, exit 111.
+#[cold]
 fn fatal_sys(e: rustix::io::Errno, pieces: &[&[u8]]) -> Failure {
-    Failure { code: log::EXIT_TEMP, line: Some(log::fatal_sys_line(e, pieces)) }
+    if log::verbosity() >= 1 {
+        log::fatal_sys_line(e, pieces).emit();
+    }
+    Failure { code: log::EXIT_TEMP }
 }
 
 /// Everything after the request is read: the rules, the ids, and running
-/// the program, which does not return.
+/// the program, which does not return. Not inlined: its frame (keys of
+/// 4 KiB) is touched only once there is a request.
+#[inline(never)]
 fn serve(
     path: &CStr,
     envp: CStrArray<'static>,
@@ -112,7 +119,7 @@ fn serve(
     env.inherit(envp).map_err(|e| fatal_sys(e, &[b"read environment"]))?;
     let allowed = apply_rules(path, client, &req, record, env)?;
     access_line(allowed.is_some(), client, &req);
-    let Some(run_instead) = allowed else { return Err(Failure { code: log::EXIT_USAGE, line: None }) };
+    let Some(run_instead) = allowed else { return Err(Failure { code: log::EXIT_USAGE }) };
 
     // IPCUID and IPCGID (the environment's, or the rule's) override the
     // ids; IPCUID alone takes that user's primary gid, never the group of
@@ -366,7 +373,10 @@ fn relay_terminal(pty: Pty, kept: &[Option<rustix::fd::OwnedFd>; 3], pid: rustix
     let Some(output) = output else { return };
     // The client's process, to follow whether it is in the foreground.
     let client = rustix::net::sockopt::socket_peercred(io::stdin()).ok().map(|c| c.pid);
-    if let Err((what, e)) = pty.relay(input, output, pid, pidfd.as_fd(), io::stdin(), client) {
+    let Some(buffers) = RELAY.take() else { return };
+    if let Err((what, e)) =
+        pty.relay(input, output, Program { pid, pidfd: pidfd.as_fd() }, io::stdin(), client, buffers)
+    {
         log::warn_sys(e, &[what]);
     }
 }

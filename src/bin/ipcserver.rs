@@ -15,14 +15,13 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
-use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 use ucspi_ipc::cdb::{CdbError, Reader};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::strvec::StrVec;
-use ucspi_ipc::uidgid::{self, IdOptions, Target};
+use ucspi_ipc::uidgid::{IdOptions, Target};
 use ucspi_ipc::{args::Getopt, exec, log, num, socket};
 
 ucspi_ipc::program!(main);
@@ -109,17 +108,17 @@ fn main(start: Start) -> ! {
     o.target.complete().unwrap_or_else(|e| e.die());
     o.target.refuse_without_privilege();
     warn_of_unreadable_rules(&o);
-    let dir = exec::own_directory(start);
+    let mut dir = exec::own_directory(start);
     let argv = StrVec::take();
     if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
         log::fatal_sys(e, &[b"build the command line"]);
     }
     // The first link is executed by its path, under the name "ipcserver".
-    let mut program = ArrayVec::<u8, 4200>::new();
-    let _ = program.try_extend_from_slice(&dir);
-    let _ = program.try_extend_from_slice(b"/ipcserver-socketbinder\0");
-    // Cannot fail: `dir` came from a path (no NUL) of at most 4096 bytes.
-    let first = CStr::from_bytes_with_nul(&program).unwrap_or(c"/");
+    if dir.try_extend_from_slice(b"/ipcserver-socketbinder\0").is_err() {
+        log::fatal_sys(Errno::NAMETOOLONG, &[b"run ", &dir, b"/ipcserver-socketbinder"]);
+    }
+    // Cannot fail: `dir` came from a path, which holds no NUL.
+    let first = runtime::cstr_with_nul(&dir).unwrap_or(c"/");
     let err = runtime::execve(first, argv.finish(), start.envp);
     log::fatal_sys(err, &[b"run ", first.to_bytes()])
 }
@@ -203,18 +202,11 @@ fn build_chain(
         link(argv, b"ipcapplyuidgid", verbosity(false))?;
         number(argv, t.uid.map(Uid::as_raw), b"-u")?;
         number(argv, t.gid.map(Gid::as_raw), b"-g")?;
-        if let Some(groups) = &t.groups {
-            let mut list = ArrayVec::<u8, { 11 * uidgid::GIDLIST_MAX }>::new();
-            for (i, g) in groups.iter().enumerate() {
-                let mut digits = [0; num::U64_DIGITS];
-                let sep: &[u8] = if i == 0 { b"" } else { b"," };
-                let _ = list.try_extend_from_slice(sep);
-                let _ = list.try_extend_from_slice(num::fmt_u64(g.as_raw() as u64, &mut digits));
-            }
+        if let Some(groups) = t.groups {
             // Two arguments: an empty list ("-G ''", as s6-envuidgid sets
             // GIDLIST for a user without other groups) is one too.
             argv.push_borrowed(c"-G")?;
-            argv.push_concat(&[&list])?;
+            argv.push_concat(&[groups.as_bytes()])?;
         }
         argv.push_borrowed(c"--")?;
     }
