@@ -11,7 +11,7 @@
 //! the architecture under test: UCSPI_IPC_BUSYBOX, else the host's
 //! /bin/busybox when the tests run natively (.ci/run fetches the foreign
 //! ones). SKIPPED otherwise.
-mod common;
+use crate::common;
 
 use common::*;
 use std::os::unix::fs::PermissionsExt;

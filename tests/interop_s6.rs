@@ -2,7 +2,7 @@
 //! ucspi-unix's client and server, execline scripts and tinycdb files.
 //! Every test names the external program it needs and is skipped when it
 //! is not installed.
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::Read;

@@ -1,5 +1,5 @@
 //! ipcapplyuidgid, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 use std::process::{Command, Output};
 

@@ -2,7 +2,7 @@
 //! run for real: requests well and badly formed, the rules and their
 //! lookup order, what the program runs as and with, descriptor passing,
 //! and the original ucspi-ipc 0.67 on either side of the connection.
-mod common;
+use crate::common;
 use common::exec::*;
 use common::*;
 

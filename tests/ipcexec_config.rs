@@ -4,7 +4,7 @@
 //! brought up for real under s6-supervise and runit's runsv (as root), used
 //! by an unprivileged user through ipcrun. With `UCSPI_IPC_ORIGINAL`, the
 //! layout and messages are compared with the original's.
-mod common;
+use crate::common;
 use common::supervise::{s6, wait_supervised, Runsv};
 use common::*;
 

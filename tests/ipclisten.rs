@@ -4,7 +4,7 @@
 //! are mostly `sleep`, so that what each was given (descriptors, ids,
 //! environment, signals) is read from /proc; ipcaccept under ipclisten is
 //! tested in tests/ipcaccept.rs.
-mod common;
+use crate::common;
 use common::launch::{process_signals, served, Launcher};
 use common::*;
 

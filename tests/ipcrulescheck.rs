@@ -1,5 +1,5 @@
 //! ipcrulescheck, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::{Path, PathBuf};

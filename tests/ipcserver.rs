@@ -1,5 +1,5 @@
 //! ipcserver, the front end, and the whole chain it builds.
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,5 +1,5 @@
 //! ipcserver-access, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,6 @@
 //! ipcserverd on its own: the test binds the socket and hands it over on
 //! descriptor 0, as ipcserver-socketbinder (or s6's) would.
-mod common;
+use crate::common;
 use common::launch::GLIBC_INTERNAL;
 use common::*;
 

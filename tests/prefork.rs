@@ -4,7 +4,7 @@
 //! options, log lines, children replaced, SIGTERM and SIGHUP, the lock
 //! file, access rules, what a handler leaves behind, and ipcprint's bytes
 //! against the original's.
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{Read, Write};

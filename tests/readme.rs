@@ -32,7 +32,7 @@
 //!   uid, so the number 1000 is replaced by the uid of the user's shell in
 //!   commands, files and output. The system paths of the root examples are
 //!   mapped into the temporary directory (`SYSTEM_PATHS`).
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{Read, Write};

@@ -6,7 +6,7 @@
 //! temporary directory with only its settings changed (socket path,
 //! program directory), or run as it is with its settings in the
 //! environment. A recipe whose tools are missing is SKIPPED.
-mod common;
+use crate::common;
 use common::supervise::*;
 use common::*;
 

@@ -8,7 +8,7 @@
 //! their lines; rules that do not compile keep their server down; `s6-rc
 //! -d change` stops everything cleanly, and nothing the test started is
 //! left running.
-mod common;
+use crate::common;
 use common::supervise::Svscan;
 use common::*;
 

@@ -1,6 +1,6 @@
 //! ipcserver as a real s6-supervise service: readiness through
 //! `notification-fd` and `-1`, clients served, clean stop with s6-svc.
-mod common;
+use crate::common;
 use common::supervise::*;
 use common::*;
 

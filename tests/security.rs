@@ -17,7 +17,7 @@
 //! and words of the case's own. The whole suite needs root (it runs
 //! programs as nobody and as root): SKIPPED otherwise. doc/security.md
 //! says what each case guarantees.
-mod common;
+use crate::common;
 use common::exec::*;
 use common::*;
 
