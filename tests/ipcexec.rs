@@ -560,7 +560,9 @@ fn three_descriptors_exactly() {
     let u = uid.to_string();
     let s = ExecServer::start(&format!(",{u}.sh:allow\n"));
     let marker = s.dir.join("ran");
-    let null = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap();
+    // Close-on-exec: the other tests' children must not inherit it.
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+    let null = rustix::fs::open("/dev/null", flags, rustix::fs::Mode::empty()).unwrap();
     let uid_part = format!("{}:{u},", u.len());
     let touch = format!("touch {}", marker.display());
     let rest = request_bytes("", 3, format!("sh\0-c\0{touch}\0").as_bytes());
