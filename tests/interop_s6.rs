@@ -9,10 +9,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Which suite provides a link of the server chain.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Suite {

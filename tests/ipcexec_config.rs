@@ -16,10 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Who the tests configure: as root, root serving and nobody logging; as
 /// another user, that user for both (chown to others needs root). None
 /// (and SKIPPED) when the needed entries are not in /etc/passwd.

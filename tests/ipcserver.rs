@@ -22,10 +22,6 @@ fn start(args: &[&str], sock: &Path, log: &Path) -> Server {
     Server::start(&mut c, sock)
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }

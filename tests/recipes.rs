@@ -14,10 +14,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// A file or directory of examples/.
 fn example(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(rel)

@@ -16,10 +16,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// The source directory we ship.
 fn definitions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/s6-rc")

@@ -8,10 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Whether every s6 program these tests use is installed.
 fn have_s6(test: &str) -> bool {
     ["s6-supervise", "s6-svwait", "s6-svc", "s6-svstat", "s6-ipcclient"].iter().all(|p| have(p, test))

@@ -42,6 +42,12 @@ pub fn cmd(name: &str) -> Command {
     Command::new(bin(name))
 }
 
+/// A path as text, for an argument or a file's contents (the tests' paths
+/// are all UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 /// A temporary directory, removed when dropped.
 pub struct TempDir(PathBuf);
 
