@@ -97,7 +97,7 @@ wait $exec_server; echo "exec server exit $?"
 
 #[test]
 fn the_suite_serves_in_a_root_with_only_busybox() {
-    if !need_root(TEST) || !have("unshare", TEST) || !have("chroot", TEST) {
+    if !need_root() || !have("unshare", TEST) || !have("chroot", TEST) {
         return;
     }
     let Some(busybox) = busybox() else {

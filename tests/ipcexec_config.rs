@@ -427,7 +427,7 @@ fn ipcrun_as_nobody(dir: &Path, args: &[&str]) -> Output {
 
 /// What the live tests need; says SKIPPED otherwise.
 fn live_prerequisites(test: &str, tools: &[&str]) -> Option<String> {
-    if !need_root(test) || !tools.iter().chain(["setpriv"].iter()).all(|p| have(p, test)) {
+    if !need_root() || !tools.iter().chain(["setpriv"].iter()).all(|p| have(p, test)) {
         return None;
     }
     match (by_uid(NOBODY), Path::new("/usr/bin/id").exists() && Path::new("/usr/bin/env").exists()) {

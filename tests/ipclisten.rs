@@ -307,7 +307,7 @@ fn instances_keep_what_the_launcher_ignored() {
 /// takes $UID and $GID.
 #[test]
 fn privileges_are_dropped_after_binding() {
-    if !need_root("privileges_are_dropped_after_binding") {
+    if !need_root() {
         return;
     }
     let Some((_, uid, gid)) = by_uid(NOBODY) else {

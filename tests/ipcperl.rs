@@ -434,7 +434,7 @@ fn missing_operands_are_usage_errors() {
 #[test]
 fn the_file_is_loaded_after_the_privilege_drop() {
     let Some(ipcperl) = ipcperl("the_file_is_loaded_after_the_privilege_drop") else { return };
-    if !need_root("the_file_is_loaded_after_the_privilege_drop") {
+    if !need_root() {
         return;
     }
     let code = r#"

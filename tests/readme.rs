@@ -414,7 +414,7 @@ fn examples_that_need_root() {
     let examples = examples();
     let privileged: Vec<_> = sections(&examples).into_iter().filter(|(_, b)| b.iter().any(|b| b.as_root)).collect();
     assert!(!privileged.is_empty(), "no example marked \"As root:\" in README.md");
-    if !need_root("examples_that_need_root") {
+    if !need_root() {
         return;
     }
     for (name, blocks) in privileged {

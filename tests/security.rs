@@ -69,7 +69,7 @@ fn with_s6(f: impl FnOnce() -> String) -> String {
 
 /// Whether the suite can run here; says SKIPPED otherwise.
 fn prerequisites(test: &str) -> bool {
-    need_root(test) && have("setpriv", test) && by_uid(NOBODY).is_some()
+    need_root() && have("setpriv", test) && by_uid(NOBODY).is_some()
 }
 
 /// The outcome of a run that ended (`code`, 128+N for signal N, None

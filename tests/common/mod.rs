@@ -391,11 +391,18 @@ pub fn have(program: &str, test: &str) -> bool {
     found
 }
 
-/// Whether we run as root; says SKIPPED if not.
-pub fn need_root(test: &str) -> bool {
+/// The name of the running test (`ipcserver::usage_errors`): libtest runs
+/// each test in a thread named after it. Not typed by hand, so it cannot
+/// drift from the function's name.
+pub fn test_name() -> String {
+    std::thread::current().name().unwrap_or("(not a test thread)").to_string()
+}
+
+/// Whether we run as root; says SKIPPED (with the test's name) if not.
+pub fn need_root() -> bool {
     let r = is_root();
     if !r {
-        skip(test, "needs root");
+        skip(&test_name(), "needs root");
     }
     r
 }
