@@ -12,7 +12,7 @@
 //! differences behaviour.md lists as deliberate are allowed: each has a
 //! normaliser below that makes the two outcomes comparable, and the test
 //! prints how many cases needed which. Anything else fails the test.
-mod common;
+use crate::common;
 use common::launch::{mask, served, Launcher};
 use common::*;
 

@@ -3,7 +3,7 @@
 //! doc/performance.svg; these tests redraw it and compare, so that the
 //! chart cannot drift from the figures, and check that it stays an image
 //! GitHub can show (plain SVG, text labels, nothing external).
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::Path;

@@ -8,7 +8,7 @@
 //! loaded at another address and still serves, the relocated data is
 //! read-only, and a relocation the runtime does not apply stops the
 //! program with exit 111 and a line, not a crash.
-mod common;
+use crate::common;
 
 use common::*;
 use std::os::unix::fs::PermissionsExt;

@@ -11,7 +11,7 @@
 //! the architecture under test: UCSPI_IPC_BUSYBOX, else the host's
 //! /bin/busybox when the tests run natively (.ci/run fetches the foreign
 //! ones). SKIPPED otherwise.
-mod common;
+use crate::common;
 
 use common::*;
 use std::os::unix::fs::PermissionsExt;
@@ -97,7 +97,7 @@ wait $exec_server; echo "exec server exit $?"
 
 #[test]
 fn the_suite_serves_in_a_root_with_only_busybox() {
-    if !need_root(TEST) || !have("unshare", TEST) || !have("chroot", TEST) {
+    if !need_root() || !have("unshare", TEST) || !have("chroot", TEST) {
         return;
     }
     let Some(busybox) = busybox() else {

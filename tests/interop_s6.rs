@@ -2,16 +2,12 @@
 //! ucspi-unix's client and server, execline scripts and tinycdb files.
 //! Every test names the external program it needs and is skipped when it
 //! is not installed.
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Which suite provides a link of the server chain.
 #[derive(Clone, Copy, PartialEq, Debug)]

@@ -4,7 +4,7 @@
 //! Here the test binds the socket (blocking, as ipclisten makes it, or
 //! not, as socket binders do), or runs it under ipclisten, our socket
 //! binder or s6's.
-mod common;
+use crate::common;
 use common::launch::{mask, served, Launcher};
 use common::*;
 

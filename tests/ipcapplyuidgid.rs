@@ -1,5 +1,5 @@
 //! ipcapplyuidgid, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 use std::process::{Command, Output};
 
@@ -138,7 +138,7 @@ fn exec_failure() {
 
 #[test]
 fn no_option_and_zero_ids_change_nothing() {
-    if !need_root("no_option_and_zero_ids_change_nothing") {
+    if !need_root() {
         return;
     }
     let own = own_ids();
@@ -148,7 +148,7 @@ fn no_option_and_zero_ids_change_nothing() {
 
 #[test]
 fn uid_and_gid_and_the_gid_becomes_the_only_group() {
-    if !need_root("uid_and_gid_and_the_gid_becomes_the_only_group") {
+    if !need_root() {
         return;
     }
     assert_eq!(ids(apply().args(["-u", "65534", "-g", "65533"])), (all(65534), all(65533), "65533".into()));
@@ -169,7 +169,7 @@ fn uid_and_gid_and_the_gid_becomes_the_only_group() {
 /// is that gid, never root's group 0.
 #[test]
 fn a_gid_left_unchanged_is_the_only_group_when_the_uid_changes() {
-    if !need_root("a_gid_left_unchanged_is_the_only_group_when_the_uid_changes") {
+    if !need_root() {
         return;
     }
     let inner = bin("ipcapplyuidgid");
@@ -186,7 +186,7 @@ fn quiet_applies_to_environment_errors_given_before_it() {
 
 #[test]
 fn explicit_group_list() {
-    if !need_root("explicit_group_list") {
+    if !need_root() {
         return;
     }
     assert_eq!(ids(apply().args(["-u", "10", "-g", "20", "-G", "5,6,7"])), (all(10), all(20), "5 6 7".into()));
@@ -197,7 +197,7 @@ fn explicit_group_list() {
 
 #[test]
 fn ids_from_the_environment() {
-    if !need_root("ids_from_the_environment") {
+    if !need_root() {
         return;
     }
     let env = |c: &mut Command, list: Option<&str>| {
@@ -239,7 +239,7 @@ fn ids_from_the_environment() {
 
 #[test]
 fn a_failing_step_is_fatal_and_nothing_runs() {
-    if !need_root("a_failing_step_is_fatal_and_nothing_runs") {
+    if !need_root() {
         return;
     }
     let inner = bin("ipcapplyuidgid");
@@ -286,7 +286,7 @@ fn as_nobody(groups: &str, vars: &[(&str, &str)], program: &std::path::Path, arg
 #[test]
 fn an_unprivileged_user_may_name_its_own_ids() {
     let test = "an_unprivileged_user_may_name_its_own_ids";
-    if !need_root(test) || !have("setpriv", test) {
+    if !need_root() || !have("setpriv", test) {
         return;
     }
     let me = bin("ipcapplyuidgid");

@@ -1,5 +1,5 @@
 //! ipccat, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

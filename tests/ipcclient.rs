@@ -1,5 +1,5 @@
 //! ipcclient, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

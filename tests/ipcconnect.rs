@@ -1,5 +1,5 @@
 //! ipcconnect, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 use std::io::{Read, Write};
 use std::process::Command;

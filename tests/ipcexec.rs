@@ -2,7 +2,7 @@
 //! run for real: requests well and badly formed, the rules and their
 //! lookup order, what the program runs as and with, descriptor passing,
 //! and the original ucspi-ipc 0.67 on either side of the connection.
-mod common;
+use crate::common;
 use common::exec::*;
 use common::*;
 
@@ -260,15 +260,11 @@ fn input_after_the_request_reaches_the_program_whole() {
     assert_eq!(stdout(&o), "right behind the request\n");
 }
 
-fn is_root_or_skip(test: &str) -> bool {
-    need_root(test)
-}
-
 /// The program runs as the uid asked for, its primary gid, and no other
 /// group; IPCUID and IPCGID (from the rule or the environment) override.
 #[test]
 fn the_program_runs_as_the_target_user() {
-    if !is_root_or_skip("the_program_runs_as_the_target_user") {
+    if !need_root() {
         return;
     }
     let d = TempDir::new();
@@ -455,7 +451,7 @@ fn descriptors_passed_with_f_keep_a_terminal() {
 #[test]
 fn another_users_program_gets_a_terminal_of_its_own() {
     const T: &str = "another_users_program_gets_a_terminal_of_its_own";
-    if !have("script", T) || !is_root_or_skip(T) {
+    if !have("script", T) || !need_root() {
         return;
     }
     let s = ExecServer::start("0,65534.sh:allow\n");
@@ -505,7 +501,7 @@ fn another_users_program_gets_a_terminal_of_its_own() {
 #[test]
 fn a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground() {
     const T: &str = "a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground";
-    if !have("python3", T) || !is_root_or_skip(T) {
+    if !have("python3", T) || !need_root() {
         return;
     }
     let s = ExecServer::start("0,65534.sh:allow\n");
@@ -560,7 +556,9 @@ fn three_descriptors_exactly() {
     let u = uid.to_string();
     let s = ExecServer::start(&format!(",{u}.sh:allow\n"));
     let marker = s.dir.join("ran");
-    let null = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap();
+    // Close-on-exec: the other tests' children must not inherit it.
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+    let null = rustix::fs::open("/dev/null", flags, rustix::fs::Mode::empty()).unwrap();
     let uid_part = format!("{}:{u},", u.len());
     let touch = format!("touch {}", marker.display());
     let rest = request_bytes("", 3, format!("sh\0-c\0{touch}\0").as_bytes());
@@ -783,9 +781,7 @@ fn ipcdo_and_ipcrun() {
 /// unprivileged user, whose identity the program sees.
 #[test]
 fn an_unprivileged_client_runs_a_program_as_root() {
-    if !need_root("an_unprivileged_client_runs_a_program_as_root")
-        || !have("setpriv", "an_unprivileged_client_runs_a_program_as_root")
-    {
+    if !need_root() || !have("setpriv", "an_unprivileged_client_runs_a_program_as_root") {
         return;
     }
     let s = ExecServer::start("65534,0.sh:allow\n:deny\n");

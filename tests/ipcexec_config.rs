@@ -4,7 +4,7 @@
 //! brought up for real under s6-supervise and runit's runsv (as root), used
 //! by an unprivileged user through ipcrun. With `UCSPI_IPC_ORIGINAL`, the
 //! layout and messages are compared with the original's.
-mod common;
+use crate::common;
 use common::supervise::{s6, wait_supervised, Runsv};
 use common::*;
 
@@ -15,10 +15,6 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Who the tests configure: as root, root serving and nobody logging; as
 /// another user, that user for both (chown to others needs root). None
@@ -431,7 +427,7 @@ fn ipcrun_as_nobody(dir: &Path, args: &[&str]) -> Output {
 
 /// What the live tests need; says SKIPPED otherwise.
 fn live_prerequisites(test: &str, tools: &[&str]) -> Option<String> {
-    if !need_root(test) || !tools.iter().chain(["setpriv"].iter()).all(|p| have(p, test)) {
+    if !need_root() || !tools.iter().chain(["setpriv"].iter()).all(|p| have(p, test)) {
         return None;
     }
     match (by_uid(NOBODY), Path::new("/usr/bin/id").exists() && Path::new("/usr/bin/env").exists()) {

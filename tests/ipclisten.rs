@@ -4,7 +4,7 @@
 //! are mostly `sleep`, so that what each was given (descriptors, ids,
 //! environment, signals) is read from /proc; ipcaccept under ipclisten is
 //! tested in tests/ipcaccept.rs.
-mod common;
+use crate::common;
 use common::launch::{process_signals, served, Launcher};
 use common::*;
 
@@ -307,7 +307,7 @@ fn instances_keep_what_the_launcher_ignored() {
 /// takes $UID and $GID.
 #[test]
 fn privileges_are_dropped_after_binding() {
-    if !need_root("privileges_are_dropped_after_binding") {
+    if !need_root() {
         return;
     }
     let Some((_, uid, gid)) = by_uid(NOBODY) else {

@@ -7,8 +7,9 @@
 //! connection, and the handler's view against the original's.
 //!
 //! ipcperl is built only with the `perl` feature (`cargo test --release
-//! --features perl --test ipcperl`); without it every test says SKIPPED.
-mod common;
+//! --features perl --test suite ipcperl::`); without it every test says
+//! SKIPPED.
+use crate::common;
 
 use common::*;
 use std::io::{ErrorKind, Read, Write};
@@ -25,7 +26,7 @@ const USAGE: &str = "ipcperl: usage: ipcperl [ -1UXdDqQvpP ] [ -c limit ] [ -C l
 [ -f lockfile ] path file.pm sub [ args... ]\n";
 
 /// How to build and run these tests, as the README says it.
-const TEST_COMMAND: &str = "cargo test --release --features perl --test ipcperl";
+const TEST_COMMAND: &str = "cargo test --release --features perl --test suite ipcperl::";
 
 /// ipcperl, if the `perl` feature built it; says SKIPPED if not. (Cargo
 /// names the executable even without the feature, which a build with it
@@ -433,7 +434,7 @@ fn missing_operands_are_usage_errors() {
 #[test]
 fn the_file_is_loaded_after_the_privilege_drop() {
     let Some(ipcperl) = ipcperl("the_file_is_loaded_after_the_privilege_drop") else { return };
-    if !need_root("the_file_is_loaded_after_the_privilege_drop") {
+    if !need_root() {
         return;
     }
     let code = r#"

@@ -1,5 +1,5 @@
 //! ipcrules, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,16 +1,9 @@
 //! ipcrulescheck, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn compile(d: &TempDir, rules: &str) -> PathBuf {
-    let cdb = d.join("rules.cdb");
-    let o = run_input(cmd("ipcrules").arg(&cdb).arg(d.join("rules.tmp")), rules.as_bytes(), 10);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    cdb
-}
 
 /// Runs ipcrulescheck with only the given IPCREMOTE* variables set.
 fn check(cdb: &Path, euid: Option<&str>, egid: Option<&str>) -> std::process::Output {
@@ -40,7 +33,7 @@ const EXAMPLE: &str = "1001.1010:allow,which=\"first\"\n\
 #[test]
 fn the_manual_example() {
     let d = TempDir::new();
-    let cdb = compile(&d, EXAMPLE);
+    let cdb = rules(d.path(), EXAMPLE);
     assert_eq!(says(&cdb, Some("5"), Some("10")), "rule :\nset environment variable which=third\nallow connection\n");
     assert_eq!(
         says(&cdb, Some("1002"), Some("10")),
@@ -59,7 +52,7 @@ fn the_manual_example() {
 #[test]
 fn unset_ids_skip_their_keys() {
     let d = TempDir::new();
-    let cdb = compile(&d, EXAMPLE);
+    let cdb = rules(d.path(), EXAMPLE);
     // Without the gid, 1001.1010 and .1010 cannot match.
     assert_eq!(says(&cdb, Some("1001"), None), "rule :\nset environment variable which=third\nallow connection\n");
     assert_eq!(says(&cdb, Some("1002"), None), "rule 1002:\nset environment variable which=second\nallow connection\n");
@@ -73,7 +66,7 @@ fn unset_ids_skip_their_keys() {
 #[test]
 fn deny_default_and_several_assignments() {
     let d = TempDir::new();
-    let cdb = compile(&d, "7:deny\n8:allow,A=\"1\",B=/two words/,C=''\n9:allow\n10-12:deny\n");
+    let cdb = rules(d.path(), "7:deny\n8:allow,A=\"1\",B=/two words/,C=''\n9:allow\n10-12:deny\n");
     assert_eq!(says(&cdb, Some("7"), Some("7")), "rule 7:\ndeny connection\n");
     assert_eq!(
         says(&cdb, Some("8"), Some("0")),
@@ -99,7 +92,7 @@ fn usage_and_bad_ids() {
         assert_eq!(stdout(&o), "");
     }
     let d = TempDir::new();
-    let cdb = compile(&d, ":deny\n");
+    let cdb = rules(d.path(), ":deny\n");
     let o = check(&cdb, Some("12x"), Some("1"));
     assert_eq!(o.status.code(), Some(100));
     assert_eq!(stderr(&o), "ipcrulescheck: fatal: invalid IPCREMOTEEUID: 12x\n");
@@ -128,7 +121,7 @@ fn unreadable_and_corrupt_files() {
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(stderr(&o), format!("ipcrulescheck: fatal: unable to read {}: is a directory\n", d.path().display()));
 
-    let cdb = compile(&d, "1:allow,A=\"x\"\n");
+    let cdb = rules(d.path(), "1:allow,A=\"x\"\n");
     let whole = std::fs::read(&cdb).unwrap();
     let cut = d.join("cut.cdb");
     for len in [0, 100, 2047, 2048, 2055, whole.len() - 1] {
@@ -175,7 +168,7 @@ fn files_from_tinycdb_are_honoured() {
 #[test]
 fn nameless_assignments_are_shown() {
     let d = TempDir::new();
-    let cdb = compile(&d, ".5:allow,=\"emptyname\",B=\"x\"\n");
+    let cdb = rules(d.path(), ".5:allow,=\"emptyname\",B=\"x\"\n");
     assert_eq!(
         says(&cdb, None, Some("5")),
         "rule .5:\nset environment variable =emptyname\nset environment variable B=x\nallow connection\n"

@@ -1,5 +1,5 @@
 //! ipcserver, the front end, and the whole chain it builds.
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,10 +20,6 @@ fn start(args: &[&str], sock: &Path, log: &Path) -> Server {
     let mut c = cmd("ipcserver");
     c.args(args).stderr(std::fs::File::create(log).unwrap());
     Server::start(&mut c, sock)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn text(p: &Path) -> String {
@@ -122,7 +118,7 @@ fn quiet_applies_to_environment_errors_given_before_it() {
 /// other group) is passed on whole: no supplementary group.
 #[test]
 fn an_empty_group_list_is_passed_on() {
-    if !need_root("an_empty_group_list_is_passed_on") {
+    if !need_root() {
         return;
     }
     let d = TempDir::new();
@@ -511,7 +507,7 @@ fn identity(out: &[u8]) -> (String, String, String) {
 
 #[test]
 fn drops_privileges_with_u_g_and_capital_g() {
-    if !need_root("ipcserver privilege drop") {
+    if !need_root() {
         return;
     }
     let d = TempDir::new();
@@ -549,7 +545,7 @@ fn as_nobody(opts: &[&str], vars: &[(&str, &str)], path: &Path, prog: &[&str]) -
 #[test]
 fn a_change_of_ids_without_root_is_refused_before_binding() {
     let test = "a_change_of_ids_without_root_is_refused_before_binding";
-    if !need_root(test) || !have("setpriv", test) {
+    if !need_root() || !have("setpriv", test) {
         return;
     }
     let d = TempDir::new();
@@ -590,7 +586,7 @@ fn a_change_of_ids_without_root_is_refused_before_binding() {
 
 #[test]
 fn drops_privileges_from_the_environment_with_capital_u() {
-    if !need_root("ipcserver -U") {
+    if !need_root() {
         return;
     }
     let d = TempDir::new();
@@ -638,7 +634,7 @@ fn client_as(uid: u32, sock: &Path) -> (std::process::Child, String) {
 
 #[test]
 fn local_limit_per_uid_with_two_users() {
-    if !need_root("ipcserver -C with two uids") {
+    if !need_root() {
         return;
     }
     let d = TempDir::new();
@@ -756,7 +752,7 @@ fn user_with_other_gid() -> (u32, u32) {
 
 #[test]
 fn u_without_g_takes_the_primary_gid_and_later_options_override_earlier_ones() {
-    if !need_root("ipcserver -u/-g/-U order") {
+    if !need_root() {
         return;
     }
     let d = TempDir::new();
@@ -786,7 +782,7 @@ fn u_without_g_takes_the_primary_gid_and_later_options_override_earlier_ones() {
 /// front end finds its siblings through the kernel's AT_EXECFN.
 #[test]
 fn finds_its_siblings_without_proc() {
-    if !need_root("finds_its_siblings_without_proc") || !have("unshare", "finds_its_siblings_without_proc") {
+    if !need_root() || !have("unshare", "finds_its_siblings_without_proc") {
         return;
     }
     let probe = run(Command::new("unshare").args(["--mount", "--propagation", "private", "true"]), 10);

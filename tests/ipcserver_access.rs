@@ -1,23 +1,17 @@
 //! ipcserver-access, run for real: options, behaviour and messages.
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const USAGE: &str = "ipcserver-access: usage: ipcserver-access [ -v verbosity ] [ -E | -e ] [ -l localname ] \
                      [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ] [ -N name ] prog...\n";
-
-fn compile(cdb: &Path, rules: &str) {
-    let tmp = cdb.with_extension("tmp");
-    let o = run_input(cmd("ipcrules").arg(cdb).arg(tmp), rules.as_bytes(), 10);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-}
 
 /// ipcserver-access with exactly `vars` (and PATH) in its environment.
 fn access(args: &[&str], vars: &[(&str, &str)]) -> Command {
@@ -49,8 +43,7 @@ fn set(lines: &[&str]) -> BTreeSet<String> {
 
 fn rules_dir(rules: &str) -> (TempDir, PathBuf) {
     let d = TempDir::new();
-    let cdb = d.join("rules.cdb");
-    compile(&cdb, rules);
+    let cdb = common::rules(d.path(), rules);
     (d, cdb)
 }
 
@@ -468,8 +461,8 @@ fn under_s6_allow_sets_the_environment() {
     }
     let (euid, egid) = own_ids();
     let d = TempDir::new();
-    let cdb = d.join("rules.cdb");
-    compile(&cdb, &format!("{euid}.{egid}:allow,ACCESS=\"special\",SECRETWORD=/mudshark/\n:deny\n"));
+    let cdb =
+        common::rules(d.path(), &format!("{euid}.{egid}:allow,ACCESS=\"special\",SECRETWORD=/mudshark/\n:deny\n"));
     let c = chain(d, &["-B", "welcome\n", "-x", cdb.to_str().unwrap()], &["/usr/bin/env"]);
     let out = fetch(&c.sock).unwrap();
     assert!(out.starts_with(b"welcome\n"), "{}", String::from_utf8_lossy(&out));
@@ -489,8 +482,7 @@ fn under_s6_deny_and_log_lines() {
     }
     let (euid, egid) = own_ids();
     let d = TempDir::new();
-    let cdb = d.join("rules.cdb");
-    compile(&cdb, &format!("{euid}:allow,V=\"1\"\n"));
+    let cdb = common::rules(d.path(), &format!("{euid}:allow,V=\"1\"\n"));
     // Each handler leaves a file named by its pid.
     let dir = d.path().to_path_buf();
     let ran = |pid: &str| dir.join(format!("ran.{pid}"));
@@ -504,7 +496,7 @@ fn under_s6_deny_and_log_lines() {
     let want = format!("ipcserver-access: ok {pid} {sock} :{euid},{egid}\n");
     assert!(wait_until(10, || log_text(&c).contains(&want)), "{}", log_text(&c));
     // Now deny: nothing runs, the client sees end of file at once.
-    compile(&cdb, &format!("{euid}:deny\n"));
+    common::rules(cdb.parent().unwrap(), &format!("{euid}:deny\n"));
     let out = fetch(&c.sock).unwrap();
     assert_eq!(out, b"");
     assert!(wait_until(10, || log_text(&c).contains("ipcserver-access: deny ")), "{}", log_text(&c));
@@ -522,8 +514,7 @@ fn under_s6_corrupt_rules_drop_connections_until_fixed() {
         return;
     }
     let d = TempDir::new();
-    let cdb = d.join("rules.cdb");
-    compile(&cdb, ":allow,V=\"good\"\n");
+    let cdb = common::rules(d.path(), ":allow,V=\"good\"\n");
     let c = chain(d, &["-x", cdb.to_str().unwrap()], &["/usr/bin/printenv", "V"]);
     assert_eq!(fetch(&c.sock).unwrap(), b"good\n");
     let whole = std::fs::read(&cdb).unwrap();
@@ -539,7 +530,7 @@ fn under_s6_corrupt_rules_drop_connections_until_fixed() {
         cdb.display()
     );
     assert!(wait_until(10, || log_text(&c).contains(&msg)), "{}", log_text(&c));
-    compile(&cdb, ":allow,V=\"fixed\"\n");
+    common::rules(cdb.parent().unwrap(), ":allow,V=\"fixed\"\n");
     assert_eq!(fetch(&c.sock).unwrap(), b"fixed\n");
 }
 
@@ -549,8 +540,7 @@ fn under_s6_rules_replaced_while_clients_connect() {
         return;
     }
     let d = TempDir::new();
-    let cdb = d.join("rules.cdb");
-    compile(&cdb, ":allow,V=\"a\"\n");
+    let cdb = common::rules(d.path(), ":allow,V=\"a\"\n");
     let c = chain(d, &["-x", cdb.to_str().unwrap()], &["/usr/bin/printenv", "V"]);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -558,7 +548,10 @@ fn under_s6_rules_replaced_while_clients_connect() {
         let done = done.clone();
         std::thread::spawn(move || {
             for i in 0..20 {
-                compile(&cdb, &format!("# rewrite {i}\n:allow,V=\"{}\"\n", if i % 2 == 0 { "b" } else { "a" }));
+                common::rules(
+                    cdb.parent().unwrap(),
+                    &format!("# rewrite {i}\n:allow,V=\"{}\"\n", if i % 2 == 0 { "b" } else { "a" }),
+                );
                 std::thread::sleep(Duration::from_millis(15));
             }
             done.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -1,7 +1,7 @@
 //! The manual pages committed in man/: they must be what tools/man.sh
 //! writes from the doc/ pages now (a doc page changed without running it
 //! fails here), and man must render every one of them without a warning.
-mod common;
+use crate::common;
 
 use common::TempDir;
 use std::path::{Path, PathBuf};

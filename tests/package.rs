@@ -2,7 +2,7 @@
 //! installed, with its mode, and a partial build installs nothing; a
 //! program only a Cargo feature builds (ipcperl) is installed when built.
 //! Every program has a manual page, installed where man finds it.
-mod common;
+use crate::common;
 
 use common::TempDir;
 use std::os::unix::fs::PermissionsExt;

@@ -4,7 +4,7 @@
 //! options, log lines, children replaced, SIGTERM and SIGHUP, the lock
 //! file, access rules, what a handler leaves behind, and ipcprint's bytes
 //! against the original's.
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{Read, Write};
@@ -362,7 +362,7 @@ fn the_lock_file_is_held_by_one_child_at_a_time() {
 #[test]
 fn a_change_of_ids_without_root_is_refused_before_binding() {
     let test = "prefork: a_change_of_ids_without_root_is_refused_before_binding";
-    if !need_root(test) || !have("setpriv", test) {
+    if !need_root() || !have("setpriv", test) {
         return;
     }
     let dir = TempDir::new();
@@ -428,9 +428,7 @@ fn missing_rules_drop_the_connection_unless_x_says_optional() {
 
 #[test]
 fn each_connection_gets_its_own_environment() {
-    if !need_root("each_connection_gets_its_own_environment")
-        || !have("setpriv", "each_connection_gets_its_own_environment")
-    {
+    if !need_root() || !have("setpriv", "each_connection_gets_its_own_environment") {
         return;
     }
     let dir = TempDir::new();

@@ -32,7 +32,7 @@
 //!   uid, so the number 1000 is replaced by the uid of the user's shell in
 //!   commands, files and output. The system paths of the root examples are
 //!   mapped into the temporary directory (`SYSTEM_PATHS`).
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{Read, Write};
@@ -414,7 +414,7 @@ fn examples_that_need_root() {
     let examples = examples();
     let privileged: Vec<_> = sections(&examples).into_iter().filter(|(_, b)| b.iter().any(|b| b.as_root)).collect();
     assert!(!privileged.is_empty(), "no example marked \"As root:\" in README.md");
-    if !need_root("examples_that_need_root") {
+    if !need_root() {
         return;
     }
     for (name, blocks) in privileged {

@@ -6,17 +6,13 @@
 //! temporary directory with only its settings changed (socket path,
 //! program directory), or run as it is with its settings in the
 //! environment. A recipe whose tools are missing is SKIPPED.
-mod common;
+use crate::common;
 use common::supervise::*;
 use common::*;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A file or directory of examples/.
 fn example(rel: &str) -> PathBuf {
@@ -218,7 +214,7 @@ fn runit_service_directory_checked_served_logged_and_stopped() {
 #[test]
 fn execline_scripts_drop_privileges_and_apply_rules() {
     const T: &str = "execline_scripts_drop_privileges_and_apply_rules";
-    if !need_root(T) || !have_all(&["execlineb", "s6-envuidgid", "setpriv"], T) {
+    if !need_root() || !have_all(&["execlineb", "s6-envuidgid", "setpriv"], T) {
         return;
     }
     let Some((nobody, ..)) = by_uid(NOBODY) else {
@@ -392,7 +388,7 @@ fn systemd_units_socket_activated() {
 fn ipcexec_service_set_up_by_root_used_by_a_user() {
     const T: &str = "ipcexec_service_set_up_by_root_used_by_a_user";
     let tools = ["s6-svscan", "s6-svscanctl", "s6-svc", "s6-svwait", "s6-svstat", "s6-log", "setpriv", "id"];
-    if !need_root(T) || !have_all(&tools, T) {
+    if !need_root() || !have_all(&tools, T) {
         return;
     }
     if by_uid(NOBODY).is_none() {

@@ -8,17 +8,13 @@
 //! their lines; rules that do not compile keep their server down; `s6-rc
 //! -d change` stops everything cleanly, and nothing the test started is
 //! left running.
-mod common;
+use crate::common;
 use common::supervise::Svscan;
 use common::*;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The source directory we ship.
 fn definitions() -> PathBuf {
@@ -218,7 +214,7 @@ fn live_prerequisites(test: &str) -> Option<String> {
         "execlineb",
         "setpriv",
     ];
-    if !need_root(test) || !tools.iter().all(|p| have(p, test)) {
+    if !need_root() || !tools.iter().all(|p| have(p, test)) {
         return None;
     }
     if !Path::new("/bin/execlineb").exists() {

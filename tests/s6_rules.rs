@@ -3,7 +3,7 @@
 //! s6.cdb`) and ours (`-i dir`, `-s s6.cdb`), with `-e` and `-E`: each
 //! must make the same decision and the same environment. Then what only
 //! ours does: log lines and banner with these formats, and the error cases.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

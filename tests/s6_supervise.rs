@@ -1,16 +1,12 @@
 //! ipcserver as a real s6-supervise service: readiness through
 //! `notification-fd` and `-1`, clients served, clean stop with s6-svc.
-mod common;
+use crate::common;
 use common::supervise::*;
 use common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Whether every s6 program these tests use is installed.
 fn have_s6(test: &str) -> bool {

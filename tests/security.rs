@@ -17,7 +17,7 @@
 //! and words of the case's own. The whole suite needs root (it runs
 //! programs as nobody and as root): SKIPPED otherwise. doc/security.md
 //! says what each case guarantees.
-mod common;
+use crate::common;
 use common::exec::*;
 use common::*;
 
@@ -69,7 +69,7 @@ fn with_s6(f: impl FnOnce() -> String) -> String {
 
 /// Whether the suite can run here; says SKIPPED otherwise.
 fn prerequisites(test: &str) -> bool {
-    need_root(test) && have("setpriv", test) && by_uid(NOBODY).is_some()
+    need_root() && have("setpriv", test) && by_uid(NOBODY).is_some()
 }
 
 /// The outcome of a run that ended (`code`, 128+N for signal N, None
@@ -304,7 +304,12 @@ fn a_program_name_longer_than_a_key() {
 /// A cdb file of `records` (key, value), as no rules compiler writes it.
 fn write_cdb(path: &Path, records: &[(&[u8], &[u8])]) {
     let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CREATE | rustix::fs::OFlags::TRUNC;
+    // Close-on-exec, as every descriptor a test opens: the other tests'
+    // children, started meanwhile by other threads, must not inherit it.
+    let flags = rustix::fs::OFlags::WRONLY
+        | rustix::fs::OFlags::CREATE
+        | rustix::fs::OFlags::TRUNC
+        | rustix::fs::OFlags::CLOEXEC;
     let fd = rustix::fs::open(name.as_c_str(), flags, rustix::fs::Mode::from_bits_truncate(0o644)).unwrap();
     let mut w = ucspi_ipc::cdb::Writer::new(fd.as_fd());
     for (key, value) in records {
@@ -359,7 +364,11 @@ fn descriptors() {
     // What the program had on 0, 1 and 2, in `mark`.
     let probe = fd_probe(&mark);
     let req = request("65534", &["sh", "-c", &probe]);
-    let open = |p: &str, flags| rustix::fs::open(p, flags, rustix::fs::Mode::empty()).unwrap();
+    // Close-on-exec, so that no child of another test (a thread of this
+    // process) inherits them; the copies sent with SCM_RIGHTS arrive
+    // without the flag whatever it is here.
+    let open =
+        |p: &str, flags| rustix::fs::open(p, flags | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).unwrap();
     let null = open("/dev/null", rustix::fs::OFlags::RDWR);
     let dir = open("/tmp", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY);
     let (sock_a, _sock_b) = rustix::net::socketpair(
@@ -409,8 +418,9 @@ fn descriptors() {
         assert_eq!(o, want, "{case}: {}", ours.log());
     }
     // More than a message holds (the kernel truncates: MSG_CTRUNC): refused,
-    // and no copy is kept (the pipe's write end is closed everywhere).
-    let (r, w) = rustix::pipe::pipe().unwrap();
+    // and no copy is kept (the pipe's write end is closed everywhere:
+    // close-on-exec, or a long-lived child of another test would hold it).
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
     let many = vec![w.as_fd(); 253];
     let o = served(&ours, &[(&marked, &many)]);
     let t = theirs.as_ref().map_or(SKIPPED.to_string(), |t| served(t, &[(&marked, &many)]));

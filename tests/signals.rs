@@ -4,7 +4,7 @@
 //! under nohup), the signals it uses are at default in handlers, and
 //! handlers start with an empty mask. As s6's servers (compared here when
 //! installed) and the original's (tests/compat_original.rs).
-mod common;
+use crate::common;
 use common::launch::{connect, mask, process_signals, served, Launcher};
 use common::*;
 

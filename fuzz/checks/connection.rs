@@ -9,11 +9,13 @@ use std::sync::{mpsc, Mutex, OnceLock};
 /// hangs up by dropping it when done.
 pub type Job = Box<dyn FnOnce() + Send>;
 
-/// A connection, the reading end first: a pipe, or a Unix stream
-/// socketpair (close-on-exec).
+/// A connection, the reading end first: a pipe or a Unix stream
+/// socketpair, both close-on-exec (replayed by `cargo test`, the checks
+/// run beside tests that start programs: a write end they inherited would
+/// keep the reader from its end of file).
 pub fn pair(pipe: bool) -> (OwnedFd, OwnedFd) {
     if pipe {
-        rustix::pipe::pipe().expect("pipe")
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe")
     } else {
         use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
         socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).expect("socketpair")

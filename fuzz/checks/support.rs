@@ -35,9 +35,10 @@ pub fn contents(fd: impl AsFd) -> Vec<u8> {
 }
 
 /// A second descriptor for the same file, for a reader that takes
-/// ownership.
+/// ownership; close-on-exec, as the first (no program that a test started
+/// meanwhile inherits it).
 pub fn dup(fd: impl AsFd) -> OwnedFd {
-    rustix::io::dup(fd).expect("dup")
+    rustix::io::fcntl_dupfd_cloexec(fd, 0).expect("dup")
 }
 
 /// Bytes that show as an escaped string in messages (`b"1:deny\n"`),

@@ -42,6 +42,12 @@ pub fn cmd(name: &str) -> Command {
     Command::new(bin(name))
 }
 
+/// A path as text, for an argument or a file's contents (the tests' paths
+/// are all UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 /// A temporary directory, removed when dropped.
 pub struct TempDir(PathBuf);
 
@@ -385,11 +391,18 @@ pub fn have(program: &str, test: &str) -> bool {
     found
 }
 
-/// Whether we run as root; says SKIPPED if not.
-pub fn need_root(test: &str) -> bool {
+/// The name of the running test (`ipcserver::usage_errors`): libtest runs
+/// each test in a thread named after it. Not typed by hand, so it cannot
+/// drift from the function's name.
+pub fn test_name() -> String {
+    std::thread::current().name().unwrap_or("(not a test thread)").to_string()
+}
+
+/// Whether we run as root; says SKIPPED (with the test's name) if not.
+pub fn need_root() -> bool {
     let r = is_root();
     if !r {
-        skip(test, "needs root");
+        skip(&test_name(), "needs root");
     }
     r
 }
