@@ -516,6 +516,7 @@ impl Server {
     /// Accepts a connection onto descriptors 0 and 1 (under the lock, if
     /// any) and returns the client's path; `None` when none came. `short`:
     /// whether the last accept failed for a shortage (already logged).
+    #[inline(never)]
     fn accept(&self, lock: Option<&LockFile>, short: &mut bool) -> Option<SockPath> {
         if let Some(lock) = lock {
             lock.lock();
@@ -559,7 +560,10 @@ impl Server {
         }
     }
 
-    /// Serves the connection on descriptors 0 and 1.
+    /// Serves the connection on descriptors 0 and 1. Not inlined (nor is
+    /// `accept`): inlined into the child's loop, they made ipcprint 240
+    /// bytes larger on 32-bit ARM.
+    #[inline(never)]
     fn serve<H: Handler>(&self, me: Me<'_>, remote: &[u8], record: &mut [u8], handler: &mut H) {
         let Me { slot, slots, pid } = me;
         let ids = if self.o.peercred {
