@@ -523,14 +523,25 @@ fn a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground() {
         \x20   code = job.wait()\n\
         \x20   open(sys.argv[1], 'w').write(f'{got!r} {canonical} {code}')\n\
         \x20   os._exit(0)\n\
+        name = os.ttyname(slave)\n\
         os.close(slave)\n\
         seen = b''\n\
-        while True:\n\
+        import time\n\
+        deadline = time.monotonic() + 30\n\
+        while time.monotonic() < deadline:\n\
+        \x20   if not select.select([master], [], [], 1)[0]: continue\n\
         \x20   try: data = os.read(master, 4096)\n\
         \x20   except OSError: break\n\
         \x20   if not data: break\n\
         \x20   seen += data\n\
         \x20   if b'started' in seen and b'typed' not in seen: os.write(master, b'typed\\n'); seen += b'typed'\n\
+        else:\n\
+        \x20   sys.stderr.write(f'the terminal stayed open 30 s; seen: {seen!r}\\n')\n\
+        \x20   for p in filter(str.isdigit, os.listdir('/proc')):\n\
+        \x20       try: fds = [os.readlink(f'/proc/{p}/fd/{f}') for f in os.listdir(f'/proc/{p}/fd')]\n\
+        \x20       except OSError: continue\n\
+        \x20       if name in fds: sys.stderr.write(f'held by {p}: ' + open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode(errors='replace') + '\\n')\n\
+        \x20   os.kill(pid, 9)\n\
         os.waitpid(pid, 0)\n";
     let o = run(
         Command::new("python3")
@@ -540,10 +551,10 @@ fn a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground() {
             .arg(&s.sock)
             .arg(bin("ipccommand"))
             .args(["-F", "65534", "sh", "-c", "echo started; sleep 2"]),
-        40,
+        60,
     );
     let got = std::fs::read_to_string(&result).map_err(|e| format!("{e}: {} {}", stdout(&o), stderr(&o))).unwrap();
-    assert_eq!(got, "b'typed\\n' True 0", "{}", s.log());
+    assert_eq!(got, "b'typed\\n' True 0", "{} {}", s.log(), stderr(&o));
 }
 
 /// Descriptors come with `1:F,` three exactly, in one message or several
