@@ -173,7 +173,9 @@ pub fn client_vanishes(client: &mut Command, mark: &Path) -> Option<String> {
     kill(child.id() as i32, 9);
     let _ = child.wait();
     assert!(ok && &started == b"started\n", "the program did not start: {:?}", String::from_utf8_lossy(&started));
-    wait_until(10, || mark.exists());
+    // The shell creates the file before it writes the word: wait for the
+    // whole line, not for the file (an empty read was a flaky "").
+    wait_until(10, || std::fs::read_to_string(mark).is_ok_and(|s| s.ends_with('\n')));
     std::fs::read_to_string(mark).ok().map(|s| s.trim().to_string())
 }
 
