@@ -787,7 +787,14 @@ fn state_of(client: &mut Command) -> Option<State> {
     let finished = wait_until(10, || reader.is_finished());
     let said = if finished { reader.join().unwrap() } else { String::new() };
     let pid: Option<i32> = said.strip_prefix("pid=").and_then(|r| r.split(' ').next()).and_then(|p| p.parse().ok());
-    let state = pid.map(|pid| {
+    // Looked at once it sleeps in `sleep`: just after that exec the
+    // dynamic loader holds descriptor 3 for a moment (ld.so.cache, libc),
+    // which is not something the program was given.
+    let asleep = |pid: i32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.contains("(sleep) S ")
+    };
+    let state = pid.filter(|&pid| wait_until(10, || asleep(pid))).map(|pid| {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let field = |name: &str| {
             status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("").split_whitespace().collect::<Vec<_>>()
