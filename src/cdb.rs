@@ -96,8 +96,7 @@ impl Reader {
     pub fn open(path: &CStr) -> Result<Reader, CdbError> {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
         let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(CdbError::Open)?;
-        let stat = rustix::fs::fstat(&fd).map_err(CdbError::Read)?;
-        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+        match io::file_type(fd.as_fd()).map_err(CdbError::Read)? {
             rustix::fs::FileType::RegularFile => Reader::from_fd(fd),
             rustix::fs::FileType::Directory => Err(CdbError::Read(Errno::ISDIR)),
             _ => Err(CdbError::NotAFile),

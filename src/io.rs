@@ -1,7 +1,7 @@
 //! Descriptors and whole-buffer I/O: the standard descriptors, keeping new
 //! descriptors off them, putting a descriptor where a successor expects it,
 //! writing a buffer completely, reading with EINTR handled, copying one
-//! descriptor to another.
+//! descriptor to another, the type of a file.
 //!
 //! Descriptors 0, 1 and 2 belong to the process as a whole (and 6 and 7
 //! to a UCSPI client program): [`stdin`], [`stdout`], [`stderr`],
@@ -18,7 +18,9 @@
 //! and never allocates.
 #![allow(unsafe_code)]
 
+use core::ffi::CStr;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use rustix::fs::FileType;
 use rustix::io::Errno;
 
 /// Standard input (descriptor 0).
@@ -164,6 +166,25 @@ pub fn read(from: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     }
 }
 
+/// The type of the file open at `fd`, as fstat(2) says.
+pub fn file_type(fd: BorrowedFd<'_>) -> Result<FileType, Errno> {
+    #[cfg(target_pointer_width = "64")]
+    let mode = rustix::fs::fstat(fd)?.st_mode;
+    #[cfg(target_pointer_width = "32")]
+    let mode = crate::runtime::stat_mode(fd, c"", rustix::fs::AtFlags::EMPTY_PATH)?;
+    Ok(FileType::from_raw_mode(mode))
+}
+
+/// The type of the file `path` names, not following a final symbolic
+/// link, as lstat(2) says.
+pub fn link_type(path: &CStr) -> Result<FileType, Errno> {
+    #[cfg(target_pointer_width = "64")]
+    let mode = rustix::fs::lstat(path)?.st_mode;
+    #[cfg(target_pointer_width = "32")]
+    let mode = crate::runtime::stat_mode(rustix::fs::CWD, path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(FileType::from_raw_mode(mode))
+}
+
 /// Output gathered in a caller's buffer and written in as few `write`s
 /// as it takes: for reports of many small pieces.
 pub struct Buffered<'b> {
@@ -250,6 +271,31 @@ pub fn borrow_std<F: std::os::fd::AsRawFd>(f: &F) -> BorrowedFd<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On 32-bit machines these are our own fstatat64 (CI runs the unit
+    /// tests under qemu for armv7), on 64-bit ones rustix's calls.
+    #[test]
+    fn file_types_of_descriptors_and_paths() {
+        use rustix::fs::{FileType, Mode, OFlags};
+        let path = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        let open = |p: &std::path::Path| rustix::fs::open(&*path(p), OFlags::RDONLY, Mode::empty()).unwrap();
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(file_type(r.as_fd()), Ok(FileType::Fifo));
+        let dir = std::env::temp_dir().join(format!("ucspi-ipc-file-types-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        assert_eq!(file_type(open(&dir).as_fd()), Ok(FileType::Directory));
+        let file = dir.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert_eq!(file_type(open(&file).as_fd()), Ok(FileType::RegularFile));
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(link_type(&path(&link)), Ok(FileType::Symlink));
+        assert_eq!(link_type(&path(&file)), Ok(FileType::RegularFile));
+        assert_eq!(link_type(&path(&dir)), Ok(FileType::Directory));
+        assert_eq!(link_type(c"/dev/null"), Ok(FileType::CharacterDevice));
+        assert_eq!(link_type(&path(&dir.join("missing"))), Err(Errno::NOENT));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn buffered_output_keeps_everything_in_order() {

@@ -6,7 +6,8 @@
 //! [`Start::from_entry`]), the handful of system calls that rustix does
 //! not expose publicly (`exit_group`, `execve`, a vfork-style `clone` and a
 //! fork, `rt_sigprocmask`, `rt_sigaction`, `signalfd4`, `close_range`,
-//! `getgroups`, which rustix has only with an allocator), the
+//! `getgroups`, which rustix has only with an allocator; `fstatat64` on
+//! 32-bit machines, where rustix's stat converts a whole `statx`), the
 //! memory functions the
 //! compiler emits calls to, and the panic handler. Everything that differs
 //! between architectures (system call numbers and instructions, the entry
@@ -84,6 +85,8 @@ mod nr {
     pub const CLONE: usize = k::__NR_clone as usize;
     pub const FCNTL: usize = k::__NR_fcntl as usize;
     pub const CLOSE_RANGE: usize = k::__NR_close_range as usize;
+    #[cfg(target_pointer_width = "32")]
+    pub const FSTATAT64: usize = k::__NR_fstatat64 as usize;
     // The 32-bit ARM call of 16-bit gids is getgroups; of 32-bit ones,
     // getgroups32.
     #[cfg(target_arch = "arm")]
@@ -712,6 +715,34 @@ pub fn getgroups(buf: &mut [u32]) -> Result<usize, Errno> {
     // room for `len`.
     let ret = unsafe { syscall3(nr::GETGROUPS, len, buf.as_mut_ptr() as usize, 0) };
     result(ret)
+}
+
+/// The mode of the file `path` names, relative to `dir`, as fstatat64(2)
+/// with `flags` says, for [`crate::io::file_type`] and
+/// [`crate::io::link_type`] on 32-bit machines. rustix's stat there
+/// converts a whole statx (for its 64-bit times, which we do not read),
+/// with the old calls behind it for Linux before 4.11: ~600 bytes in each
+/// program that asks, up to 1.4 KB in one that asks twice. The old call
+/// alone says the mode, on every kernel.
+#[cfg(target_pointer_width = "32")]
+pub fn stat_mode(dir: rustix::fd::BorrowedFd<'_>, path: &CStr, flags: rustix::fs::AtFlags) -> Result<u32, Errno> {
+    use rustix::fd::AsRawFd;
+    let mut st = core::mem::MaybeUninit::<linux_raw_sys::general::stat64>::uninit();
+    // SAFETY: `path` is NUL-terminated and `st` has room for the kernel's
+    // struct stat64, which it fills on success; `dir` is open (borrowed)
+    // or AT_FDCWD.
+    let ret = unsafe {
+        syscall4(
+            nr::FSTATAT64,
+            dir.as_raw_fd() as usize,
+            path.as_ptr() as usize,
+            st.as_mut_ptr() as usize,
+            flags.bits() as usize,
+        )
+    };
+    result(ret)?;
+    // SAFETY: the call succeeded, so the kernel filled `st`.
+    Ok(unsafe { st.assume_init() }.st_mode)
 }
 
 /// Closes every descriptor from `first` up (close_range(2)); on kernels

@@ -104,7 +104,7 @@ pub struct ListenOptions {
 /// to report, as the original and s6 do.
 fn remove_old_socket(path: &CStr) -> Result<(), Failure> {
     use rustix::fs::FileType;
-    match rustix::fs::lstat(path).map(|st| FileType::from_raw_mode(st.st_mode)) {
+    match crate::io::link_type(path) {
         Ok(FileType::Socket) => {
             let _ = rustix::fs::unlink(path);
             Ok(())
@@ -341,11 +341,9 @@ impl Inherited {
         use crate::log;
         let fd = crate::io::stdin();
         // Misused outside a server: s6-ipcserverd's words, under our name.
-        match rustix::fs::fstat(fd) {
+        match crate::io::file_type(fd) {
             Err(e) => log::fatal_sys(e, &[b"fstat stdin"]),
-            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket => {
-                log::fatal(log::EXIT_USAGE, &[b"stdin is not a socket"])
-            }
+            Ok(t) if t != rustix::fs::FileType::Socket => log::fatal(log::EXIT_USAGE, &[b"stdin is not a socket"]),
             Ok(_) => {}
         }
         if !is_unix_listener(fd) {
