@@ -23,7 +23,9 @@
 # loop pinned to CPU 0: the machine's other work); the tables give medians
 # over the rounds of connections per second and p99 latency, then the
 # ratios the spawn policy is judged by: ours against the better C floor,
-# s6 and the original, and ours against each way alone.
+# s6 and the original, and ours against each way alone, each the median
+# over the rounds of one round's ratio (the servers run one after the
+# other at each concurrency: a ratio pairs runs seconds apart).
 #
 # Needs gcc, python3, cargo, taskset; s6 and the original are optional
 # (FAILED rows). Knobs: ROUNDS (3), SECS (2), CONCURRENCIES ("1 4 16 64"),
@@ -129,9 +131,11 @@ run_rounds() {
 		for h in $HOGS; do
 			say "round $r/$ROUNDS, hog $h"
 			hog "$h"
-			for cfg in $CONFIGS; do
-				[ -n "${FAILED[$cfg]:-}" ] && continue
-				for c in $CONCURRENCIES; do
+			# Servers one after the other at each concurrency, so that
+			# the runs a ratio pairs are seconds apart.
+			for c in $CONCURRENCIES; do
+				for cfg in $CONFIGS; do
+					[ -n "${FAILED[$cfg]:-}" ] && continue
 					line=$("$LOADGEN" "$WORK/$cfg.sock" -c "$c" -n 1000000 -t "$SECS" 2>&1 | tail -1)
 					echo "$h $cfg $c $r $line" >>"$WORK/raw"
 				done
@@ -163,10 +167,12 @@ labels = {
     "orig": "the original's ipcserver",
 }
 runs = {}
+rounds = {}
 for line in open(sys.argv[1]):
     h, cfg, c, r, *kv = line.split()
     fields = dict(x.split("=", 1) for x in kv if "=" in x)
     runs.setdefault((h, cfg, c), []).append(fields)
+    rounds.setdefault((h, cfg, c), {})[r] = float(fields.get("conn_per_s", 0)) or None
 def med(h, cfg, c, key):
     rs = [float(f[key]) for f in runs.get((h, cfg, c), []) if key in f]
     return statistics.median(rs) if rs else None
@@ -188,16 +194,23 @@ for h in hogs:
                 cells.append("FAILED" if v is None else f"{v:.0f}")
         print(f"| {labels[cfg]} | " + " | ".join(cells) + f" | {errors(h, cfg)} |")
     print()
-    print("| ratio of median conn/s | " + " | ".join(f"c={c}" for c in concs) + " |")
+    # A ratio pairs the two servers' runs of each round (seconds apart),
+    # then takes the median over the rounds: the machine's drift between
+    # rounds cancels, which a ratio of medians does not do.
+    print("| median over rounds of the ratio of conn/s | " + " | ".join(f"c={c}" for c in concs) + " |")
     print("|---|" + "---:|" * len(concs))
+    def per_round(cfg, c):
+        return rounds.get((h, cfg, c), {})
     def ratio(a, b, c):
-        x = med(h, a, c, "conn_per_s")
+        xs = per_round(a, c)
         if b == "floor":
-            ys = [med(h, f, c, "conn_per_s") for f in ("c_fork", "c_vfork")]
-            y = max((v for v in ys if v), default=None)
+            forks, vforks = per_round("c_fork", c), per_round("c_vfork", c)
+            ys = {r: max(v for v in (forks.get(r), vforks.get(r)) if v) for r in set(forks) | set(vforks)
+                  if forks.get(r) or vforks.get(r)}
         else:
-            y = med(h, b, c, "conn_per_s")
-        return f"{x / y:.2f}" if x and y else "FAILED"
+            ys = per_round(b, c)
+        rs = [xs[r] / ys[r] for r in xs if xs[r] and ys.get(r)]
+        return f"{statistics.median(rs):.2f}" if rs else "FAILED"
     for a, b, label in (("ours", "floor", "ours / the better C floor (goal ≥ 0.97)"),
                         ("ours", "s6", "ours / s6-ipcserver (goal ≥ 1.0)"),
                         ("ours", "orig", "ours / the original (goal ≥ 1.0)"),
