@@ -124,6 +124,13 @@ hog() {
 	fi
 }
 
+# rotated R: the configurations, starting from the R-th (cyclically).
+rotated() {
+	local list=($CONFIGS)
+	local n=${#list[@]} i
+	for i in $(seq 0 $((n - 1))); do echo "${list[$(((i + $1 - 1) % n))]}"; done
+}
+
 run_rounds() {
 	local r h cfg c line
 	: >"$WORK/raw"
@@ -132,9 +139,11 @@ run_rounds() {
 			say "round $r/$ROUNDS, hog $h"
 			hog "$h"
 			# Servers one after the other at each concurrency, so that
-			# the runs a ratio pairs are seconds apart.
+			# the runs a ratio pairs are seconds apart, each round from
+			# another one (the first after a change of concurrency runs
+			# while the last one's children are still being reaped).
 			for c in $CONCURRENCIES; do
-				for cfg in $CONFIGS; do
+				for cfg in $(rotated "$r"); do
 					[ -n "${FAILED[$cfg]:-}" ] && continue
 					line=$("$LOADGEN" "$WORK/$cfg.sock" -c "$c" -n 1000000 -t "$SECS" 2>&1 | tail -1)
 					echo "$h $cfg $c $r $line" >>"$WORK/raw"
