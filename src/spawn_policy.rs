@@ -66,10 +66,9 @@ pub const RATES: usize = 3;
 pub struct SpawnPolicy {
     busy: Spawn,
     /// Connections per second in the last [`RATES`] busy windows of each
-    /// way, newest at `newest[way]` (all 0: not measured yet; the first
-    /// measure fills them all).
+    /// way, oldest first (all 0: not measured yet; the first measure fills
+    /// them all).
     rates: [[u64; RATES]; 2],
-    newest: [usize; 2],
     /// When the current window began (nanoseconds of the caller's clock).
     began: u64,
     served: u32,
@@ -91,7 +90,6 @@ impl SpawnPolicy {
         SpawnPolicy {
             busy: Spawn::Fork,
             rates: [[0; RATES]; 2],
-            newest: [0; 2],
             began: 0,
             served: 0,
             found_waiting: 0,
@@ -140,12 +138,12 @@ impl SpawnPolicy {
 
     /// Keeps `rate` as the newest of the busy way's.
     fn record(&mut self, rate: u64) {
-        let way = self.busy.index();
-        if self.rates[way] == [0; RATES] {
-            self.rates[way] = [rate; RATES];
+        let rates = &mut self.rates[self.busy.index()];
+        if *rates == [0; RATES] {
+            *rates = [rate; RATES];
         } else {
-            self.newest[way] = (self.newest[way] + 1) % RATES;
-            self.rates[way][self.newest[way]] = rate;
+            rates.rotate_left(1);
+            rates[RATES - 1] = rate;
         }
     }
 
