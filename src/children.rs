@@ -190,6 +190,14 @@ impl Signals {
         Signals(runtime::signalfd(handled).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"])))
     }
 
+    /// A reader of its own for some of the signals that [`Signals::new`]
+    /// blocked without reading (its `blocked`): for a server that polls
+    /// for those only at times. (Signals that are not blocked are never
+    /// read: they take their disposition.)
+    pub fn apart(set: SigSet) -> Signals {
+        Signals(runtime::signalfd(set).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"])))
+    }
+
     /// The descriptor to poll.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()

@@ -647,6 +647,54 @@ fn a_waiting_connection_gets_its_predecessor_forked() {
     assert_eq!((forked, vforked), (4, 1), "{trace}");
 }
 
+/// A lone client's connections, one after the other, do not each wake
+/// the daemon for their handler's exit (that wake came between every two
+/// connections): their handlers are collected as the next connection is
+/// accepted, and exits wake the daemon again only once connections stop
+/// (the last handler is reaped all the same: see
+/// `no_zombies_after_1000_connections`). Under strace, the daemon's reads
+/// of SIGCHLD from its signalfd are counted: fewer than one for every two
+/// connections, where the wakes were one per connection (a loaded machine
+/// may leave a pause between two connections long enough to count as
+/// idle, now and then).
+#[test]
+fn a_lone_clients_handlers_are_collected_without_a_wake_each() {
+    const T: &str = "a_lone_clients_handlers_are_collected_without_a_wake_each";
+    if !have("strace", T) {
+        return;
+    }
+    if emulated() {
+        return skip(T, "strace cannot trace under qemu-user");
+    }
+    let dir = TempDir::new();
+    let sock = dir.join("s");
+    let trace = dir.join("trace");
+    let mut strace = spawn_on(
+        &sock,
+        Command::new("strace")
+            .args(["-qq", "-e", "trace=read,wait4", "-o"])
+            .arg(&trace)
+            .arg(bin("ipcserverd"))
+            .args(["echo", "served"])
+            .stdout(Stdio::null()),
+    );
+    for _ in 0..50 {
+        assert_eq!(fetch(&sock).unwrap(), b"served\n");
+    }
+    let daemon = children(strace.pid()).0;
+    assert_eq!(daemon.len(), 1, "strace's children: {daemon:?}");
+    // Every handler collected, the last one too, without a connection
+    // after it.
+    assert!(wait_until(10, || children(daemon[0]) == (vec![], 0)), "{:?}", children(daemon[0]));
+    kill(daemon[0], 15);
+    assert!(strace.wait(10).is_some_and(|s| s.success()), "strace did not end with the daemon");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let collected = trace.lines().filter(|l| l.starts_with("wait4(") && !l.contains(") = 0")).count();
+    let woken = trace.lines().filter(|l| l.starts_with("read(")).count();
+    assert!(collected >= 50, "{trace}");
+    assert!(woken < 25, "{woken} wakes for exits in 50 connections:\n{trace}");
+}
+
 #[test]
 fn no_zombies_after_1000_connections() {
     let d = Daemon::start(&["true"]);

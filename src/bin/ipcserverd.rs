@@ -4,12 +4,20 @@
 //! listening Unix stream socket; for each connection it starts prog... with
 //! the connection on descriptors 0 and 1 and the UCSPI-IPC variables in its
 //! environment, keeping at most maxconn children (and localmaxconn per uid).
-//! Signals arrive through a signalfd. A connection costs accept, a
+//! Signals arrive through signalfds. A connection costs accept, a
 //! credential lookup, one clone and the child's dup2/exec, and no
 //! allocation. The child is spawned vfork-style, unless another connection
 //! is already waiting: then it is started the way the machine serves
 //! faster at that moment, fork or vfork, as measured while serving
 //! ([`SpawnPolicy`]).
+//!
+//! While connections keep coming, children that have exited are
+//! collected as the next connection is accepted, and a child's exit does
+//! not wake the daemon: at one client that wake came between every two
+//! connections. After [`REAP_AFTER_MS`] without a connection, or when no
+//! more can be accepted, each exit wakes it again: an exited child does
+//! not wait longer than that to be collected (and logged, at verbosity
+//! 2), and an idle daemon does not wake for nothing.
 //!
 //! Fairness and robustness: at most [`ACCEPTS_PER_ROUND`] connections are
 //! accepted between two looks at the signals, and exited children are
@@ -47,6 +55,9 @@ const ACCEPTS_PER_ROUND: usize = 64;
 /// How long accepting pauses after the system ran out of a resource,
 /// unless a child exits first.
 const BACKOFF_MS: i64 = 100;
+/// How long children that have exited may wait to be collected while
+/// connections keep coming.
+const REAP_AFTER_MS: i64 = 10;
 
 /// The way to start a child: the policy's ([`SpawnPolicy`]), unless the
 /// build fixed one (see build.rs: for measuring each alone).
@@ -90,6 +101,8 @@ struct Server {
     policy: SpawnPolicy,
     /// The current shortage was logged (once per episode).
     shortage_logged: bool,
+    /// No connection came for [`REAP_AFTER_MS`]: exits wake the daemon.
+    idle: bool,
 }
 
 fn main(start: Start) -> ! {
@@ -133,8 +146,9 @@ fn main(start: Start) -> ! {
     // rather than ignored, so that a closed log pipe is an error for us
     // and not a death.
     let requests = SigSet::EMPTY.with(Signal::HUP).with(Signal::QUIT).with(Signal::ABORT);
-    let handled = children::heeded(requests).with(Signal::CHILD).with(Signal::TERM);
-    let signals = Signals::new(handled, SigSet::EMPTY.with(Signal::PIPE));
+    let handled = children::heeded(requests).with(Signal::TERM);
+    let signals = Signals::new(handled, SigSet::EMPTY.with(Signal::PIPE).with(Signal::CHILD));
+    let exits = Signals::apart(SigSet::EMPTY.with(Signal::CHILD));
 
     if ready {
         let mut line = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
@@ -168,22 +182,47 @@ fn main(start: Start) -> ! {
         paused: false,
         policy: SpawnPolicy::new(),
         shortage_logged: false,
+        idle: true,
     };
     children::log_status(0, maxconn);
-    server.run(&signals)
+    server.run(&signals, &exits)
 }
 
 impl Server {
-    fn run(&mut self, signals: &Signals) -> ! {
+    /// `requests` are the signals that ask for something, `exits` reads
+    /// SIGCHLD.
+    fn run(&mut self, requests: &Signals, exits: &Signals) -> ! {
         let backoff = rustix::event::Timespec { tv_sec: 0, tv_nsec: BACKOFF_MS * 1_000_000 };
-        let sigfd = signals.fd();
+        let reap_after = rustix::event::Timespec { tv_sec: 0, tv_nsec: REAP_AFTER_MS * 1_000_000 };
+        let (listener, requests_fd, exits_fd) = (self.listener, requests.fd(), exits.fd());
         loop {
             let accepting = !self.paused && !self.children.is_full();
-            let mut fds = [PollFd::new(&sigfd, PollFlags::IN), PollFd::new(&self.listener, PollFlags::IN)];
-            let n = if accepting { 2 } else { 1 };
-            match poll(&mut fds[..n], self.paused.then_some(&backoff)) {
-                // Only a paused poll has a timeout: the pause is over.
-                Ok(0) => self.paused = false,
+            let hear_exits = self.idle || !accepting;
+            // In this order, the descriptors polled are a slice.
+            let mut fds = [
+                PollFd::new(&listener, PollFlags::IN),
+                PollFd::new(&requests_fd, PollFlags::IN),
+                PollFd::new(&exits_fd, PollFlags::IN),
+            ];
+            let polled = match (accepting, hear_exits) {
+                (true, false) => 0..2,
+                (true, true) => 0..3,
+                (false, _) => 1..3,
+            };
+            let timeout = if self.paused {
+                Some(&backoff)
+            } else if !hear_exits && !self.children.is_empty() {
+                Some(&reap_after)
+            } else {
+                None
+            };
+            match poll(&mut fds[polled], timeout) {
+                Ok(0) if self.paused => self.paused = false,
+                // No connection for a while: collect, and hear exits.
+                Ok(0) => {
+                    self.reap();
+                    self.idle = true;
+                }
                 Ok(_) | Err(Errno::INTR) => {}
                 // More descriptors polled than RLIMIT_NOFILE allows, or no
                 // memory: a shortage like any other. Wait, then look at
@@ -191,18 +230,26 @@ impl Server {
                 Err(e @ (Errno::INVAL | Errno::NOMEM)) => {
                     self.shortage(e, b"poll");
                     let _ = rustix::thread::nanosleep(&backoff);
-                    self.handle_signals(signals);
+                    self.handle_signals(requests);
+                    exits.drain(|_| {});
+                    self.reap();
                     continue;
                 }
                 Err(e) => log::fatal_sys(e, &[b"poll"]),
             }
-            let signalled = !fds[0].revents().is_empty();
-            let connecting = accepting && !fds[1].revents().is_empty();
+            let connecting = accepting && !fds[0].revents().is_empty();
+            let signalled = !fds[1].revents().is_empty();
+            let exited = hear_exits && !fds[2].revents().is_empty();
             if signalled {
-                self.handle_signals(signals);
+                self.handle_signals(requests);
+            }
+            if exited {
+                exits.drain(|_| {});
+                self.reap();
             }
             if connecting {
-                self.accept_some();
+                let after_idle = core::mem::replace(&mut self.idle, false);
+                self.accept_some(after_idle);
             }
         }
     }
@@ -212,8 +259,11 @@ impl Server {
     /// on a blocking one (poll said it would not block). On a
     /// non-blocking socket it accepts one connection ahead, if one is
     /// waiting: whether one was decides how the current one's child
-    /// starts ([`SpawnPolicy`]).
-    fn accept_some(&mut self) {
+    /// starts ([`SpawnPolicy`]). `after_idle`: the first connection for a
+    /// while.
+    fn accept_some(&mut self, after_idle: bool) {
+        // Exits may not have woken us: collect first.
+        self.reap();
         if self.children.is_full() {
             return;
         }
@@ -225,8 +275,12 @@ impl Server {
             let ahead =
                 self.nonblocking && accepted < ACCEPTS_PER_ROUND && self.children.len() + 1 < self.children.max();
             // Within a burst (the last look found one) an accept says it
-            // at once; a poll first only where none was waiting.
-            let look = ahead && (accepted > 1 || self.another_waiting());
+            // at once; a poll first only where none was waiting. No look
+            // while connections come one at a time (no other child runs,
+            // and none has been idle): a lone client's connections would
+            // each pay a system call for it.
+            let alone = !after_idle && self.children.is_empty();
+            let look = ahead && (accepted > 1 || (!alone && self.another_waiting()));
             next = if look { self.accept_one() } else { None };
             let way = spawn_way(&mut self.policy, next.is_some());
             self.serve(conn, &remote, way);
@@ -357,7 +411,6 @@ impl Server {
 
     fn handle(&mut self, signal: Signal) {
         match signal {
-            Signal::CHILD => self.reap(),
             Signal::TERM => runtime::exit(0),
             Signal::HUP => self.children.kill_all(&[Signal::TERM, Signal::CONT]),
             Signal::QUIT => {
