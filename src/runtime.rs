@@ -94,6 +94,7 @@ mod nr {
     #[cfg(not(target_arch = "arm"))]
     pub const GETGROUPS: usize = k::__NR_getgroups as usize;
     pub const WRITE: usize = k::__NR_write as usize;
+    pub const GETRUSAGE: usize = k::__NR_getrusage as usize;
     pub const SIGCHLD: usize = k::SIGCHLD as usize;
 }
 
@@ -743,6 +744,24 @@ pub fn stat_mode(dir: rustix::fd::BorrowedFd<'_>, path: &CStr, flags: rustix::fs
     result(ret)?;
     // SAFETY: the call succeeded, so the kernel filled `st`.
     Ok(unsafe { st.assume_init() }.st_mode)
+}
+
+/// How many times this process has been preempted so far: its
+/// involuntary context switches (getrusage's `ru_nivcsw`, which rustix
+/// does not ask for); 0 if the kernel does not say.
+pub fn preemptions() -> u64 {
+    let mut usage = core::mem::MaybeUninit::<linux_raw_sys::general::rusage>::uninit();
+    // SAFETY: RUSAGE_SELF, and room for the kernel's struct rusage, which
+    // it fills on success (getrusage takes two arguments: the third is
+    // not read).
+    let ret = unsafe {
+        syscall3(nr::GETRUSAGE, linux_raw_sys::general::RUSAGE_SELF as usize, usage.as_mut_ptr() as usize, 0)
+    };
+    match result(ret) {
+        // SAFETY: the call succeeded, so the kernel filled `usage`.
+        Ok(_) => unsafe { usage.assume_init() }.ru_nivcsw as u64,
+        Err(_) => 0,
+    }
 }
 
 /// Closes every descriptor from `first` up (close_range(2)); on kernels

@@ -27,9 +27,19 @@
 //! again for one window in every [`PROBE_EVERY`], since the load changes.
 //! Both are tried first, fork first.
 //!
-//! It does not measure anything itself: the caller gives it the monotonic
-//! clock's reading when asked, so that it is a function of what it is told
-//! (and tested as one). No allocation; a few words of state.
+//! The same windows say whether the server's CPU is contended: more than
+//! one preemption of the server (an involuntary context switch) for every
+//! [`PREEMPTED_ONE_IN`] connections of the last window. A quiet machine
+//! preempts the server about once in a hundred connections, one with a CPU
+//! hog beside it once in five or more (measured with one client). The
+//! server uses it to decide how to collect its children (see ipcserverd):
+//! where the CPU is contended, every wake of the server is waited for by
+//! others.
+//!
+//! It does not measure anything itself: the caller reads the monotonic
+//! clock and the server's preemptions when asked, so that it is a function
+//! of what it is told (and tested as one). No allocation; a few words of
+//! state.
 
 /// How a child is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +72,21 @@ pub const PROBE_EVERY: u32 = 16;
 /// The rates kept per way, of which the median decides.
 pub const RATES: usize = 3;
 
+/// More preemptions than one in this many connections: the CPU is
+/// contended.
+pub const PREEMPTED_ONE_IN: u32 = 20;
+
+/// What the caller reads for the policy, at the start and the end of each
+/// window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// The monotonic clock, in nanoseconds.
+    pub ns: u64,
+    /// How many times the server has been preempted so far (its
+    /// involuntary context switches).
+    pub preempted: u64,
+}
+
 /// The policy's state: see the module's documentation.
 pub struct SpawnPolicy {
     busy: Spawn,
@@ -69,13 +94,15 @@ pub struct SpawnPolicy {
     /// way, oldest first (all 0: not measured yet; the first measure fills
     /// them all).
     rates: [[u64; RATES]; 2],
-    /// When the current window began (nanoseconds of the caller's clock).
-    began: u64,
+    /// What was read when the current window began.
+    began: Reading,
     served: u32,
     found_waiting: u32,
     until_probe: u32,
     /// The last connection found another waiting.
     in_burst: bool,
+    /// The last window found the CPU contended.
+    contended: bool,
 }
 
 impl Default for SpawnPolicy {
@@ -90,24 +117,25 @@ impl SpawnPolicy {
         SpawnPolicy {
             busy: Spawn::Fork,
             rates: [[0; RATES]; 2],
-            began: 0,
+            began: Reading { ns: 0, preempted: 0 },
             served: 0,
             found_waiting: 0,
             until_probe: PROBE_EVERY,
             in_burst: false,
+            contended: false,
         }
     }
 
     /// How to start the child of a connection, given whether another
-    /// connection is `waiting` behind it; `now` reads the monotonic clock
-    /// in nanoseconds (called at most twice in a window).
-    pub fn way(&mut self, waiting: bool, now: impl Fn() -> u64) -> Spawn {
+    /// connection is `waiting` behind it; `read` reads the clock and the
+    /// preemptions (called twice in a window).
+    pub fn way(&mut self, waiting: bool, read: impl Fn() -> Reading) -> Spawn {
         // The last connection of a burst (the one before had another
         // waiting) is still the burst's: a vfork there would stall the
         // loop just as the next clients arrive.
         let way = if waiting || self.in_burst { self.busy } else { Spawn::Vfork };
         self.in_burst = waiting;
-        self.count(waiting, now);
+        self.count(waiting, read);
         way
     }
 
@@ -116,19 +144,28 @@ impl SpawnPolicy {
         self.busy
     }
 
-    fn count(&mut self, waiting: bool, now: impl Fn() -> u64) {
+    /// Whether the last window found the server's CPU contended (none
+    /// measured yet: not).
+    pub fn contended(&self) -> bool {
+        self.contended
+    }
+
+    fn count(&mut self, waiting: bool, read: impl Fn() -> Reading) {
         if self.served == 0 {
-            self.began = now();
+            self.began = read();
         }
         self.served += 1;
         self.found_waiting += u32::from(waiting);
         if self.served < WINDOW {
             return;
         }
+        let end = read();
+        let preempted = end.preempted.saturating_sub(self.began.preempted);
+        self.contended = preempted * u64::from(PREEMPTED_ONE_IN) > u64::from(WINDOW);
         // A window where connections mostly waited says how fast the busy
         // way serves; one where they did not says nothing about it.
         if self.found_waiting >= WINDOW / 2 {
-            let elapsed = now().saturating_sub(self.began).max(1);
+            let elapsed = end.ns.saturating_sub(self.began.ns).max(1);
             self.record(u64::from(WINDOW) * 1_000_000_000 / elapsed);
             self.busy = self.next_busy();
         }
@@ -176,6 +213,11 @@ impl SpawnPolicy {
 mod tests {
     use super::*;
 
+    /// A reading at `ns`, the server never preempted.
+    fn at(ns: u64) -> Reading {
+        Reading { ns, preempted: 0 }
+    }
+
     /// Runs `windows` windows of connections that all find another
     /// waiting, each taking `ns(way)` nanoseconds; the busy way of each.
     fn run(policy: &mut SpawnPolicy, windows: usize, ns: impl Fn(Spawn) -> u64) -> Vec<Spawn> {
@@ -185,7 +227,7 @@ mod tests {
             let way = policy.busy();
             ways.push(way);
             for _ in 0..WINDOW {
-                assert_eq!(policy.way(true, || clock), way, "one way in a window");
+                assert_eq!(policy.way(true, || at(clock)), way, "one way in a window");
                 clock += ns(way);
             }
         }
@@ -196,7 +238,7 @@ mod tests {
     fn nothing_waiting_is_always_a_vfork() {
         let mut p = SpawnPolicy::new();
         for i in 0..10 * WINDOW {
-            assert_eq!(p.way(false, || u64::from(i)), Spawn::Vfork);
+            assert_eq!(p.way(false, || at(u64::from(i))), Spawn::Vfork);
         }
         // Such windows measure nothing: fork is still to be tried.
         assert_eq!(p.busy(), Spawn::Fork);
@@ -252,7 +294,7 @@ mod tests {
     #[test]
     fn the_last_connection_of_a_burst_goes_the_bursts_way() {
         let mut p = SpawnPolicy::new();
-        let ways: Vec<Spawn> = [false, true, true, false, false].iter().map(|&w| p.way(w, || 0)).collect();
+        let ways: Vec<Spawn> = [false, true, true, false, false].iter().map(|&w| p.way(w, || at(0))).collect();
         assert_eq!(ways, [Spawn::Vfork, Spawn::Fork, Spawn::Fork, Spawn::Fork, Spawn::Vfork]);
     }
 
@@ -262,9 +304,34 @@ mod tests {
         let mut clock = 0;
         for i in 0..WINDOW {
             let waiting = i < WINDOW / 2 - 1;
-            p.way(waiting, || clock);
+            p.way(waiting, || at(clock));
             clock += 1_000;
         }
         assert_eq!(p.busy(), Spawn::Fork, "not measured: fork still the one to try");
+    }
+
+    /// Runs one window of lone connections during which the server is
+    /// preempted `preempted` times; whether the policy then finds the CPU
+    /// contended.
+    fn contended_after(p: &mut SpawnPolicy, preempted: u64) -> bool {
+        let last = u64::from(WINDOW) - 1;
+        for i in 0..=last {
+            // Preempted evenly across the window: none at its first
+            // connection, all of them by its last.
+            p.way(false, || Reading { ns: i, preempted: i * preempted / last });
+        }
+        p.contended()
+    }
+
+    #[test]
+    fn contention_is_more_than_one_preemption_in_20_connections_of_the_last_window() {
+        let mut p = SpawnPolicy::new();
+        assert!(!p.contended(), "nothing measured: not contended");
+        // A quiet machine (measured: about one in a hundred), then one
+        // with a CPU hog (one in five or more), then quiet again.
+        assert!(!contended_after(&mut p, u64::from(WINDOW) / 100));
+        assert!(contended_after(&mut p, u64::from(WINDOW) / 5));
+        assert!(!contended_after(&mut p, u64::from(WINDOW / PREEMPTED_ONE_IN)));
+        assert!(contended_after(&mut p, u64::from(WINDOW / PREEMPTED_ONE_IN) + 2));
     }
 }

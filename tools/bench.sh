@@ -3,7 +3,7 @@
 #
 # Prints a Markdown report (the tables of doc/performance.md) on stdout:
 #   1. connections/s and latency at concurrency 1 and 16, medians of ROUNDS
-#      interleaved rounds, for our ipcserver (no access), our ipcserver -x,
+#      interleaved rounds (and ratios, each the median of the rounds'), for our ipcserver (no access), our ipcserver -x,
 #      s6-ipcserver, s6-ipcserver + s6-ipcserver-access -x, ucspi-unix
 #      unixserver, the floors of a server (tools/cserver.c: one accept loop
 #      that forks, or vforks, and execs) and the fork+exec / vfork+exec
@@ -149,15 +149,25 @@ measure() {
 	esac
 }
 
-# run_rounds ROUNDS RAWFILE
+# rotated R: the configurations, starting from the R-th (cyclically).
+rotated() {
+	local list=($CONFIGS)
+	local n=${#list[@]} i
+	for i in $(seq 0 $((n - 1))); do echo "${list[$(((i + $1 - 1) % n))]}"; done
+}
+
+# run_rounds ROUNDS RAWFILE: at each concurrency, every configuration one
+# after the other, so that the runs a ratio pairs are seconds apart; each
+# round starts from another configuration (the first after a change of
+# concurrency runs while the last one's children are still being reaped).
 run_rounds() {
 	local rounds=$1 raw=$2 r cfg c line
 	: >"$raw"
 	for r in $(seq "$rounds"); do
 		say "round $r/$rounds ($(basename "$(readlink "$HANDLER")"))"
-		for cfg in $CONFIGS; do
-			[ -n "${FAILED[$cfg]:-}" ] && continue
-			for c in 1 16; do
+		for c in 1 16; do
+			for cfg in $(rotated "$r"); do
+				[ -n "${FAILED[$cfg]:-}" ] && continue
 				line=$(measure "$cfg" "$c" 2>&1 | tail -1)
 				echo "$cfg $c $r $line" >>"$raw"
 			done
@@ -166,7 +176,8 @@ run_rounds() {
 }
 
 # report_rounds RAWFILE: medians per (config, concurrency) and the ratios
-# the goals are about.
+# the goals are about, each the median over the rounds of one round's
+# ratio (the drift of a shared machine between rounds cancels out).
 report_rounds() {
 	local failed_list="" labels cfg
 	for cfg in $CONFIGS; do
@@ -179,10 +190,12 @@ labels = dict(l.split("=", 1) for l in os.environ["LABELS"].splitlines())
 failed = dict(l.split("=", 1) for l in os.environ["FAILED_LIST"].splitlines() if l)
 configs = os.environ["CONFIGS"].split()
 runs = {}
+rounds = {}
 for line in open(sys.argv[1]):
     cfg, c, r, *kv = line.split()
     fields = dict(x.split("=", 1) for x in kv if "=" in x)
     runs.setdefault((cfg, c), []).append(fields)
+    rounds.setdefault((cfg, c), {})[r] = float(fields.get("conn_per_s", 0)) or None
 def med(cfg, c, key):
     rs = [float(f[key]) for f in runs.get((cfg, c), []) if key in f]
     return statistics.median(rs) if rs else None
@@ -200,23 +213,22 @@ for cfg in configs:
         cells += ["FAILED" if x is None else f"{x:.0f}" for x in v]
     print(f"| {labels[cfg]} | " + " | ".join(cells) + f" | {errors(cfg, '1') + errors(cfg, '16')} |")
 print()
-print("Ratios of median conn/s:")
+print("Medians over the rounds of the ratio of conn/s:")
 print()
 print("| ratio | c=1 | c=16 | goal |")
 print("|---|---:|---:|---|")
 labels["cbest"] = "the better C server floor"
-def rate(cfg, c):
+def rate(cfg, c, r):
     if cfg == "cbest":
-        return max((v for v in (med("cfork", c, "conn_per_s"), med("cvfork", c, "conn_per_s")) if v), default=None)
-    return med(cfg, c, "conn_per_s")
+        return max((v for v in (rate("cfork", c, r), rate("cvfork", c, r)) if v), default=None)
+    return rounds.get((cfg, c), {}).get(r)
+def ratio(a, b, c):
+    rs = [rate(a, c, r) / rate(b, c, r) for r in rounds.get((a, c), {}) if rate(a, c, r) and rate(b, c, r)]
+    return f"{statistics.median(rs):.2f}" if rs else "FAILED"
 for a, b, goal in (("oursx", "s6x", "≥ 2.5"), ("ours", "s6", "≥ 1.3"),
                    ("ours", "cbest", "≥ 0.97"), ("ours", "vfork", "≥ 0.9"), ("ours", "fork", ""),
                    ("ours", "unix", ""), ("oursx", "ours", "")):
-    cells = []
-    for c in ("1", "16"):
-        x, y = rate(a, c), rate(b, c)
-        cells.append(f"{x / y:.2f}" if x and y else "FAILED")
-    print(f"| {labels[a]} / {labels[b]} | {cells[0]} | {cells[1]} | {goal} |")
+    print(f"| {labels[a]} / {labels[b]} | {ratio(a, b, '1')} | {ratio(a, b, '16')} | {goal} |")
 for cfg, why in failed.items():
     print(f"\nFAILED {labels[cfg]}: `{why.strip()[:300]}`")
 EOF
