@@ -20,6 +20,7 @@ pub mod mapped_vec;
 pub mod netstring;
 pub mod num;
 pub mod prefork;
+mod program;
 pub mod pty;
 pub mod relay;
 pub mod request;

@@ -216,6 +216,16 @@ pub fn fatal_sys(err: Errno, pieces: &[&[u8]]) -> ! {
     crate::runtime::exit(EXIT_TEMP)
 }
 
+/// Writes one line for a panic and exits [`EXIT_TEMP`] (a temporary or
+/// system error). No formatting machinery is pulled in.
+pub fn panic_exit(info: &core::panic::PanicInfo) -> ! {
+    let _ = info;
+    let mut line = Line::new();
+    line.str(b"fatal: internal error (panic)");
+    line.emit();
+    crate::runtime::exit(EXIT_TEMP)
+}
+
 /// The line [`fatal`] writes, for a program that must do something else
 /// (answer a client) before it writes it and exits.
 pub fn fatal_line(pieces: &[&[u8]]) -> Line {

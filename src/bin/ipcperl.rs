@@ -73,7 +73,7 @@ struct MainArgs {
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    runtime::panic_exit(info)
+    log::panic_exit(info)
 }
 
 #[cfg(not(test))]

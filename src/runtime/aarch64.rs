@@ -2,8 +2,9 @@
 //! new stack, and the memory functions.
 //!
 //! Everything here is what differs between architectures in instructions;
-//! the generic runtime (`runtime.rs`) only uses the names below, and takes
-//! system call numbers and the kernel's structures from linux-raw-sys.
+//! the generic runtime (`runtime.rs` and the other files of `runtime/`)
+//! only uses the names below, and takes system call numbers and the
+//! kernel's structures from linux-raw-sys.
 //!
 //! System calls: `svc 0`, the number in x8, arguments in x0 to x5, the
 //! result in x0; the kernel preserves every other register.
@@ -134,10 +135,10 @@ global_asm!(
 
 /// The relocation table `__ucspi_relocate` applies: DT_RELA (the addend
 /// in each entry), every entry R_AARCH64_RELATIVE (the psABI's number).
-const RELOCATIONS: super::RelocationTable = super::RelocationTable {
-    tag: super::elf::DT_RELA,
-    size_tag: super::elf::DT_RELASZ,
-    other_tag: super::elf::DT_REL,
+const RELOCATIONS: super::start::RelocationTable = super::start::RelocationTable {
+    tag: super::start::elf::DT_RELA,
+    size_tag: super::start::elf::DT_RELASZ,
+    other_tag: super::start::elf::DT_REL,
     relative: 1027,
 };
 

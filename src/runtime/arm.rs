@@ -3,8 +3,9 @@
 //! memory functions.
 //!
 //! Everything here is what differs between architectures in instructions;
-//! the generic runtime (`runtime.rs`) only uses the names below, and takes
-//! system call numbers and the kernel's structures from linux-raw-sys.
+//! the generic runtime (`runtime.rs` and the other files of `runtime/`)
+//! only uses the names below, and takes system call numbers and the
+//! kernel's structures from linux-raw-sys.
 //!
 //! System calls: `svc 0`, the number in r7, arguments in r0 to r5, the
 //! result in r0; the kernel preserves every other register. In Thumb code
@@ -163,10 +164,10 @@ global_asm!(
 
 /// The relocation table `__ucspi_relocate` applies: DT_REL (the addend
 /// in the word relocated), every entry R_ARM_RELATIVE (the psABI's number).
-const RELOCATIONS: super::RelocationTable = super::RelocationTable {
-    tag: super::elf::DT_REL,
-    size_tag: super::elf::DT_RELSZ,
-    other_tag: super::elf::DT_RELA,
+const RELOCATIONS: super::start::RelocationTable = super::start::RelocationTable {
+    tag: super::start::elf::DT_REL,
+    size_tag: super::start::elf::DT_RELSZ,
+    other_tag: super::start::elf::DT_RELA,
     relative: 23,
 };
 

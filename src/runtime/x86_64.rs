@@ -2,8 +2,9 @@
 //! new stack, and the memory functions, in the fewest instructions.
 //!
 //! Everything here is what differs between architectures in instructions;
-//! the generic runtime (`runtime.rs`) only uses the names below, and takes
-//! system call numbers and the kernel's structures from linux-raw-sys.
+//! the generic runtime (`runtime.rs` and the other files of `runtime/`)
+//! only uses the names below, and takes system call numbers and the
+//! kernel's structures from linux-raw-sys.
 
 use core::arch::{asm, global_asm};
 
@@ -31,10 +32,10 @@ macro_rules! runtime_entry {
 
 /// The relocation table `__ucspi_relocate` applies: DT_RELA (the addend
 /// in each entry), every entry R_X86_64_RELATIVE (the psABI's number).
-const RELOCATIONS: super::RelocationTable = super::RelocationTable {
-    tag: super::elf::DT_RELA,
-    size_tag: super::elf::DT_RELASZ,
-    other_tag: super::elf::DT_REL,
+const RELOCATIONS: super::start::RelocationTable = super::start::RelocationTable {
+    tag: super::start::elf::DT_RELA,
+    size_tag: super::start::elf::DT_RELASZ,
+    other_tag: super::start::elf::DT_REL,
     relative: 8,
 };
 
