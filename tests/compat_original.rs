@@ -904,7 +904,7 @@ const RULE_LINES: &[&str] = &[
 ];
 
 fn rules_compiled(t: &mut Tally, bins: &Bins) {
-    if !have("cdb", "compat_original rules (tinycdb to dump)") {
+    if !have_for("rules (tinycdb to dump)", "cdb") {
         return;
     }
     let d = TempDir::new();
@@ -1263,7 +1263,7 @@ fn bind_errors(t: &mut Tally, bins: &Bins, chain: Chain) {
 /// of `chain_with`.
 fn privilege_drops(t: &mut Tally, bins: &Bins, chain_with: fn(&'static [&'static str]) -> Chain<'static>) {
     if !is_root() {
-        skip("compat_original privilege drops", "needs root");
+        skip("privilege drops: needs root");
         return;
     }
     let ids: &[&str] = &["sh", "-c", "id -u; id -g; grep Groups /proc/self/status"];
@@ -1285,7 +1285,7 @@ fn privilege_drops(t: &mut Tally, bins: &Bins, chain_with: fn(&'static [&'static
     }
     // Run by a user (nobody, no other group), for other ids and for its
     // own: is the socket left behind?
-    if !have("setpriv", "compat_original privilege drops by a user") {
+    if !have_for("privilege drops by a user", "setpriv") {
         return;
     }
     let d = TempDir::new();
@@ -1312,7 +1312,7 @@ fn privilege_drops(t: &mut Tally, bins: &Bins, chain_with: fn(&'static [&'static
 fn signals_from_launchers(t: &mut Tally, bins: &Bins, chain: Chain) {
     for launcher in Launcher::ALL {
         if let Some(what) = launcher.missing() {
-            skip("compat_original signals", &format!("{launcher:?}: no {what}"));
+            skip(&format!("signals: {launcher:?}: no {what}"));
             continue;
         }
         let run = |suite: Suite| {
@@ -1339,10 +1339,10 @@ fn signals_from_launchers(t: &mut Tally, bins: &Bins, chain: Chain) {
 }
 
 /// The original's programs, from the directory `var` names, and ours;
-/// `None` (and SKIPPED for `test`) when `var` is not set.
-fn bins_from(var: &str, test: &str, programs: &[&str]) -> Option<Bins> {
+/// `None` (and SKIPPED) when `var` is not set.
+fn bins_from(var: &str, programs: &[&str]) -> Option<Bins> {
     let Some(dir) = std::env::var_os(var) else {
-        skip(test, &format!("{var} is not set"));
+        skip(&format!("{var} is not set"));
         return None;
     };
     let bins = Bins { original: PathBuf::from(dir), ours: bin("ipcserver").parent().unwrap().to_path_buf() };
@@ -1354,8 +1354,7 @@ fn bins_from(var: &str, test: &str, programs: &[&str]) -> Option<Bins> {
 
 #[test]
 fn differential_against_the_original() {
-    let test = "differential_against_the_original";
-    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL", test, &["ipcserver"]) else { return };
+    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL", &["ipcserver"]) else { return };
     let mut t = Tally::default();
     usage_and_option_errors(&mut t, &bins);
     connection_failures(&mut t, &bins);
@@ -1464,8 +1463,7 @@ fn server_logs_and_environment_070(t: &mut Tally, bins: &Bins) {
 
 #[test]
 fn differential_against_the_original_070() {
-    let test = "differential_against_the_original_070";
-    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL_070", test, &["ipclisten", "ipcaccept"]) else { return };
+    let Some(bins) = bins_from("UCSPI_IPC_ORIGINAL_070", &["ipclisten", "ipcaccept"]) else { return };
     let mut t = Tally::default();
     usage_and_option_errors_070(&mut t, &bins);
     server_logs_and_environment_070(&mut t, &bins);

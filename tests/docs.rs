@@ -42,7 +42,7 @@ fn with_figure(page: &str, heading: &str, column: &str, row: &str, figure: &str)
 
 #[test]
 fn performance_chart_is_drawn_from_the_committed_figures() {
-    if !have("python3", "performance_chart_is_drawn_from_the_committed_figures") {
+    if !have("python3") {
         return;
     }
     let o = chart(&top().join("doc/performance.md"));
@@ -56,7 +56,7 @@ fn performance_chart_is_drawn_from_the_committed_figures() {
 
 #[test]
 fn performance_chart_follows_each_table() {
-    if !have("python3", "performance_chart_follows_each_table") {
+    if !have("python3") {
         return;
     }
     let d = TempDir::new();
@@ -79,7 +79,7 @@ fn performance_chart_follows_each_table() {
 
 #[test]
 fn performance_chart_refuses_a_page_without_its_tables() {
-    if !have("python3", "performance_chart_refuses_a_page_without_its_tables") {
+    if !have("python3") {
         return;
     }
     let d = TempDir::new();

@@ -276,7 +276,6 @@ fn mappings(pid: i32, path: &Path) -> Vec<(u64, u64, String, u64)> {
 /// program (at the same address each run on some architectures).
 #[test]
 fn each_run_is_loaded_elsewhere_serves_and_keeps_relocated_data_read_only() {
-    let test = "each_run_is_loaded_elsewhere_serves_and_keeps_relocated_data_read_only";
     let daemon = bin("ipcserverd");
     let relro = Elf::read(&daemon).segments().into_iter().find(|s| s.kind == PT_GNU_RELRO).unwrap();
     let page = page_size();
@@ -305,9 +304,9 @@ fn each_run_is_loaded_elsewhere_serves_and_keeps_relocated_data_read_only() {
         biases.push(bias);
     }
     if emulated() {
-        skip(test, "qemu-user: the load address and protections are the emulator's (the servers served)");
+        skip("qemu-user: the load address and protections are the emulator's (the servers served)");
     } else if std::fs::read_to_string("/proc/sys/kernel/randomize_va_space").is_ok_and(|v| v.trim() == "0") {
-        skip(test, "address space randomisation is off (kernel.randomize_va_space = 0)");
+        skip("address space randomisation is off (kernel.randomize_va_space = 0)");
     } else {
         assert_ne!(biases[0], biases[1], "both runs at {:#x}", biases[0]);
     }

@@ -18,8 +18,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TEST: &str = "the_suite_serves_in_a_root_with_only_busybox";
-
 /// The busybox to put in the root, if there is one for this architecture.
 fn busybox() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("UCSPI_IPC_BUSYBOX") {
@@ -97,11 +95,11 @@ wait $exec_server; echo "exec server exit $?"
 
 #[test]
 fn the_suite_serves_in_a_root_with_only_busybox() {
-    if !need_root() || !have("unshare", TEST) || !have("chroot", TEST) {
+    if !need_root() || !have("unshare") || !have("chroot") {
         return;
     }
     let Some(busybox) = busybox() else {
-        skip(TEST, &format!("no busybox for {} (set UCSPI_IPC_BUSYBOX)", env!("UCSPI_IPC_TARGET")));
+        skip(&format!("no busybox for {} (set UCSPI_IPC_BUSYBOX)", env!("UCSPI_IPC_TARGET")));
         return;
     };
     let root = TempDir::new();

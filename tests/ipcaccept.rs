@@ -281,7 +281,7 @@ fn waits_for_a_lock(pid: i32) -> bool {
 /// cannot be opened is fatal, even under -q.
 #[test]
 fn accepts_under_the_lock() {
-    if !have("flock", "accepts_under_the_lock") {
+    if !have("flock") {
         return;
     }
     let d = TempDir::new();
@@ -401,7 +401,7 @@ fn after_socket_binders() {
     if let Some(s6) = which("s6-ipcserver-socketbinder") {
         binders.push(s6);
     } else {
-        skip("after_socket_binders", "no s6-ipcserver-socketbinder (apt-get install s6); ours only");
+        skip("no s6-ipcserver-socketbinder (apt-get install s6); ours only");
     }
     for binder in binders {
         let d = TempDir::new();
@@ -425,8 +425,7 @@ fn after_socket_binders() {
 /// they use at default, and an empty mask.
 #[test]
 fn handlers_keep_what_the_launcher_ignored() {
-    let test = "handlers_keep_what_the_launcher_ignored";
-    for launcher in Launcher::available(test, &[Launcher::Background, Launcher::IgnoresPipe]) {
+    for launcher in Launcher::available(&[Launcher::Background, Launcher::IgnoresPipe]) {
         let ignored = if launcher == Launcher::Background { "INT,QUIT" } else { "-" };
         let d = TempDir::new();
         let sock = d.join("s");

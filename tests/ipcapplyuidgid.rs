@@ -285,8 +285,7 @@ fn as_nobody(groups: &str, vars: &[(&str, &str)], program: &std::path::Path, arg
 /// change that is no change. A real change still fails.
 #[test]
 fn an_unprivileged_user_may_name_its_own_ids() {
-    let test = "an_unprivileged_user_may_name_its_own_ids";
-    if !need_root() || !have("setpriv", test) {
+    if !need_root() || !have("setpriv") {
         return;
     }
     let me = bin("ipcapplyuidgid");
@@ -307,7 +306,7 @@ fn an_unprivileged_user_may_name_its_own_ids() {
     }
     // What s6-applyuidgid does with the same command lines (-U aside:
     // s6 2.11 sets its list whatever it holds).
-    if have("s6-applyuidgid", test) {
+    if have("s6-applyuidgid") {
         for groups in ["", "5,65534"] {
             let s6 = std::path::Path::new("s6-applyuidgid");
             let (uid, gid, kept) = ids(&mut as_nobody(groups, &[], s6, &["-u", "65534", "-g", "65534"]));

@@ -304,8 +304,7 @@ fn the_program_runs_as_the_target_user() {
 /// terminal (where TIOCSTI would type into the admin's shell).
 #[test]
 fn programs_do_not_reach_the_servers_terminal() {
-    const T: &str = "programs_do_not_reach_the_servers_terminal";
-    if !have("python3", T) {
+    if !have("python3") {
         return;
     }
     let (uid, _) = own_ids();
@@ -430,7 +429,7 @@ fn a_vanished_f_client_stops_its_program() {
 /// With -F the program's stdin is the caller's terminal: `tty` names it.
 #[test]
 fn descriptors_passed_with_f_keep_a_terminal() {
-    if !have("script", "descriptors_passed_with_f_keep_a_terminal") {
+    if !have("script") {
         return;
     }
     let (uid, _) = own_ids();
@@ -450,8 +449,7 @@ fn descriptors_passed_with_f_keep_a_terminal() {
 /// it leaves behind holds the caller's terminal.
 #[test]
 fn another_users_program_gets_a_terminal_of_its_own() {
-    const T: &str = "another_users_program_gets_a_terminal_of_its_own";
-    if !have("script", T) || !need_root() {
+    if !have("script") || !need_root() {
         return;
     }
     let s = ExecServer::start("0,65534.sh:allow\n");
@@ -500,8 +498,7 @@ fn another_users_program_gets_a_terminal_of_its_own() {
 /// to the foreground job; the program's output is still relayed.
 #[test]
 fn a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground() {
-    const T: &str = "a_relayed_caller_in_the_background_leaves_the_terminal_to_the_foreground";
-    if !have("python3", T) || !need_root() {
+    if !have("python3") || !need_root() {
         return;
     }
     let s = ExecServer::start("0,65534.sh:allow\n");
@@ -668,7 +665,7 @@ fn a_server_gone_before_the_request_is_an_error_not_sigpipe() {
 #[test]
 fn wire_compatible_with_the_original_both_ways() {
     let Some(original) = std::env::var_os("UCSPI_IPC_ORIGINAL").map(PathBuf::from) else {
-        skip("wire_compatible_with_the_original_both_ways", "UCSPI_IPC_ORIGINAL is not set");
+        skip("UCSPI_IPC_ORIGINAL is not set");
         return;
     };
     let (uid, _) = own_ids();
@@ -792,7 +789,7 @@ fn ipcdo_and_ipcrun() {
 /// unprivileged user, whose identity the program sees.
 #[test]
 fn an_unprivileged_client_runs_a_program_as_root() {
-    if !need_root() || !have("setpriv", "an_unprivileged_client_runs_a_program_as_root") {
+    if !need_root() || !have("setpriv") {
         return;
     }
     let s = ExecServer::start("65534,0.sh:allow\n:deny\n");

@@ -25,12 +25,12 @@ struct Accounts {
     log_ids: (u32, u32),
 }
 
-fn accounts(test: &str) -> Option<Accounts> {
+fn accounts() -> Option<Accounts> {
     let (user, log) = if is_root() { (by_uid(0), by_uid(NOBODY)) } else { (by_uid(my_uid()), by_uid(my_uid())) };
     match (user, log) {
         (Some(u), Some(l)) => Some(Accounts { user: u.0, loguser: l.0, log_ids: (l.1, l.2) }),
         _ => {
-            skip(test, "the accounts it needs are not in /etc/passwd");
+            skip("the accounts it needs are not in /etc/passwd");
             None
         }
     }
@@ -142,7 +142,7 @@ fn listing(dir: &Path) -> Vec<String> {
 
 #[test]
 fn writes_the_original_layout() {
-    let Some(a) = accounts("writes_the_original_layout") else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let dir = t.join("svc");
     assert_ok(&config(&[&a.user, &a.loguser, s(&dir)]));
@@ -185,7 +185,7 @@ fn writes_the_original_layout() {
 
 #[test]
 fn trailing_slashes_and_odd_bytes_in_dir() {
-    let Some(a) = accounts("trailing_slashes_and_odd_bytes_in_dir") else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     // Quotes, a dollar, a backquote, a space, a newline: sh must read the
     // path back as it is.
@@ -208,11 +208,11 @@ fn trailing_slashes_and_odd_bytes_in_dir() {
 fn a_user_other_than_root_gets_its_ids_and_numbers_are_accounts() {
     let t = TempDir::new();
     let Some(nobody) = by_uid(NOBODY) else {
-        skip("a_user_other_than_root_gets_its_ids_and_numbers_are_accounts", "no user 65534 in /etc/passwd");
+        skip("no user 65534 in /etc/passwd");
         return;
     };
     let Some(me) = by_uid(my_uid()) else {
-        skip("a_user_other_than_root_gets_its_ids_and_numbers_are_accounts", "my uid is not in /etc/passwd");
+        skip("my uid is not in /etc/passwd");
         return;
     };
     // Logging as ourselves works for anyone; as nobody, only as root.
@@ -243,7 +243,7 @@ fn a_user_other_than_root_gets_its_ids_and_numbers_are_accounts() {
 
 #[test]
 fn usage_and_account_errors_create_nothing() {
-    let Some(a) = accounts("usage_and_account_errors_create_nothing") else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let dir = t.join("svc");
     let d = s(&dir);
@@ -289,7 +289,7 @@ fn usage_and_account_errors_create_nothing() {
 
 #[test]
 fn an_existing_path_is_left_alone() {
-    let Some(a) = accounts("an_existing_path_is_left_alone") else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let dir = t.join("svc");
     std::fs::create_dir(&dir).unwrap();
@@ -314,7 +314,7 @@ fn an_existing_path_is_left_alone() {
 
 #[test]
 fn missing_programs_are_refused_before_anything_is_made() {
-    let Some(a) = accounts("missing_programs_are_refused_before_anything_is_made") else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let lonely = t.join("bin");
     std::fs::create_dir(&lonely).unwrap();
@@ -339,12 +339,11 @@ fn config_with_size_limit(limit: usize, args: &[&str]) -> Output {
 
 #[test]
 fn a_late_failure_removes_everything_it_made() {
-    const T: &str = "a_late_failure_removes_everything_it_made";
-    let Some(a) = accounts(T) else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let dir = t.join("svc");
     let d = s(&dir);
-    if have("prlimit", T) {
+    if have("prlimit") {
         // log/run is written after log/, log/main and log/status; run after
         // log/run (and is always longer).
         let log_run = expected_log_run(a.log_ids).len();
@@ -363,7 +362,7 @@ fn a_late_failure_removes_everything_it_made() {
     let dir = open.join("svc");
     let d = s(&dir);
     let o = if is_root() {
-        if !have("setpriv", T) {
+        if !have("setpriv") {
             return;
         }
         let Some(nobody) = by_uid(NOBODY) else { return };
@@ -386,7 +385,7 @@ fn a_late_failure_removes_everything_it_made() {
 
 #[test]
 fn the_log_script_says_when_there_is_no_logger() {
-    let Some(a) = accounts("the_log_script_says_when_there_is_no_logger") else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let dir = t.join("svc");
     assert_ok(&config(&[&a.user, &a.loguser, s(&dir)]));
@@ -399,7 +398,7 @@ fn the_log_script_says_when_there_is_no_logger() {
 
 #[test]
 fn the_run_script_does_not_start_on_rules_that_do_not_compile() {
-    let Some(a) = accounts("the_run_script_does_not_start_on_rules_that_do_not_compile") else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let dir = t.join("svc");
     assert_ok(&config(&[&a.user, &a.loguser, s(&dir)]));
@@ -426,14 +425,14 @@ fn ipcrun_as_nobody(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// What the live tests need; says SKIPPED otherwise.
-fn live_prerequisites(test: &str, tools: &[&str]) -> Option<String> {
-    if !need_root() || !tools.iter().chain(["setpriv"].iter()).all(|p| have(p, test)) {
+fn live_prerequisites(tools: &[&str]) -> Option<String> {
+    if !need_root() || !tools.iter().chain(["setpriv"].iter()).all(|p| have(p)) {
         return None;
     }
     match (by_uid(NOBODY), Path::new("/usr/bin/id").exists() && Path::new("/usr/bin/env").exists()) {
         (Some(n), true) => Some(n.0),
         _ => {
-            skip(test, "needs user 65534 in /etc/passwd, /usr/bin/id and /usr/bin/env");
+            skip("needs user 65534 in /etc/passwd, /usr/bin/id and /usr/bin/env");
             None
         }
     }
@@ -596,8 +595,7 @@ impl Drop for S6Pair {
 
 #[test]
 fn the_service_under_s6_supervise() {
-    const T: &str = "the_service_under_s6_supervise";
-    let Some(nobody) = live_prerequisites(T, &["s6-supervise", "s6-svc", "s6-svstat", "s6-log"]) else {
+    let Some(nobody) = live_prerequisites(&["s6-supervise", "s6-svc", "s6-svstat", "s6-log"]) else {
         return;
     };
     let t = TempDir::new();
@@ -630,8 +628,7 @@ fn the_service_under_s6_supervise() {
 
 #[test]
 fn the_service_under_runsv() {
-    const T: &str = "the_service_under_runsv";
-    let Some(nobody) = live_prerequisites(T, &["runsv", "sv", "svlogd"]) else { return };
+    let Some(nobody) = live_prerequisites(&["runsv", "sv", "svlogd"]) else { return };
     let t = TempDir::new();
     let dir = t.join("svc");
     assert_ok(&config(&["root", &nobody, s(&dir)]));
@@ -677,13 +674,12 @@ fn the_service_under_runsv() {
 
 #[test]
 fn same_layout_and_messages_as_the_original() {
-    const T: &str = "same_layout_and_messages_as_the_original";
     let Some(orig) = std::env::var_os("UCSPI_IPC_ORIGINAL") else {
-        skip(T, "UCSPI_IPC_ORIGINAL is not set");
+        skip("UCSPI_IPC_ORIGINAL is not set");
         return;
     };
     let original = PathBuf::from(orig).join("ipcexec-config");
-    let Some(a) = accounts(T) else { return };
+    let Some(a) = accounts() else { return };
     let t = TempDir::new();
     let (theirs, ours) = (t.join("theirs"), t.join("ours"));
     let o = run(Command::new(&original).args([&a.user, &a.loguser, s(&theirs)]), 10);

@@ -279,8 +279,7 @@ fn instances_do_not_outlive_ipclisten() {
 /// blocked; a launcher that ignores SIGPIPE does not pass that on.
 #[test]
 fn instances_keep_what_the_launcher_ignored() {
-    let test = "instances_keep_what_the_launcher_ignored";
-    for launcher in Launcher::available(test, &[Launcher::Background, Launcher::IgnoresPipe]) {
+    for launcher in Launcher::available(&[Launcher::Background, Launcher::IgnoresPipe]) {
         let ignored = if launcher == Launcher::Background { "INT,QUIT" } else { "-" };
         let d = TempDir::new();
         let sock = d.join("s");
@@ -311,7 +310,7 @@ fn privileges_are_dropped_after_binding() {
         return;
     }
     let Some((_, uid, gid)) = by_uid(NOBODY) else {
-        skip("privileges_are_dropped_after_binding", "no user nobody");
+        skip("no user nobody");
         return;
     };
     let ids = |l: &Listen| {

@@ -31,10 +31,10 @@ const TEST_COMMAND: &str = "cargo test --release --features perl --test suite ip
 /// ipcperl, if the `perl` feature built it; says SKIPPED if not. (Cargo
 /// names the executable even without the feature, which a build with it
 /// may have left behind: the feature is what says it is current.)
-fn ipcperl(test: &str) -> Option<PathBuf> {
+fn ipcperl() -> Option<PathBuf> {
     let path = option_env!("CARGO_BIN_EXE_ipcperl").filter(|_| cfg!(feature = "perl")).map(PathBuf::from);
     if path.is_none() {
-        skip(test, &format!("ipcperl was not built (it needs libperl-dev and the perl feature: {TEST_COMMAND})"));
+        skip(&format!("ipcperl was not built (it needs libperl-dev and the perl feature: {TEST_COMMAND})"));
     }
     path
 }
@@ -156,7 +156,7 @@ fn euid() -> u32 {
 
 #[test]
 fn the_handler_sees_its_arguments_environment_and_input() {
-    let Some(ipcperl) = ipcperl("the_handler_sees_its_arguments_environment_and_input") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let dir = TempDir::new();
     let cdb = rules(dir.path(), ":allow,GREETING=\"hello there\"\n");
     let code = r#"
@@ -199,7 +199,7 @@ fn the_handler_sees_its_arguments_environment_and_input() {
 
 #[test]
 fn a_child_keeps_its_state_across_connections() {
-    let Some(ipcperl) = ipcperl("a_child_keeps_its_state_across_connections") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     // The file is loaded in the child that serves (its pid), once.
     let code = r#"
         my $count = 0;
@@ -219,7 +219,7 @@ fn a_child_keeps_its_state_across_connections() {
 
 #[test]
 fn environment_changes_do_not_reach_the_next_connection() {
-    let Some(ipcperl) = ipcperl("environment_changes_do_not_reach_the_next_connection") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let code = r#"
         sub env {
             print "FOO=", $ENV{FOO} // "unset", " PROTO=", $ENV{PROTO} // "unset", " $$\n";
@@ -242,7 +242,7 @@ fn environment_changes_do_not_reach_the_next_connection() {
 
 #[test]
 fn a_changed_c_environment_drops_the_connection_and_the_child() {
-    let Some(ipcperl) = ipcperl("a_changed_c_environment_drops_the_connection_and_the_child") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     // A reference to the load-time %ENV outlives `local %ENV`: through it a
     // handler changes the environment every later connection would start
     // from, and the C environment with it.
@@ -265,7 +265,7 @@ fn a_changed_c_environment_drops_the_connection_and_the_child() {
 
 #[test]
 fn exit_delivers_the_output_and_the_child_is_replaced() {
-    let Some(ipcperl) = ipcperl("exit_delivers_the_output_and_the_child_is_replaced") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     // No $|: the output is in Perl's buffer when exit is called. "kept":
     // the handler keeps its STDOUT alive (so that nothing flushes it when
     // its scope ends); "core": CORE::exit, which ipcperl's exit does not
@@ -298,7 +298,7 @@ fn exit_delivers_the_output_and_the_child_is_replaced() {
 
 #[test]
 fn file_scope_autoflush_applies_to_every_connection() {
-    let Some(ipcperl) = ipcperl("file_scope_autoflush_applies_to_every_connection") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     // A conversation: each answer must leave before the next question is
     // read.
     let code = r#"
@@ -321,7 +321,7 @@ fn file_scope_autoflush_applies_to_every_connection() {
 
 #[test]
 fn each_connection_gets_a_fresh_stdin() {
-    let Some(ipcperl) = ipcperl("each_connection_gets_a_fresh_stdin") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let code = r#"
         sub first_line {
             my $line = <STDIN>;
@@ -353,7 +353,7 @@ fn each_connection_gets_a_fresh_stdin() {
 
 #[test]
 fn a_handler_that_dies_is_dropped_and_its_child_replaced() {
-    let Some(ipcperl) = ipcperl("a_handler_that_dies_is_dropped_and_its_child_replaced") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let code = r#"
         sub maybe {
             my $what = <STDIN>;
@@ -385,7 +385,7 @@ fn a_handler_that_dies_is_dropped_and_its_child_replaced() {
 
 #[test]
 fn a_file_that_fails_to_load_stops_the_server() {
-    let Some(ipcperl) = ipcperl("a_file_that_fails_to_load_stops_the_server") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let cases: [(&str, Option<&str>, &str, &str); 5] = [
         ("syntax", Some("sub h {\n"), "h", "Missing right curly or square bracket at ./h.pm line 1, at end of line; "),
         ("false", Some("sub h {}\n0;\n"), "h", "it did not return a true value\n"),
@@ -419,7 +419,7 @@ fn a_file_that_fails_to_load_stops_the_server() {
 
 #[test]
 fn missing_operands_are_usage_errors() {
-    let Some(ipcperl) = ipcperl("missing_operands_are_usage_errors") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let dir = TempDir::new();
     let sock = dir.join("s");
     let sock = sock.to_str().unwrap();
@@ -433,7 +433,7 @@ fn missing_operands_are_usage_errors() {
 
 #[test]
 fn the_file_is_loaded_after_the_privilege_drop() {
-    let Some(ipcperl) = ipcperl("the_file_is_loaded_after_the_privilege_drop") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     if !need_root() {
         return;
     }
@@ -449,7 +449,7 @@ fn the_file_is_loaded_after_the_privilege_drop() {
 
 #[test]
 fn a_process_the_handler_forks_does_not_serve() {
-    let Some(ipcperl) = ipcperl("a_process_the_handler_forks_does_not_serve") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     // The forked process returns from the handler as its parent does: it
     // must exit there, not accept connections beside the server's child.
     let code = r#"
@@ -477,9 +477,9 @@ fn a_process_the_handler_forks_does_not_serve() {
 /// original delivers nothing otherwise.
 #[test]
 fn the_handler_sees_what_the_original_shows() {
-    let Some(ours) = ipcperl("the_handler_sees_what_the_original_shows") else { return };
+    let Some(ours) = ipcperl() else { return };
     let Some(original) = std::env::var_os("UCSPI_IPC_ORIGINAL") else {
-        skip("the_handler_sees_what_the_original_shows", "UCSPI_IPC_ORIGINAL is not set");
+        skip("UCSPI_IPC_ORIGINAL is not set");
         return;
     };
     let original = PathBuf::from(original).join("ipcperl");
@@ -553,7 +553,7 @@ fn growth(p: &Perl, n: usize) -> i64 {
 /// whole environment twice per connection.
 #[test]
 fn memory_does_not_grow_with_connections() {
-    let Some(ipcperl) = ipcperl("memory_does_not_grow_with_connections") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let code = "sub ok { print \"ok\\n\" } 1;\n";
     let mut p = Perl::start(&ipcperl, code, &["-c", "1"], &["ok"]);
     growth(&p, 200);
@@ -566,7 +566,7 @@ fn memory_does_not_grow_with_connections() {
 /// SIGHUP replaces the children, which load the file again.
 #[test]
 fn sighup_reloads_the_file() {
-    let Some(ipcperl) = ipcperl("sighup_reloads_the_file") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     let mut p = Perl::start(&ipcperl, "sub v { print \"one\\n\" } 1;\n", &["-c", "2"], &["v"]);
     assert_eq!(p.ask(""), "one\n");
     std::fs::write(p.dir.join("h.pm"), "sub v { print \"two\\n\" } 1;\n").unwrap();
@@ -580,7 +580,7 @@ fn sighup_reloads_the_file() {
 
 #[test]
 fn a_handle_opened_lazily_and_kept_in_a_global_lasts() {
-    let Some(ipcperl) = ipcperl("a_handle_opened_lazily_and_kept_in_a_global_lasts") else { return };
+    let Some(ipcperl) = ipcperl() else { return };
     // As a database handle would: opened on the first call, used by every
     // later one.
     let code = r#"

@@ -544,8 +544,7 @@ fn as_nobody(opts: &[&str], vars: &[(&str, &str)], path: &Path, prog: &[&str]) -
 /// server serves.
 #[test]
 fn a_change_of_ids_without_root_is_refused_before_binding() {
-    let test = "a_change_of_ids_without_root_is_refused_before_binding";
-    if !need_root() || !have("setpriv", test) {
+    if !need_root() || !have("setpriv") {
         return;
     }
     let d = TempDir::new();
@@ -782,12 +781,12 @@ fn u_without_g_takes_the_primary_gid_and_later_options_override_earlier_ones() {
 /// front end finds its siblings through the kernel's AT_EXECFN.
 #[test]
 fn finds_its_siblings_without_proc() {
-    if !need_root() || !have("unshare", "finds_its_siblings_without_proc") {
+    if !need_root() || !have("unshare") {
         return;
     }
     let probe = run(Command::new("unshare").args(["--mount", "--propagation", "private", "true"]), 10);
     if !probe.status.success() {
-        skip("finds_its_siblings_without_proc", &format!("no mount namespaces here ({})", stderr(&probe).trim()));
+        skip(&format!("no mount namespaces here ({})", stderr(&probe).trim()));
         return;
     }
     let d = TempDir::new();

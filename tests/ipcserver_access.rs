@@ -71,7 +71,7 @@ fn no_server_around_is_refused_in_s6s_words() {
     let vars: Vec<(&str, &str)> = CLIENT.iter().copied().filter(|(k, _)| *k != "PROTO").collect();
     assert_eq!(outcome(&mut access(&["echo", "ran"], &vars)), expected);
     assert_eq!(outcome(&mut access(&["-B", "banner", "-x", "/nonexistent", "echo", "ran"], &[])), expected);
-    if have("s6-ipcserver-access", "no_server_around_is_refused_in_s6s_words") {
+    if have("s6-ipcserver-access") {
         let mut s6 = Command::new("s6-ipcserver-access");
         s6.env_clear().args(["echo", "ran"]);
         let (code, out, err) = outcome(&mut s6);
@@ -250,7 +250,7 @@ fn corrupt_rules_drop_the_connection() {
         assert!(!marker.exists());
     }
     // A value that no compiler writes.
-    if have("cdb", "corrupt_rules_drop_the_connection (malformed value)") {
+    if have_for("malformed value", "cdb") {
         let mut c = Command::new("cdb");
         c.arg("-c").arg(&bad);
         assert!(run_input(&mut c, b"+0,5:->+A=1\0\n+4,3:1001->+A\0\n\n", 10).status.success());
@@ -269,7 +269,7 @@ fn corrupt_rules_drop_the_connection() {
 
 #[test]
 fn rules_made_by_tinycdb_are_honoured() {
-    if !have("cdb", "rules_made_by_tinycdb_are_honoured") {
+    if !have("cdb") {
         return;
     }
     let d = TempDir::new();
@@ -446,8 +446,8 @@ fn chain(d: TempDir, access_args: &[&str], prog: &[&str]) -> Chain {
     Chain { server, sock, log, _dir: d }
 }
 
-fn have_s6(test: &str) -> bool {
-    have("s6-ipcserver-socketbinder", test) && have("s6-ipcserverd", test)
+fn have_s6() -> bool {
+    have("s6-ipcserver-socketbinder") && have("s6-ipcserverd")
 }
 
 fn log_text(c: &Chain) -> String {
@@ -456,7 +456,7 @@ fn log_text(c: &Chain) -> String {
 
 #[test]
 fn under_s6_allow_sets_the_environment() {
-    if !have_s6("under_s6_allow_sets_the_environment") {
+    if !have_s6() {
         return;
     }
     let (euid, egid) = own_ids();
@@ -477,7 +477,7 @@ fn under_s6_allow_sets_the_environment() {
 
 #[test]
 fn under_s6_deny_and_log_lines() {
-    if !have_s6("under_s6_deny_and_log_lines") {
+    if !have_s6() {
         return;
     }
     let (euid, egid) = own_ids();
@@ -510,7 +510,7 @@ fn under_s6_deny_and_log_lines() {
 
 #[test]
 fn under_s6_corrupt_rules_drop_connections_until_fixed() {
-    if !have_s6("under_s6_corrupt_rules_drop_connections_until_fixed") {
+    if !have_s6() {
         return;
     }
     let d = TempDir::new();
@@ -536,7 +536,7 @@ fn under_s6_corrupt_rules_drop_connections_until_fixed() {
 
 #[test]
 fn under_s6_rules_replaced_while_clients_connect() {
-    if !have_s6("under_s6_rules_replaced_while_clients_connect") {
+    if !have_s6() {
         return;
     }
     let d = TempDir::new();

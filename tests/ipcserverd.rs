@@ -110,7 +110,7 @@ fn stdin_that_is_no_socket_is_refused_in_s6s_words() {
     assert_eq!(misused(false, Some(Stdio::piped())), not_a_socket);
     let closed = (Some(111), "ipcserverd: fatal: unable to fstat stdin: bad file descriptor\n".to_string());
     assert_eq!(misused(false, None), closed);
-    if have("s6-ipcserverd", "stdin_that_is_no_socket_is_refused_in_s6s_words") {
+    if have("s6-ipcserverd") {
         // Its name and its REASON's capital letter aside, the same.
         let s6 = |stdin| {
             let (code, err) = misused(true, stdin);
@@ -257,7 +257,7 @@ fn handlers_start_with_a_clean_signal_state_whatever_the_launcher_left() {
 /// -c 1, each next client is served only once the previous handler is.
 #[test]
 fn handlers_in_a_session_of_their_own_are_reaped() {
-    if !have("setsid", "handlers_in_a_session_of_their_own_are_reaped") {
+    if !have("setsid") {
         return;
     }
     let d = Daemon::start(&["-c", "1", "setsid", "echo", "served"]);
@@ -318,7 +318,7 @@ fn lowest_free_fd(pid: i32) -> u32 {
 /// serve the waiting client once descriptors are available again.
 #[test]
 fn descriptor_exhaustion_pauses_warns_once_and_recovers() {
-    if !have("prlimit", "descriptor_exhaustion_pauses_warns_once_and_recovers") {
+    if !have("prlimit") {
         return;
     }
     let d = Daemon::start(&["echo", "served"]);
@@ -362,11 +362,11 @@ fn descriptor_exhaustion_pauses_warns_once_and_recovers() {
 /// second uid's handler exits.
 #[test]
 fn a_flood_from_one_uid_does_not_starve_another() {
-    if !need_root() || !have("setpriv", "a_flood_from_one_uid_does_not_starve_another") {
+    if !need_root() || !have("setpriv") {
         return;
     }
     if !Path::new("/usr/bin/python3").exists() {
-        skip("a_flood_from_one_uid_does_not_starve_another", "no /usr/bin/python3");
+        skip("no /usr/bin/python3");
         return;
     }
     let dir = TempDir::new();
@@ -605,12 +605,11 @@ fn never_more_than_maxconn_children_under_a_burst_and_all_served() {
 /// comes once they are served.
 #[test]
 fn a_waiting_connection_gets_its_predecessor_forked() {
-    const T: &str = "a_waiting_connection_gets_its_predecessor_forked";
-    if !have("strace", T) {
+    if !have("strace") {
         return;
     }
     if emulated() {
-        return skip(T, "qemu-user runs an emulated vfork as a fork");
+        return skip("qemu-user runs an emulated vfork as a fork");
     }
     let dir = TempDir::new();
     let sock = dir.join("s");
@@ -664,12 +663,11 @@ fn a_waiting_connection_gets_its_predecessor_forked() {
 /// all the same (see `no_zombies_after_1000_connections`).
 #[test]
 fn where_the_cpu_is_contended_handlers_are_collected_without_a_wake_each() {
-    const T: &str = "where_the_cpu_is_contended_handlers_are_collected_without_a_wake_each";
-    if !have("taskset", T) || !have("python3", T) {
+    if !have("taskset") || !have("python3") {
         return;
     }
     if emulated() {
-        return skip(T, "qemu-user's own threads change how the daemon is scheduled");
+        return skip("qemu-user's own threads change how the daemon is scheduled");
     }
     const CONNECTIONS: usize = 640;
     let dir = TempDir::new();
@@ -804,7 +802,7 @@ fn sigabrt_kills_children_then_exits() {
     if emulated() {
         // qemu-user 10 keeps the real process's SIGABRT for itself: a
         // program that blocks it to read it from a signalfd is killed by it.
-        skip("sigabrt_kills_children_then_exits", "qemu-user does not let an emulated program block SIGABRT");
+        skip("qemu-user does not let an emulated program block SIGABRT");
         return;
     }
     let (mut d, conns) = signal_daemon();

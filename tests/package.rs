@@ -73,10 +73,7 @@ fn modes_lists_every_program_the_crate_builds() {
 #[test]
 fn install_copies_every_program_with_its_mode() {
     if !common::bin("ipcserver").ends_with("release/ipcserver") {
-        common::skip(
-            "install_copies_every_program_with_its_mode",
-            "package/install takes release builds (cargo test --release)",
-        );
+        common::skip("package/install takes release builds (cargo test --release)");
         return;
     }
     let dest = TempDir::new();
@@ -317,7 +314,7 @@ fn install_puts_the_pages_in_mandir() {
 /// that /usr/local/share/man is where man looks by default.
 #[test]
 fn man_finds_the_installed_pages() {
-    if !common::have("man", "man_finds_the_installed_pages") {
+    if !common::have("man") {
         return;
     }
     let dest = TempDir::new();
@@ -347,7 +344,7 @@ fn man_finds_the_installed_pages() {
 /// after a plain `package/install`.
 #[test]
 fn the_default_mandir_is_on_mans_search_path() {
-    if !common::have("manpath", "the_default_mandir_is_on_mans_search_path") {
+    if !common::have("manpath") {
         return;
     }
     let out = common::run(Command::new("manpath").arg("-g"), 30);

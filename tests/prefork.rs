@@ -361,8 +361,7 @@ fn the_lock_file_is_held_by_one_child_at_a_time() {
 /// ipcserver; its own ids change nothing.
 #[test]
 fn a_change_of_ids_without_root_is_refused_before_binding() {
-    let test = "prefork: a_change_of_ids_without_root_is_refused_before_binding";
-    if !need_root() || !have("setpriv", test) {
+    if !need_root() || !have("setpriv") {
         return;
     }
     let dir = TempDir::new();
@@ -428,7 +427,7 @@ fn missing_rules_drop_the_connection_unless_x_says_optional() {
 
 #[test]
 fn each_connection_gets_its_own_environment() {
-    if !need_root() || !have("setpriv", "each_connection_gets_its_own_environment") {
+    if !need_root() || !have("setpriv") {
         return;
     }
     let dir = TempDir::new();
@@ -475,12 +474,12 @@ fn local_limit_and_connection_numbers_across_children() {
 
 /// The original's ipcprint of each release at hand: 0.67
 /// (`UCSPI_IPC_ORIGINAL`) and 0.70 (`UCSPI_IPC_ORIGINAL_070`).
-fn originals(test: &str) -> Vec<PathBuf> {
+fn originals() -> Vec<PathBuf> {
     let mut found = Vec::new();
     for var in ["UCSPI_IPC_ORIGINAL", "UCSPI_IPC_ORIGINAL_070"] {
         match std::env::var_os(var) {
             Some(dir) => found.push(PathBuf::from(dir).join("ipcprint")),
-            None => skip(test, &format!("{var} is not set")),
+            None => skip(&format!("{var} is not set")),
         }
     }
     found
@@ -504,7 +503,7 @@ fn normal_log(log: &str, sock: &Path) -> Vec<String> {
 /// `ipcserver:`, the others with that name.
 #[test]
 fn ipcprint_against_the_original() {
-    for original in originals("ipcprint_against_the_original") {
+    for original in originals() {
         for opts in [vec!["-c", "1"], vec!["-c", "1", "-B", "b"], vec!["-c", "1", "-l", "n"], vec!["-c", "1", "-P"]] {
             let ours = Prefork::start(&bin("ipcprint"), &opts, &[]);
             let theirs = Prefork::start(&original, &opts, &[]);
@@ -531,7 +530,7 @@ fn ipcprint_against_the_original() {
 /// the access lines, usage included, as the original does.
 #[test]
 fn messages_name_the_server_as_invoked() {
-    let originals = originals("messages_name_the_server_as_invoked");
+    let originals = originals();
     let dir = TempDir::new();
     let sock = dir.join("s");
     // A usage error, and a denied connection's log (-x with a rule file

@@ -27,8 +27,8 @@ fn path_with_bin() -> OsString {
 }
 
 /// Whether every program in `tools` is installed; says SKIPPED if not.
-fn have_all(tools: &[&str], test: &str) -> bool {
-    tools.iter().all(|t| have(t, test))
+fn have_all(tools: &[&str]) -> bool {
+    tools.iter().all(|t| have(t))
 }
 
 /// Copies the recipe directory examples/REL to `to`, modes included.
@@ -114,9 +114,8 @@ fn comm(pid: i32) -> String {
 
 #[test]
 fn s6_service_directory_ready_served_logged_and_stopped() {
-    const T: &str = "s6_service_directory_ready_served_logged_and_stopped";
     let tools = ["s6-svscan", "s6-svscanctl", "s6-svwait", "s6-svc", "s6-svstat", "s6-envdir", "s6-log"];
-    if !have_all(&tools, T) || !have("execlineb", T) {
+    if !have_all(&tools) || !have("execlineb") {
         return;
     }
     let t = TempDir::new();
@@ -165,8 +164,7 @@ fn s6_service_directory_ready_served_logged_and_stopped() {
 
 #[test]
 fn runit_service_directory_checked_served_logged_and_stopped() {
-    const T: &str = "runit_service_directory_checked_served_logged_and_stopped";
-    if !have_all(&["runsv", "sv", "svlogd"], T) {
+    if !have_all(&["runsv", "sv", "svlogd"]) {
         return;
     }
     let t = TempDir::new();
@@ -213,12 +211,11 @@ fn runit_service_directory_checked_served_logged_and_stopped() {
 
 #[test]
 fn execline_scripts_drop_privileges_and_apply_rules() {
-    const T: &str = "execline_scripts_drop_privileges_and_apply_rules";
-    if !need_root() || !have_all(&["execlineb", "s6-envuidgid", "setpriv"], T) {
+    if !need_root() || !have_all(&["execlineb", "s6-envuidgid", "setpriv"]) {
         return;
     }
     let Some((nobody, ..)) = by_uid(NOBODY) else {
-        skip(T, "no user 65534 in /etc/passwd");
+        skip("no user 65534 in /etc/passwd");
         return;
     };
     let t = TempDir::new();
@@ -317,8 +314,7 @@ fn unit_setting<'a>(unit: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn systemd_units_socket_activated() {
-    const T: &str = "systemd_units_socket_activated";
-    if !have("systemd-socket-activate", T) {
+    if !have("systemd-socket-activate") {
         return;
     }
     let t = TempDir::new();
@@ -335,7 +331,7 @@ fn systemd_units_socket_activated() {
     std::fs::write(units.join("greeter.service"), &service_unit).unwrap();
 
     // What systemd itself would say of them (it checks the programs too).
-    if have("systemd-analyze", T) {
+    if have("systemd-analyze") {
         let o = run(
             Command::new("systemd-analyze")
                 .arg("verify")
@@ -386,13 +382,12 @@ fn systemd_units_socket_activated() {
 
 #[test]
 fn ipcexec_service_set_up_by_root_used_by_a_user() {
-    const T: &str = "ipcexec_service_set_up_by_root_used_by_a_user";
     let tools = ["s6-svscan", "s6-svscanctl", "s6-svc", "s6-svwait", "s6-svstat", "s6-log", "setpriv", "id"];
-    if !need_root() || !have_all(&tools, T) {
+    if !need_root() || !have_all(&tools) {
         return;
     }
     if by_uid(NOBODY).is_none() {
-        skip(T, "no user 65534 in /etc/passwd");
+        skip("no user 65534 in /etc/passwd");
         return;
     }
     let t = TempDir::new();

@@ -153,8 +153,7 @@ fn db(compiled: &Path, args: &[&str]) -> Vec<String> {
 
 #[test]
 fn the_definitions_compile_and_are_adapted_in_their_define_lines() {
-    const T: &str = "the_definitions_compile_and_are_adapted_in_their_define_lines";
-    if !have("s6-rc-compile", T) || !have("s6-rc-db", T) {
+    if !have("s6-rc-compile") || !have("s6-rc-db") {
         return;
     }
     let t = TempDir::new();
@@ -199,7 +198,7 @@ fn the_definitions_compile_and_are_adapted_in_their_define_lines() {
 
 /// What the live tests need; says SKIPPED otherwise. The account of uid
 /// 65534 when all is there.
-fn live_prerequisites(test: &str) -> Option<String> {
+fn live_prerequisites() -> Option<String> {
     let tools = [
         "s6-rc-compile",
         "s6-rc-init",
@@ -214,17 +213,17 @@ fn live_prerequisites(test: &str) -> Option<String> {
         "execlineb",
         "setpriv",
     ];
-    if !need_root() || !tools.iter().all(|p| have(p, test)) {
+    if !need_root() || !tools.iter().all(|p| have(p)) {
         return None;
     }
     if !Path::new("/bin/execlineb").exists() {
-        skip(test, "the run scripts start with #!/bin/execlineb, which is not there");
+        skip("the run scripts start with #!/bin/execlineb, which is not there");
         return None;
     }
     match (nobody(), Path::new("/usr/bin/id").exists() && Path::new("/usr/bin/env").exists()) {
         (Some(n), true) => Some(n),
         _ => {
-            skip(test, "needs user 65534 in /etc/passwd, /usr/bin/id and /usr/bin/env");
+            skip("needs user 65534 in /etc/passwd, /usr/bin/id and /usr/bin/env");
             None
         }
     }
@@ -387,8 +386,7 @@ fn wait_for_log(dir: &Path, lines: &[(&str, &str)]) -> String {
 
 #[test]
 fn the_bundle_comes_up_serves_and_goes_down() {
-    const T: &str = "the_bundle_comes_up_serves_and_goes_down";
-    let Some(nobody) = live_prerequisites(T) else { return };
+    let Some(nobody) = live_prerequisites() else { return };
     let dir = TempDir::new();
     write_rules(dir.path(), GREETER_RULES);
     let mut tree = Tree::start(dir, &nobody);
@@ -470,8 +468,7 @@ fn the_bundle_comes_up_serves_and_goes_down() {
 
 #[test]
 fn rules_that_do_not_compile_keep_their_server_down() {
-    const T: &str = "rules_that_do_not_compile_keep_their_server_down";
-    let Some(nobody) = live_prerequisites(T) else { return };
+    let Some(nobody) = live_prerequisites() else { return };
     let dir = TempDir::new();
     write_rules(dir.path(), "garbage\n");
     let mut tree = Tree::start(dir, &nobody);

@@ -68,8 +68,8 @@ fn with_s6(f: impl FnOnce() -> String) -> String {
 }
 
 /// Whether the suite can run here; says SKIPPED otherwise.
-fn prerequisites(test: &str) -> bool {
-    need_root() && have("setpriv", test) && by_uid(NOBODY).is_some()
+fn prerequisites() -> bool {
+    need_root() && have("setpriv") && by_uid(NOBODY).is_some()
 }
 
 /// The outcome of a run that ended (`code`, 128+N for signal N, None
@@ -108,7 +108,7 @@ fn open_dir(parent: &Path) -> PathBuf {
 /// that allow whatever parses: ours refuses all but the valid ones.
 #[test]
 fn malformed_and_oversized_requests() {
-    if !prerequisites("malformed_and_oversized_requests") {
+    if !prerequisites() {
         return;
     }
     let d = TempDir::new();
@@ -169,7 +169,7 @@ fn malformed_and_oversized_requests() {
 /// What s6-sudod does with bytes that are not its protocol.
 #[test]
 fn s6_garbage() {
-    if !prerequisites("s6_garbage") || !s6() {
+    if !prerequisites() || !s6() {
         return;
     }
     let d = TempDir::new();
@@ -220,7 +220,7 @@ fn closed(read: std::io::Result<usize>, start: Instant) -> Option<Duration> {
 /// onto another; the original wraps 2^32 to 0 and runs as root.
 #[test]
 fn uids_out_of_range() {
-    if !prerequisites("uids_out_of_range") {
+    if !prerequisites() {
         return;
     }
     let d = TempDir::new();
@@ -255,7 +255,7 @@ fn uids_out_of_range() {
 /// `..` or a blank are other keys: denied.
 #[test]
 fn command_names() {
-    if !prerequisites("command_names") {
+    if !prerequisites() {
         return;
     }
     let d = TempDir::new();
@@ -283,7 +283,7 @@ fn command_names() {
 /// ipcexecrules compiles, ours refuses) must not run the long name.
 #[test]
 fn a_program_name_longer_than_a_key() {
-    if !prerequisites("a_program_name_longer_than_a_key") {
+    if !prerequisites() {
         return;
     }
     let d = TempDir::new();
@@ -347,7 +347,7 @@ fn program_fds(mark: &Path, gone: impl Fn() -> bool) -> Vec<String> {
 /// than a message holds. Through the server, the test (root) the client.
 #[test]
 fn descriptors() {
-    if !prerequisites("descriptors") {
+    if !prerequisites() {
         return;
     }
     let rules = "0,65534.sh:allow\n:deny\n";
@@ -438,7 +438,7 @@ fn descriptors() {
 /// 1 and 2).
 #[test]
 fn s6_descriptors() {
-    if !prerequisites("s6_descriptors") || !s6() {
+    if !prerequisites() || !s6() {
         return;
     }
     let d = TempDir::new();
@@ -469,7 +469,7 @@ fn s6_descriptors() {
 /// input.
 #[test]
 fn clients_that_go_away() {
-    if !prerequisites("clients_that_go_away") {
+    if !prerequisites() {
         return;
     }
     let rules = "0,65534.sh:allow\n:deny\n";
@@ -510,7 +510,7 @@ fn clients_that_go_away() {
 /// for the whole request.
 #[test]
 fn slow_clients() {
-    if !prerequisites("slow_clients") {
+    if !prerequisites() {
         return;
     }
     let rules = ":allow\n";
@@ -585,7 +585,7 @@ fn slow_clients() {
 /// still served with `-C`; the original's ipcserver has no `-C`.
 #[test]
 fn one_uid_flooding() {
-    if !prerequisites("one_uid_flooding") {
+    if !prerequisites() {
         return;
     }
     let rules = "65534,65534.sh:allow\n:deny\n";
@@ -638,7 +638,7 @@ fn one_uid_flooding() {
 /// whole.
 #[test]
 fn rules_replaced_during_requests() {
-    if !prerequisites("rules_replaced_during_requests") {
+    if !prerequisites() {
         return;
     }
     let (a, b) = (":allow,V=\"a\"\n", ":allow,V=\"b\"\n");
@@ -676,7 +676,7 @@ fn rules_replaced_during_requests() {
 /// final `:deny` that no rule matches.
 #[test]
 fn rules_files_that_are_not_rules() {
-    if !prerequisites("rules_files_that_are_not_rules") {
+    if !prerequisites() {
         return;
     }
     let d = TempDir::new();
@@ -840,7 +840,7 @@ fn as_nobody(argv: &[&std::ffi::OsStr]) -> Command {
 /// as an admin might start it by hand (see [`launched_on_a_terminal`]).
 #[test]
 fn privilege_state_of_the_program() {
-    if !prerequisites("privilege_state_of_the_program") || !have("python3", "privilege_state_of_the_program") {
+    if !prerequisites() || !have("python3") {
         return;
     }
     let rules = "65534,65534.sh:allow\n65534,0.sh:allow\n:deny\n";
@@ -973,8 +973,7 @@ fn privilege_state_of_the_program() {
 /// it one of its own; s6-sudod passes the caller's.
 #[test]
 fn a_terminal_for_another_user() {
-    const T: &str = "a_terminal_for_another_user";
-    if !prerequisites(T) || !have("script", T) {
+    if !prerequisites() || !have("script") {
         return;
     }
     let ours = ExecServer::start("0,65534.tty:allow\n:deny\n");

@@ -37,14 +37,13 @@ fn expected(launcher: Launcher) -> (&'static str, &'static str) {
 
 #[test]
 fn handlers_keep_what_the_launcher_ignored_and_the_server_does_not_use() {
-    const T: &str = "handlers_keep_what_the_launcher_ignored_and_the_server_does_not_use";
     let s6 = which("s6-ipcserver");
     if s6.is_none() {
-        skip(T, "no s6-ipcserver to compare with (apt-get install s6); ours checked alone");
+        skip("no s6-ipcserver to compare with (apt-get install s6); ours checked alone");
     }
     for launcher in Launcher::ALL {
         if let Some(what) = launcher.missing() {
-            skip(T, &format!("{launcher:?}: no {what}"));
+            skip(&format!("{launcher:?}: no {what}"));
             continue;
         }
         let (want_ignored, want_blocked) = expected(launcher);
@@ -60,9 +59,8 @@ fn handlers_keep_what_the_launcher_ignored_and_the_server_does_not_use() {
 /// SIGINT: a Ctrl-C to the script does not take the service down.
 #[test]
 fn started_with_an_ampersand_the_server_survives_sigint() {
-    const T: &str = "started_with_an_ampersand_the_server_survives_sigint";
     if let Some(what) = Launcher::Background.missing() {
-        return skip(T, &format!("no {what}"));
+        return skip(&format!("no {what}"));
     }
     let d = TempDir::new();
     let sock = d.join("s");
@@ -82,9 +80,8 @@ fn started_with_an_ampersand_the_server_survives_sigint() {
 /// SIGQUIT ignored (and SIGPIPE, which they ignore themselves).
 #[test]
 fn a_preforking_server_started_with_an_ampersand_survives_sigint() {
-    const T: &str = "a_preforking_server_started_with_an_ampersand_survives_sigint";
     if let Some(what) = Launcher::Background.missing() {
-        return skip(T, &format!("no {what}"));
+        return skip(&format!("no {what}"));
     }
     let d = TempDir::new();
     let sock = d.join("s");
@@ -124,9 +121,8 @@ fn echo_around(sock: &Path, between: impl FnOnce()) -> String {
 /// handlers go on. Without it SIGHUP ends them (SIGTERM), as s6's does.
 #[test]
 fn under_nohup_sighup_leaves_the_handlers_running() {
-    const T: &str = "under_nohup_sighup_leaves_the_handlers_running";
     if let Some(what) = Launcher::Nohup.missing() {
-        return skip(T, &format!("no {what}"));
+        return skip(&format!("no {what}"));
     }
     let d = TempDir::new();
     let sock = d.join("s");

@@ -31,11 +31,11 @@ impl Launcher {
         [Launcher::Background, Launcher::Nohup, Launcher::IgnoresPipe, Launcher::BlocksSignals];
 
     /// Those of `launchers` that this machine can start programs with;
-    /// `test` says SKIPPED for the others.
-    pub fn available(test: &str, launchers: &[Launcher]) -> Vec<Launcher> {
+    /// the running test says SKIPPED for the others.
+    pub fn available(launchers: &[Launcher]) -> Vec<Launcher> {
         let usable = |l: &&Launcher| match l.missing() {
             Some(what) => {
-                super::skip(test, &format!("{l:?}: no {what}"));
+                super::skip(&format!("{l:?}: no {what}"));
                 false
             }
             None => true,

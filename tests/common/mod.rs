@@ -369,12 +369,12 @@ pub fn by_uid(uid: u32) -> Option<(String, u32, u32)> {
     passwd().into_iter().find(|e| e.1 == uid)
 }
 
-/// Says that `test` is skipped and why, in the normal output of `cargo
-/// test`: the test harness captures `eprintln!`, not a write to the
-/// process's stderr.
-pub fn skip(test: &str, why: &str) {
+/// Says that the running test (named by [`test_name`]) is skipped and
+/// why, in the normal output of `cargo test`: the test harness captures
+/// `eprintln!`, not a write to the process's stderr.
+pub fn skip(why: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {}: {why}", test_name());
 }
 
 /// The first directory of PATH that has `program`.
@@ -382,11 +382,22 @@ pub fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
-/// Whether an external program is installed; says SKIPPED if not.
-pub fn have(program: &str, test: &str) -> bool {
+/// Whether an external program is installed; says SKIPPED (with the
+/// test's name) if not.
+pub fn have(program: &str) -> bool {
     let found = which(program).is_some();
     if !found {
-        skip(test, &format!("{program} is not installed"));
+        skip(&format!("{program} is not installed"));
+    }
+    found
+}
+
+/// Whether an external program that `part` of the running test needs is
+/// installed; says SKIPPED (with the test's name and `part`) if not.
+pub fn have_for(part: &str, program: &str) -> bool {
+    let found = which(program).is_some();
+    if !found {
+        skip(&format!("{part}: {program} is not installed"));
     }
     found
 }
@@ -402,7 +413,7 @@ pub fn test_name() -> String {
 pub fn need_root() -> bool {
     let r = is_root();
     if !r {
-        skip(&test_name(), "needs root");
+        skip("needs root");
     }
     r
 }
