@@ -187,7 +187,7 @@ impl Signals {
         let used = SigSet(handled.0 | blocked.0);
         runtime::default_dispositions(used).unwrap_or_else(|e| log::fatal_sys(e, &[b"reset signal dispositions"]));
         runtime::block_signals(used).unwrap_or_else(|e| log::fatal_sys(e, &[b"block signals"]));
-        Signals(runtime::signalfd(handled).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"])))
+        Signals::apart(handled)
     }
 
     /// A reader of its own for some of the signals that [`Signals::new`]

@@ -235,8 +235,7 @@ impl Server {
                     self.shortage(e, b"poll");
                     let _ = rustix::thread::nanosleep(&backoff);
                     self.handle_signals(requests);
-                    exits.drain(|_| {});
-                    self.reap();
+                    self.collect_exits(exits);
                     continue;
                 }
                 Err(e) => log::fatal_sys(e, &[b"poll"]),
@@ -248,10 +247,13 @@ impl Server {
                 self.handle_signals(requests);
             }
             if exited {
-                exits.drain(|_| {});
-                self.reap();
+                self.collect_exits(exits);
             }
             if connecting {
+                // Exits that did not wake us: collect them first.
+                if !hear_exits {
+                    self.reap();
+                }
                 let after_idle = core::mem::replace(&mut self.idle, false);
                 self.accept_some(after_idle);
             }
@@ -266,8 +268,6 @@ impl Server {
     /// starts ([`SpawnPolicy`]). `after_idle`: the first connection for a
     /// while.
     fn accept_some(&mut self, after_idle: bool) {
-        // Exits may not have woken us: collect first.
-        self.reap();
         if self.children.is_full() {
             return;
         }
@@ -407,6 +407,12 @@ impl Server {
             };
             l.str(b": local limit of ").num(self.localmax as u64).str(b" reached").emit();
         }
+    }
+
+    /// Reads the pending SIGCHLD and collects every child that has exited.
+    fn collect_exits(&mut self, exits: &Signals) {
+        exits.drain(|_| {});
+        self.reap();
     }
 
     fn handle_signals(&mut self, signals: &Signals) {
