@@ -29,6 +29,7 @@
 #
 # Needs gcc, python3, cargo, taskset; s6 and the original are optional
 # (FAILED rows). Knobs: ROUNDS (3), SECS (2), CONCURRENCIES ("1 4 16 64"),
+# CONFIGS (the servers to run, of those above: all),
 # HOG ("0 1": runs without and with the hog), NO_BUILD=1 (use what the
 # target directories hold). Progress goes to stderr.
 set -u
@@ -41,7 +42,7 @@ HOGS=${HOG:-"0 1"}
 REL=$ROOT/target/release
 TOOLS=$ROOT/target/tools
 ORIG=${UCSPI_IPC_ORIGINAL:-$ROOT/../shared/reference/ucspi-ipc-0.67/bin}
-CONFIGS="ours ours_fork ours_vfork c_fork c_vfork s6 orig"
+CONFIGS=${CONFIGS:-"ours ours_fork ours_vfork c_fork c_vfork s6 orig"}
 
 say() { echo "bench_spawn: $*" >&2; }
 
