@@ -34,7 +34,7 @@ use crate::rules;
 use crate::runtime::{self, CStrArray, Disposition, Forked, SigSet, Start, Table};
 use crate::socket::{self, ListenOptions, SockPath};
 use crate::uidgid::{self, IdOptions};
-use crate::{args::Getopt, io, num};
+use crate::{args::Getopt, io};
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -258,9 +258,7 @@ impl Server {
                 b'l' => o.localname = Some(opt.arg_bytes()),
                 b'f' => o.lockfile = Some(opt.arg),
                 b'b' => listen.backlog = opt.number(0, i32::MAX as u32) as i32,
-                b'a' => {
-                    listen.perms = opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777")
-                }
+                b'a' => listen.perms = opt.value(socket::parse_permissions, socket::PERMISSIONS_EXPECTED),
                 // ucspi-ipc compatibility: accepted, without effect.
                 b'h' | b'H' | b'o' | b'O' => {}
                 _ if ids.read(&opt, start.envp) => {}

@@ -97,6 +97,15 @@ pub struct ListenOptions {
     pub nonblocking: bool,
 }
 
+/// Parses a socket file's permissions as `-a` takes them: octal, at most
+/// `777`.
+pub fn parse_permissions(s: &[u8]) -> Option<u32> {
+    crate::num::parse_octal(s).filter(|&p| p <= 0o777)
+}
+
+/// What [`parse_permissions`] accepts, for option errors.
+pub const PERMISSIONS_EXPECTED: &[u8] = b"octal, at most 777";
+
 /// Removes an old socket at `path` (left by an earlier server), and only
 /// a socket: a directory there is `is a directory`, any other file
 /// [`Step::NotASocket`], both left as they are. Whatever stops the

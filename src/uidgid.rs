@@ -332,20 +332,50 @@ impl Target {
     /// why; the caller must then exit without running anything. A list
     /// that the process may not set (it is not root) but that would leave
     /// it with the groups it has is no failure.
-    pub fn apply(&self) -> Result<(), (&'static [u8], Errno)> {
+    pub fn apply(&self) -> Result<(), SetError> {
         let egid = rustix::process::getegid();
         let gid_after = self.gid.filter(|g| !g.is_root()).unwrap_or(egid);
         if let Some(groups) = self.list_to_set(egid) {
             groups.set(gid_after).map_err(|e| (&b"set supplementary groups"[..], e))?;
         }
         if let Some(gid) = self.gid.filter(|g| !g.is_root()) {
-            rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e))?;
+            set_gid(gid)?;
         }
         if let Some(uid) = self.uid.filter(|u| !u.is_root()) {
-            rustix::thread::set_thread_uid(uid).map_err(|e| (&b"set uid"[..], e))?;
+            set_uid(uid)?;
         }
         Ok(())
     }
+}
+
+/// What a privilege change could not set, and why: `set supplementary
+/// groups`, `set gid` or `set uid`.
+pub type SetError = (&'static [u8], Errno);
+
+fn set_gid(gid: Gid) -> Result<(), SetError> {
+    rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e))
+}
+
+fn set_uid(uid: Uid) -> Result<(), SetError> {
+    rustix::thread::set_thread_uid(uid).map_err(|e| (&b"set uid"[..], e))
+}
+
+/// Becomes exactly `uid`, with `gid` as its gid and only group (in the
+/// order of [`Target::apply`]): ipcexec's change, for a program run as
+/// the user a rule names. It differs from a [`Target`] on purpose: 0 is
+/// root here, not "leave unchanged" (a rule may run a program as root,
+/// which then gets gid 0 as its only group, never the server's other
+/// groups), and there is no list. A process not run as root can only
+/// serve its own ids: asked for them, it changes nothing (its groups
+/// included); asked for others, it fails.
+pub fn become_user(uid: Uid, gid: Gid) -> Result<(), SetError> {
+    let euid = rustix::process::geteuid();
+    if !euid.is_root() && euid == uid && rustix::process::getegid() == gid {
+        return Ok(());
+    }
+    rustix::thread::set_thread_groups(&[gid]).map_err(|e| (&b"set supplementary groups"[..], e))?;
+    set_gid(gid)?;
+    set_uid(uid)
 }
 
 /// Whether setting `list` as the supplementary groups would change

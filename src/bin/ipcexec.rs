@@ -36,7 +36,7 @@ use ucspi_ipc::rules::{self, ApplyError, Client, Key, Verdict};
 use ucspi_ipc::runtime::{self, CStrArray, Never, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::userdb::{self, Query};
-use ucspi_ipc::{args, exec, io, log, netstring, num, relay};
+use ucspi_ipc::{args, exec, io, log, netstring, num, relay, uidgid};
 
 ucspi_ipc::program!(main);
 
@@ -126,9 +126,7 @@ fn serve(
     // the uid asked for (which could be root's).
     let id = |name: &[u8]| match env.get(name) {
         None => Ok(None),
-        Some(v) => ucspi_ipc::uidgid::parse_id(v)
-            .map(Some)
-            .ok_or_else(|| fatal(log::EXIT_USAGE, &[b"invalid ", name, b": ", v])),
+        Some(v) => uidgid::parse_id(v).map(Some).ok_or_else(|| fatal(log::EXIT_USAGE, &[b"invalid ", name, b": ", v])),
     };
     let (uid, gid) = match (id(b"IPCUID")?, id(b"IPCGID")?) {
         (None, None) => (req.uid, user.gid),
@@ -257,18 +255,10 @@ fn only_stdio() {
     unsafe { runtime::close_from(3) }
 }
 
-/// Drops to `uid`, `gid` and just that group. A server not run as root
-/// cannot change its groups: it serves its own ids as they are.
+/// Drops to `uid`, `gid` and just that group ([`uidgid::become_user`]),
+/// or exits 111.
 fn become_user((uid, gid): (Uid, Gid)) {
-    let euid = rustix::process::geteuid();
-    if !euid.is_root() && euid == uid && rustix::process::getegid() == gid {
-        return;
-    }
-    let dropped = rustix::thread::set_thread_groups(&[gid])
-        .map_err(|e| (&b"set supplementary groups"[..], e))
-        .and_then(|()| rustix::thread::set_thread_gid(gid).map_err(|e| (&b"set gid"[..], e)))
-        .and_then(|()| rustix::thread::set_thread_uid(uid).map_err(|e| (&b"set uid"[..], e)));
-    if let Err((what, e)) = dropped {
+    if let Err((what, e)) = uidgid::become_user(uid, gid) {
         log::fatal_sys(e, &[what]);
     }
 }

@@ -9,7 +9,7 @@
 
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::socket::{self, ListenOptions};
-use ucspi_ipc::{args::Getopt, exec, io, log, num};
+use ucspi_ipc::{args::Getopt, exec, io, log};
 
 ucspi_ipc::program!(main);
 
@@ -30,7 +30,7 @@ fn main(start: Start) -> ! {
             b'd' => o.remove_existing = true,
             b'D' => o.remove_existing = false,
             b'b' => o.backlog = opt.number(0, i32::MAX as u32) as i32,
-            b'a' => o.perms = opt.value(|a| num::parse_octal(a).filter(|&p| p <= 0o777), b"octal, at most 777"),
+            b'a' => o.perms = opt.value(socket::parse_permissions, socket::PERMISSIONS_EXPECTED),
             b'B' => o.nonblocking = false,
             b'v' => log::set_verbosity(opt.number(0, 255) as u8),
             b'N' => log::set_name(opt.arg),

@@ -87,7 +87,7 @@ fn main(start: Start) -> ! {
                 o.backlog = arg;
             }
             b'a' => {
-                opt.value(permissions, b"octal, at most 777");
+                opt.value(socket::parse_permissions, socket::PERMISSIONS_EXPECTED);
                 o.perms = arg;
             }
             // ucspi-ipc compatibility: accepted, without effect.
@@ -139,11 +139,6 @@ fn warn_of_unreadable_rules(o: &Options) {
         }
         Err(_) => {}
     }
-}
-
-/// Socket file permissions, as ipcserver-socketbinder takes them.
-fn permissions(a: &[u8]) -> Option<u32> {
-    num::parse_octal(a).filter(|&p| p <= 0o777)
 }
 
 /// Appends the command line of the chain after `ipcserver-socketbinder`
