@@ -12,12 +12,6 @@ use crate::strvec::{self, StrVec};
 use core::ffi::CStr;
 use rustix::io::Errno;
 
-/// The variables a server sets for each connection (UCSPI-IPC's, and
-/// s6's IPCCONNNUM); values inherited from the server's own environment
-/// are dropped.
-pub const SERVER_VARS: [&[u8]; 6] =
-    [b"PROTO", b"IPCLOCALPATH", b"IPCREMOTEPATH", b"IPCREMOTEEUID", b"IPCREMOTEEGID", b"IPCCONNNUM"];
-
 /// Most variables an environment may hold.
 pub const VARS_MAX: usize = strvec::ITEMS_MAX;
 /// Most bytes of new `NAME=VALUE\0` strings per program.
@@ -70,30 +64,6 @@ impl<'a> Env<'a> {
     /// Starts from an inherited envp.
     pub fn inherit(&mut self, envp: CStrArray<'a>) -> Result<(), Errno> {
         self.0.push_all(envp)
-    }
-
-    /// Starts a server's environment for its connections from the
-    /// server's own `envp`: without the [`SERVER_VARS`] it may hold (they
-    /// describe some other connection), then `PROTO=IPC` and
-    /// `IPCLOCALPATH=local`. Each connection's variables follow
-    /// ([`Env::push_client`]).
-    pub fn inherit_for_server(&mut self, envp: CStrArray<'a>, local: &[u8]) -> Result<(), Errno> {
-        self.inherit(envp)?;
-        self.retain(|name| !SERVER_VARS.contains(&name));
-        self.push(b"PROTO", b"IPC")?;
-        self.push(b"IPCLOCALPATH", local)
-    }
-
-    /// Appends a client's variables: `IPCREMOTEPATH`, then
-    /// `IPCREMOTEEUID` and `IPCREMOTEEGID` when its ids are known (`None`:
-    /// a server run with `-P`).
-    pub fn push_client(&mut self, remote: &[u8], ids: Option<(u32, u32)>) -> Result<(), Errno> {
-        self.push(b"IPCREMOTEPATH", remote)?;
-        if let Some((uid, gid)) = ids {
-            self.push_num(b"IPCREMOTEEUID", uid as u64)?;
-            self.push_num(b"IPCREMOTEEGID", gid as u64)?;
-        }
-        Ok(())
     }
 
     /// The value of `name`, if set.
@@ -169,10 +139,11 @@ impl Default for Env<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn list(e: &mut Env) -> Vec<String> {
+    /// The environment's strings, in order.
+    pub(crate) fn list(e: &mut Env) -> Vec<String> {
         e.finish().iter().map(|c| c.to_str().unwrap().to_string()).collect()
     }
 
@@ -199,25 +170,6 @@ mod tests {
         e.truncate(m);
         e.push(b"C", b"2").unwrap();
         assert_eq!(list(&mut e), vec!["BASE=x", "C=2"]);
-    }
-
-    #[test]
-    fn a_server_environment_drops_inherited_connection_variables() {
-        let mut launcher = Env::new();
-        for v in [c"PATH=/bin", c"IPCREMOTEEUID=7", c"IPCCONNNUM=5", c"PROTO=TCP", c"HOME=/"] {
-            launcher.set_entry(v).unwrap();
-        }
-        let envp = launcher.finish();
-        let mut e = Env::new();
-        e.inherit_for_server(envp, b"/run/s").unwrap();
-        e.push_client(b"/tmp/c", Some((1000, 100))).unwrap();
-        let with_ids = ["IPCREMOTEPATH=/tmp/c", "IPCREMOTEEUID=1000", "IPCREMOTEEGID=100"];
-        let base = ["PATH=/bin", "HOME=/", "PROTO=IPC", "IPCLOCALPATH=/run/s"];
-        assert_eq!(list(&mut e), [&base[..], &with_ids[..]].concat());
-        let mut e = Env::new();
-        e.inherit_for_server(envp, b"/run/s").unwrap();
-        e.push_client(b"", None).unwrap();
-        assert_eq!(list(&mut e), [&base[..], &["IPCREMOTEPATH="][..]].concat());
     }
 
     #[test]

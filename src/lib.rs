@@ -10,6 +10,7 @@
 pub mod args;
 pub mod cdb;
 pub mod children;
+pub mod connection;
 pub mod env;
 pub mod exec;
 pub mod io;

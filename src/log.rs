@@ -289,28 +289,6 @@ fn unable(kind: &[u8], err: Errno, pieces: &[&[u8]]) -> Line {
     l
 }
 
-/// The first line of a connection: `pid PID from REMOTEPATH` (sanitised),
-/// PID being the process that serves it, as the original server logs it.
-pub fn pid_from(pid: u32, remote: &[u8]) {
-    Line::new().str(b"pid ").num(pid as u64).str(b" from ").sanitised(remote).emit();
-}
-
-/// The access line of a connection: `ok|deny PID LOCALPATH
-/// REMOTEPATH:EUID,EGID` (paths sanitised), as the original server logs it.
-pub fn access(allowed: bool, pid: u32, local: &[u8], remote: &[u8], ids: (u32, u32)) {
-    access_as(name(), allowed, pid, local, remote, ids)
-}
-
-/// [`access`], the line starting with `name` rather than the program's
-/// name (the original's preforking servers write `ipcserver: ok ...`).
-pub fn access_as(name: &[u8], allowed: bool, pid: u32, local: &[u8], remote: &[u8], (euid, egid): (u32, u32)) {
-    let mut l = Line::named(name);
-    l.str(if allowed { b"ok " } else { b"deny " }).num(pid as u64).str(b" ");
-    l.sanitised(local).str(b" ").sanitised(remote).str(b":");
-    l.num(euid as u64).str(b",").num(egid as u64);
-    l.emit();
-}
-
 /// Each errno that has a text of its own, and that text, as strerror
 /// would say it (lower case).
 const ERRNO_TEXTS: [(Errno, &[u8]); 54] = [

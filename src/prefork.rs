@@ -27,13 +27,14 @@
 #![allow(unsafe_code)]
 
 use crate::children::{self, Children, Signals};
+use crate::connection::{self, Access, Peer, RulesFile};
 use crate::env::{self, Env};
 use crate::lockfile::LockFile;
 use crate::log::{self, Line};
 use crate::rules;
 use crate::runtime::{self, CStrArray, Disposition, Forked, SigSet, Start, Table};
 use crate::socket::{self, ListenOptions, SockPath};
-use crate::uidgid::{self, IdOptions};
+use crate::uidgid::IdOptions;
 use crate::{args::Getopt, io};
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
@@ -194,7 +195,8 @@ impl Slots {
     }
 
     /// Records that slot `i` serves `uid`; returns how many connections of
-    /// that uid are being served, this one included. Storing before
+    /// that uid are being served, this one included (one more than
+    /// [`Peer::push_env`]'s others). Storing before
     /// counting means two simultaneous connections may each count the
     /// other, never neither: `-C` is never exceeded.
     fn serve(&self, i: usize, uid: u32) -> usize {
@@ -299,7 +301,7 @@ impl Server {
             }
         };
         let base = Env::take();
-        if let Err(e) = base.inherit_for_server(start.envp, local) {
+        if let Err(e) = connection::server_env(base, start.envp, local) {
             log::fatal_sys(e, &[b"build the environment"]);
         }
         Server {
@@ -564,59 +566,31 @@ impl Server {
     #[inline(never)]
     fn serve<H: Handler>(&self, me: Me<'_>, remote: &[u8], record: &mut [u8], handler: &mut H) {
         let Me { slot, slots, pid } = me;
-        let ids = if self.o.peercred {
-            match socket::peer_ids(io::stdin()) {
-                Ok(ids) => Some(ids),
-                Err(e) => return log::dropping(&[b"obtain client eid: ", log::errno_text(e)]),
-            }
-        } else {
-            None
+        let o = &self.o;
+        let peer = match Peer::of(io::stdin(), remote, o.peercred) {
+            Ok(peer) => peer,
+            Err(e) => return log::dropping(&[b"obtain client eid: ", log::errno_text(e)]),
         };
-        let uid = ids.map_or(children::NO_UID, |(u, _)| u);
-        let same_uid = slots.serve(slot, uid);
-        if self.o.localmax.is_some_and(|max| same_uid > max) {
-            let mut l = Line::new();
-            l.str(b"warning: dropping a connection from ");
-            match ids {
-                Some((u, _)) => l.str(b"uid ").num(u as u64),
-                None => l.str(b"a client"),
-            };
-            l.str(b": local limit of ").num(self.o.localmax.unwrap_or(0) as u64).str(b" reached").emit();
-            return;
+        let others = slots.serve(slot, peer.uid_tag()) - 1;
+        if let Some(max) = o.localmax {
+            if connection::over_local_limit(others, max) {
+                return connection::refuse(&peer, max);
+            }
         }
         if log::verbosity() >= 2 {
-            log::pid_from(pid, remote);
+            connection::log_pid_from(pid, remote);
         }
         let mut env = Env::new();
-        let built = env
-            .inherit(self.base)
-            .and_then(|()| env.push_client(remote, ids))
-            .and_then(|()| env.push_num(b"IPCCONNNUM", same_uid as u64 - 1));
-        if let Err(e) = built {
+        if let Err(e) = env.inherit(self.base).and_then(|()| peer.push_env(&mut env, Some(others))) {
             return log::dropping(&[b"build the environment: ", log::errno_text(e)]);
         }
-        if let Some(banner) = self.o.banner {
-            if let Err(e) = io::send_all(io::stdout(), banner) {
-                return log::dropping(&[b"write banner: ", log::errno_text(e)]);
+        let access = Access { name: b"ipcserver", pid, local: self.local };
+        let rules = o.rules.map(|path| RulesFile { path, optional: o.rules_optional });
+        if let Ok(true) = connection::admit(o.banner, rules, &peer, access, record, &mut env) {
+            handler.handle(&Connection { env: env.finish(), args: self.args });
+            if log::verbosity() >= 2 {
+                connection::log_done(pid);
             }
-        }
-        let ids = ids.unwrap_or_else(uidgid::own_ids);
-        let allowed = match self.o.rules {
-            None => true,
-            Some(path) => match rules::apply_file(path, self.o.rules_optional, ids, record, &mut env) {
-                Ok(allowed) => allowed,
-                Err(rules::Dropped) => return,
-            },
-        };
-        if log::verbosity() >= 2 {
-            log::access_as(b"ipcserver", allowed, pid, self.local, remote, ids);
-        }
-        if !allowed {
-            return;
-        }
-        handler.handle(&Connection { env: env.finish(), args: self.args });
-        if log::verbosity() >= 2 {
-            Line::new().str(b"done ").num(pid as u64).emit();
         }
     }
 }

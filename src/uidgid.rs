@@ -91,9 +91,21 @@ pub fn read_gidlist(s: &[u8], out: &mut [Gid]) -> Option<usize> {
 
 /// Our own effective uid and gid: the ids a server looks rules up with,
 /// and logs, for a client it knows nothing of (run with `-P`), as the
-/// original does.
+/// original does ([`known_or_own`]).
 pub fn own_ids() -> (u32, u32) {
     (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+}
+
+/// A client's effective ids as a server uses them, each it does not know
+/// replaced by its own ([`own_ids`], looked up only then).
+pub fn known_or_own(euid: Option<u32>, egid: Option<u32>) -> (u32, u32) {
+    match (euid, egid) {
+        (Some(uid), Some(gid)) => (uid, gid),
+        _ => {
+            let (uid, gid) = own_ids();
+            (euid.unwrap_or(uid), egid.unwrap_or(gid))
+        }
+    }
 }
 
 /// Why the environment could not give the ids: the message after `fatal: `.

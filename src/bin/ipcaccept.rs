@@ -29,11 +29,13 @@ use rustix::fs::Mode;
 use rustix::io::Errno;
 use rustix::process::Signal;
 use ucspi_ipc::children::{Children, Signals};
+use ucspi_ipc::connection::{self, Access, Peer, RulesFile};
 use ucspi_ipc::env::Env;
 use ucspi_ipc::lockfile::LockFile;
+use ucspi_ipc::rules::{self, Dropped};
 use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start, Table};
 use ucspi_ipc::socket::{self, Inherited, SockPath};
-use ucspi_ipc::{args::Getopt, exec, io, log, rules, uidgid};
+use ucspi_ipc::{args::Getopt, exec, io, log};
 
 ucspi_ipc::program!(main);
 
@@ -105,7 +107,7 @@ fn main(start: Start) -> ! {
     let listener = Inherited::stdin();
     let local = o.localname.unwrap_or(&listener.local);
     let env = Env::take();
-    if let Err(e) = env.inherit_for_server(start.envp, local) {
+    if let Err(e) = connection::server_env(env, start.envp, local) {
         log::fatal_sys(e, &[b"build the environment"]);
     }
     let base = env.mark();
@@ -116,25 +118,14 @@ fn main(start: Start) -> ! {
     log::set_verbosity(o.verbosity);
     loop {
         let Some((conn, remote)) = accept(&listener, lock.as_ref(), &signals) else { continue };
-        let ids = if o.peercred {
-            match socket::peer_ids(&conn) {
-                Ok(ids) => Some(ids),
-                Err(e) => {
-                    log::warn_sys(e, &[b"get the credentials of a client, dropping it"]);
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
+        let Some(peer) = Peer::accepted(&conn, &remote, o.peercred) else { continue };
         env.truncate(base);
-        if let Err(e) = env.push_client(&remote, ids) {
-            log::warn_sys(e, &[b"build the environment of a client, dropping it"]);
+        if !peer.pushed_env(env, None) {
             continue;
         }
         // SAFETY: this program is single-threaded and links no C library.
         match unsafe { runtime::fork() } {
-            Ok(Forked::Child) => server.serve(conn, &remote, ids, env, record),
+            Ok(Forked::Child) => server.serve(conn, &peer, env, record),
             Ok(Forked::Parent(pid)) => {
                 drop(conn);
                 child.add(pid, 0);
@@ -223,39 +214,26 @@ impl Server<'_> {
     fn serve(
         &self,
         conn: OwnedFd,
-        remote: &[u8],
-        ids: Option<(u32, u32)>,
+        peer: &Peer<'_>,
         env: &mut Env<'static>,
         record: &'static mut [u8; rules::RECORD_MAX],
     ) -> ! {
-        let verbose = log::verbosity() >= 2;
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-        if verbose {
-            log::pid_from(pid, remote);
+        if log::verbosity() >= 2 {
+            connection::log_pid_from(pid, peer.remote);
         }
         // SAFETY: in the child, descriptors 0 and 1 become the connection
         // for program; the listening socket on 0 is not used here again.
         if let Err(e) = unsafe { io::install(conn, &[0, 1]) } {
             log::drop_connection(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
         }
-        if let Some(banner) = self.o.banner {
-            if let Err(e) = io::send_all(io::stdout(), banner) {
-                log::drop_connection(&[b"write banner: ", log::errno_text(e)]);
-            }
-        }
-        // Unknown ids (-P) are looked up and logged as our own, as the
-        // original does.
-        let ids = ids.unwrap_or_else(uidgid::own_ids);
-        let allowed = match self.o.rules {
-            None => true,
-            Some(path) => rules::apply_file(path, self.o.rules_optional, ids, record, env)
-                .unwrap_or_else(|_| runtime::exit(log::EXIT_TEMP)),
-        };
-        if verbose {
-            log::access(allowed, pid, self.local, remote, ids);
-        }
-        if !allowed {
-            runtime::exit(log::EXIT_USAGE);
+        let access = Access { name: log::name(), pid, local: self.local };
+        let rules = self.o.rules.map(|path| RulesFile { path, optional: self.o.rules_optional });
+        let admitted = connection::admit(self.o.banner, rules, peer, access, record, env);
+        match admitted {
+            Ok(true) => {}
+            Ok(false) => runtime::exit(log::EXIT_USAGE),
+            Err(Dropped) => runtime::exit(log::EXIT_TEMP),
         }
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
             log::drop_connection(&[b"clear the signal mask: ", log::errno_text(e)]);

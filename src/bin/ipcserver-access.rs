@@ -13,8 +13,9 @@
 #![cfg_attr(not(test), no_main)]
 
 use core::ffi::CStr;
+use ucspi_ipc::connection::{self, Access, RulesFile};
 use ucspi_ipc::env::{self, Env};
-use ucspi_ipc::rules::{self, Client};
+use ucspi_ipc::rules::{self, Client, Dropped};
 use ucspi_ipc::runtime::{self, Start};
 use ucspi_ipc::s6rules::{self, Decision};
 use ucspi_ipc::strvec::StrVec;
@@ -75,8 +76,7 @@ fn options(opts: &mut Getopt<'static>) -> Options {
 /// The client's ids, the server's own for unknown ones (ucspi-ipc's rules
 /// and the log line).
 fn or_own(c: Client) -> (u32, u32) {
-    let (euid, egid) = uidgid::own_ids();
-    (c.euid.unwrap_or(euid), c.egid.unwrap_or(egid))
+    uidgid::known_or_own(c.euid, c.egid)
 }
 
 /// The rule buffer (taken once: one rules format is read per run).
@@ -129,9 +129,7 @@ fn main(start: Start) -> ! {
     let logging = o.verbosity >= 2;
 
     if let Some(banner) = o.banner {
-        if let Err(e) = io::send_all(io::stdout(), banner) {
-            log::drop_connection(&[b"write banner: ", log::errno_text(e)]);
-        }
+        connection::send_banner(banner).unwrap_or_else(|Dropped| runtime::exit(log::EXIT_TEMP));
     }
 
     let env = Env::take();
@@ -176,15 +174,17 @@ fn main(start: Start) -> ! {
     // always passed on.
     let allowed = match (o.rules, client, s6) {
         (Some(RulesOption::Ucspi(path)), Some(c), _) => {
-            rules::apply_file(path, o.rules_optional, or_own(c), record(), env)
-                .unwrap_or_else(|_| runtime::exit(log::EXIT_TEMP))
+            let rules = RulesFile { path, optional: o.rules_optional };
+            connection::verdict(Some(rules), or_own(c), record(), env)
+                .unwrap_or_else(|Dropped| runtime::exit(log::EXIT_TEMP))
         }
         (_, _, Some(Decision::Deny)) => false,
         _ => true,
     };
     if let (true, Some(c)) = (logging, client) {
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-        log::access(allowed, pid, local, env::get(envp, b"IPCREMOTEPATH").unwrap_or(b""), or_own(c));
+        let remote = env::get(envp, b"IPCREMOTEPATH").unwrap_or(b"");
+        connection::log_access(Access { name: log::name(), pid, local }, allowed, remote, or_own(c));
     }
     if !allowed {
         runtime::exit(log::EXIT_USAGE);

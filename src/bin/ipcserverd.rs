@@ -46,11 +46,12 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::Signal;
 use ucspi_ipc::children::{self, Children, Signals};
+use ucspi_ipc::connection::{self, Access, Peer};
 use ucspi_ipc::env::{Env, Mark};
 use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start};
 use ucspi_ipc::socket::{Inherited, SockPath};
 use ucspi_ipc::spawn_policy::{Reading, Spawn, SpawnPolicy};
-use ucspi_ipc::{args::Getopt, exec, io, log, log::Line, socket, uidgid};
+use ucspi_ipc::{args::Getopt, exec, io, log, socket};
 
 ucspi_ipc::program!(main);
 
@@ -137,7 +138,7 @@ fn main(start: Start) -> ! {
     let Inherited { fd: listener, nonblocking, local } = Inherited::stdin();
 
     let env = Env::take();
-    if let Err(e) = env.inherit_for_server(start.envp, &local) {
+    if let Err(e) = connection::server_env(env, start.envp, &local) {
         log::fatal_sys(e, &[b"build the environment"]);
     }
     let base = env.mark();
@@ -333,30 +334,21 @@ impl Server {
     }
 
     fn serve(&mut self, conn: OwnedFd, remote: &[u8], how: Spawn) {
-        let ids = if self.peercred {
-            match socket::peer_ids(&conn) {
-                Ok(ids) => Some(ids),
-                Err(e) => return log::warn_sys(e, &[b"get the credentials of a client, dropping it"]),
-            }
-        } else {
-            None
-        };
-        let uid = ids.map(|(u, _)| u);
-        let tag = uid.unwrap_or(children::NO_UID);
-        let mut same_uid = self.children.count(tag);
-        if same_uid >= self.localmax {
+        let Some(peer) = Peer::accepted(&conn, remote, self.peercred) else { return };
+        let tag = peer.uid_tag();
+        let mut others = self.children.count(tag);
+        if connection::over_local_limit(others, self.localmax) {
             // Children of this uid may have exited since the last look at
             // the signals: count again before refusing.
             self.reap();
-            same_uid = self.children.count(tag);
-            if same_uid >= self.localmax {
-                return self.refuse(uid);
+            others = self.children.count(tag);
+            if connection::over_local_limit(others, self.localmax) {
+                return connection::refuse(&peer, self.localmax);
             }
         }
         self.env.truncate(self.base);
-        let built = self.env.push_client(remote, ids).and_then(|()| self.env.push_num(b"IPCCONNNUM", same_uid as u64));
-        if let Err(e) = built {
-            return log::warn_sys(e, &[b"build the environment of a client, dropping it"]);
+        if !peer.pushed_env(self.env, Some(others)) {
+            return;
         }
         let envp = self.env.finish();
         let (prog, path_var) = (self.prog, self.path_var);
@@ -364,7 +356,7 @@ impl Server {
         let conn_fd = conn.as_fd();
         let child = || -> ! {
             if log::verbosity() >= 2 {
-                child_log(count, maxconn, local, remote, ids);
+                child_log(count, maxconn, local, &peer);
             }
             // SAFETY: in the child, descriptors 0 and 1 are replaced by the
             // connection for prog; nothing here uses them afterwards.
@@ -394,18 +386,6 @@ impl Server {
                 self.children.add(pid, tag);
             }
             Err(e) => log::warn_sys(e, &[b"fork"]),
-        }
-    }
-
-    fn refuse(&self, uid: Option<u32>) {
-        if log::verbosity() >= 1 {
-            let mut l = Line::new();
-            l.str(b"warning: dropping a connection from ");
-            match uid {
-                Some(u) => l.str(b"uid ").num(u as u64),
-                None => l.str(b"a client"),
-            };
-            l.str(b": local limit of ").num(self.localmax as u64).str(b" reached").emit();
         }
     }
 
@@ -447,11 +427,11 @@ impl Server {
 /// from REMOTE`, and at verbosity 3 the access line (when there is no
 /// ipcserver-access to write it), with our own ids under -P as the
 /// original.
-fn child_log(count: usize, maxconn: usize, local: &[u8], remote: &[u8], ids: Option<(u32, u32)>) {
+fn child_log(count: usize, maxconn: usize, local: &[u8], peer: &Peer<'_>) {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     children::log_status(count, maxconn);
-    log::pid_from(pid, remote);
+    connection::log_pid_from(pid, peer.remote);
     if log::verbosity() >= 3 {
-        log::access(true, pid, local, remote, ids.unwrap_or_else(uidgid::own_ids));
+        connection::log_access(Access { name: log::name(), pid, local }, true, peer.remote, peer.ids_or_own());
     }
 }
