@@ -28,6 +28,7 @@ pub mod request;
 pub mod rules;
 pub mod runtime;
 pub mod s6rules;
+pub mod server_options;
 pub mod socket;
 pub mod spawn_policy;
 pub mod strvec;

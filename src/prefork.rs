@@ -27,14 +27,14 @@
 #![allow(unsafe_code)]
 
 use crate::children::{self, Children, Signals};
-use crate::connection::{self, Access, Peer, RulesFile};
+use crate::connection::{self, Access, Peer};
 use crate::env::{self, Env};
 use crate::lockfile::LockFile;
 use crate::log::{self, Line};
 use crate::rules;
 use crate::runtime::{self, CStrArray, Disposition, Forked, SigSet, Start, Table};
-use crate::socket::{self, ListenOptions, SockPath};
-use crate::uidgid::IdOptions;
+use crate::server_options::ServerOptions;
+use crate::socket::{self, SockPath};
 use crate::{args::Getopt, io};
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
@@ -125,22 +125,9 @@ const FORK_RETRY_MS: i64 = 1000;
 /// memory in accept.
 const BACKOFF_MS: i64 = 100;
 
-/// The command line, checked.
-struct Options {
-    ready: bool,
-    peercred: bool,
-    children: usize,
-    localmax: Option<usize>,
-    rules: Option<&'static CStr>,
-    rules_optional: bool,
-    banner: Option<&'static [u8]>,
-    localname: Option<&'static [u8]>,
-    lockfile: Option<&'static CStr>,
-}
-
 /// A preforking server, bound and ready to start its children.
 pub struct Server {
-    o: Options,
+    o: ServerOptions,
     listener: OwnedFd,
     /// Operands after PATH.
     args: CStrArray<'static>,
@@ -228,54 +215,24 @@ impl Server {
         let invoked = start.argv.first().filter(|a| !a.is_empty()).unwrap_or(name);
         log::init(invoked, usage);
         log::set_option_error_name(name);
-        let mut o = Options {
-            ready: false,
-            peercred: true,
-            children: CHILDREN_DEFAULT,
-            localmax: None,
-            rules: None,
-            rules_optional: false,
-            banner: None,
-            localname: None,
-            lockfile: None,
-        };
-        let mut listen = ListenOptions { remove_existing: true, backlog: i32::MAX, perms: 0o777, nonblocking: false };
-        let mut ids = IdOptions::default();
+        let mut o = ServerOptions::default();
         let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:f:");
         for opt in opts.by_ref() {
-            match opt.letter {
-                b'q' => log::set_verbosity(0),
-                b'Q' => log::set_verbosity(1),
-                b'v' => log::set_verbosity(2),
-                b'1' => o.ready = true,
-                b'd' => listen.remove_existing = true,
-                b'D' => listen.remove_existing = false,
-                b'p' => o.peercred = true,
-                b'P' => o.peercred = false,
-                b'c' => o.children = opt.number(1, children::MAX as u32) as usize,
-                b'C' => o.localmax = Some(opt.number(1, children::MAX as u32) as usize),
-                b'x' => o.rules = Some(opt.arg),
-                b'X' => o.rules_optional = true,
-                b'B' => o.banner = Some(opt.arg_bytes()),
-                b'l' => o.localname = Some(opt.arg_bytes()),
-                b'f' => o.lockfile = Some(opt.arg),
-                b'b' => listen.backlog = opt.number(0, i32::MAX as u32) as i32,
-                b'a' => listen.perms = opt.value(socket::parse_permissions, socket::PERMISSIONS_EXPECTED),
-                // ucspi-ipc compatibility: accepted, without effect.
-                b'h' | b'H' | b'o' | b'O' => {}
-                _ if ids.read(&opt, start.envp) => {}
-                _ => log::usage(),
+            if !o.read(&opt, start.envp) {
+                log::usage();
             }
         }
+        log::set_verbosity(o.connection.verbosity);
+        let (listen, lockfile) = (o.listen_options(), o.connection.lockfile);
         // Once the whole command line (and so -q) is read.
-        let target = ids.target();
+        let target = o.ids.target();
         if opts.operand_count() < 1 + operands {
             log::usage();
         }
         let path = socket::server_path(opts.operands());
         target.complete().unwrap_or_else(|e| e.die());
         target.refuse_without_privilege();
-        if let Some(lockfile) = o.lockfile {
+        if let Some(lockfile) = lockfile {
             // Created before binding, so that a bad path stops us at once;
             // readable by all, since children open it after the privilege
             // drop and flock needs no write access.
@@ -285,12 +242,12 @@ impl Server {
         if let Err((what, e)) = target.apply() {
             log::fatal_sys(e, &[what]);
         }
-        if let Some(lockfile) = o.lockfile {
+        if let Some(lockfile) = lockfile {
             // What the children will do: fail here rather than in each.
             drop(LockFile::open(lockfile, None));
         }
-        let local: &'static [u8] = match o.localname {
-            Some(l) => l,
+        let local: &'static [u8] = match o.connection.localname {
+            Some(l) => l.to_bytes(),
             None => {
                 let bound = socket::local_path(&listener)
                     .unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of ", path.to_bytes()]));
@@ -348,8 +305,9 @@ impl Server {
         // SIGHUP, a reload, is ignored if our launcher ignored it (nohup).
         let handled = children::heeded(SigSet::EMPTY.with(Signal::HUP)).with(Signal::CHILD).with(Signal::TERM);
         let signals = Signals::new(handled, SigSet::EMPTY.with(Signal::PIPE));
-        let slots = Slots::map(self.o.children);
-        let mut children = Children::take(self.o.children);
+        let count = self.o.maxconn.map_or(CHILDREN_DEFAULT, |c| c.value as usize);
+        let slots = Slots::map(count);
+        let mut children = Children::take(count);
         // Children wait for the end of this pipe before their first accept,
         // so that every start-up line comes before any connection's.
         let (gate_read, gate_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -469,7 +427,7 @@ impl Server {
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
             log::fatal_sys(e, &[b"clear the signal mask"]);
         }
-        let lock = self.o.lockfile.map(|path| LockFile::open(path, None));
+        let lock = self.o.connection.lockfile.map(|path| LockFile::open(path, None));
         // During the set-up, 0 and 1 are /dev/null: a file it opens cannot
         // land there, where the first connection would take its place, and
         // an interpreter finds standard descriptors that are really there.
@@ -566,13 +524,13 @@ impl Server {
     #[inline(never)]
     fn serve<H: Handler>(&self, me: Me<'_>, remote: &[u8], record: &mut [u8], handler: &mut H) {
         let Me { slot, slots, pid } = me;
-        let o = &self.o;
+        let o = &self.o.connection;
         let peer = match Peer::of(io::stdin(), remote, o.peercred) {
             Ok(peer) => peer,
             Err(e) => return log::dropping(&[b"obtain client eid: ", log::errno_text(e)]),
         };
         let others = slots.serve(slot, peer.uid_tag()) - 1;
-        if let Some(max) = o.localmax {
+        if let Some(max) = self.o.localmax.map(|m| m.value as usize) {
             if connection::over_local_limit(others, max) {
                 return connection::refuse(&peer, max);
             }
@@ -585,8 +543,7 @@ impl Server {
             return log::dropping(&[b"build the environment: ", log::errno_text(e)]);
         }
         let access = Access { name: b"ipcserver", pid, local: self.local };
-        let rules = o.rules.map(|path| RulesFile { path, optional: o.rules_optional });
-        if let Ok(true) = connection::admit(o.banner, rules, &peer, access, record, &mut env) {
+        if let Ok(true) = connection::admit(o.banner(), o.rules_file(), &peer, access, record, &mut env) {
             handler.handle(&Connection { env: env.finish(), args: self.args });
             if log::verbosity() >= 2 {
                 connection::log_done(pid);

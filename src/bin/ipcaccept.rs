@@ -29,11 +29,12 @@ use rustix::fs::Mode;
 use rustix::io::Errno;
 use rustix::process::Signal;
 use ucspi_ipc::children::{Children, Signals};
-use ucspi_ipc::connection::{self, Access, Peer, RulesFile};
+use ucspi_ipc::connection::{self, Access, Peer};
 use ucspi_ipc::env::Env;
 use ucspi_ipc::lockfile::LockFile;
 use ucspi_ipc::rules::{self, Dropped};
 use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start, Table};
+use ucspi_ipc::server_options::ConnectionOptions;
 use ucspi_ipc::socket::{self, Inherited, SockPath};
 use ucspi_ipc::{args::Getopt, exec, io, log};
 
@@ -46,19 +47,9 @@ static RECORD: Table<[u8; rules::RECORD_MAX]> = Table::new([0; rules::RECORD_MAX
 /// How long accepting pauses after it failed (out of descriptors, say).
 const BACKOFF_MS: i64 = 100;
 
-struct Options {
-    verbosity: u8,
-    peercred: bool,
-    rules: Option<&'static CStr>,
-    rules_optional: bool,
-    banner: Option<&'static [u8]>,
-    localname: Option<&'static [u8]>,
-    lockfile: Option<&'static CStr>,
-}
-
 /// What every connection's child needs.
 struct Server<'s> {
-    o: &'s Options,
+    o: &'s ConnectionOptions,
     prog: CStrArray<'static>,
     local: &'s [u8],
 }
@@ -68,33 +59,11 @@ fn main(start: Start) -> ! {
         c"ipcaccept",
         c"[ -XhHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] [ -l localname ] [ -f lockfile ] program",
     );
-    let mut o = Options {
-        verbosity: 1,
-        peercred: true,
-        rules: None,
-        rules_optional: false,
-        banner: None,
-        localname: None,
-        lockfile: None,
-    };
+    let mut o = ConnectionOptions::new();
     let mut opts = Getopt::new(start.argv, b"XhHoOdDqQvpPx:B:l:f:");
     for opt in opts.by_ref() {
-        match opt.letter {
-            // In the order of the usage line.
-            b'X' => o.rules_optional = true,
-            // Listed in the original's usage line (its getopt refuses
-            // them): accepted, without effect.
-            b'h' | b'H' | b'o' | b'O' | b'd' | b'D' => {}
-            b'q' => o.verbosity = 0,
-            b'Q' => o.verbosity = 1,
-            b'v' => o.verbosity = 2,
-            b'p' => o.peercred = true,
-            b'P' => o.peercred = false,
-            b'x' => o.rules = Some(opt.arg),
-            b'B' => o.banner = Some(opt.arg_bytes()),
-            b'l' => o.localname = Some(opt.arg_bytes()),
-            b'f' => o.lockfile = Some(opt.arg),
-            _ => log::usage(),
+        if !o.read(&opt) {
+            log::usage();
         }
     }
     // As the original's, the verbosity is for connections: a usage or
@@ -105,7 +74,7 @@ fn main(start: Start) -> ! {
     // Created with the original's mode, first, as the original.
     let lock = o.lockfile.map(|path| LockFile::open(path, Some(Mode::from_bits_truncate(0o600))));
     let listener = Inherited::stdin();
-    let local = o.localname.unwrap_or(&listener.local);
+    let local = o.localname.map_or(&listener.local[..], CStr::to_bytes);
     let env = Env::take();
     if let Err(e) = connection::server_env(env, start.envp, local) {
         log::fatal_sys(e, &[b"build the environment"]);
@@ -228,8 +197,7 @@ impl Server<'_> {
             log::drop_connection(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
         }
         let access = Access { name: log::name(), pid, local: self.local };
-        let rules = self.o.rules.map(|path| RulesFile { path, optional: self.o.rules_optional });
-        let admitted = connection::admit(self.o.banner, rules, peer, access, record, env);
+        let admitted = connection::admit(self.o.banner(), self.o.rules_file(), peer, access, record, env);
         match admitted {
             Ok(true) => {}
             Ok(false) => runtime::exit(log::EXIT_USAGE),

@@ -20,34 +20,12 @@ use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 use ucspi_ipc::cdb::{CdbError, Reader};
 use ucspi_ipc::runtime::{self, CStrArray, Start};
+use ucspi_ipc::server_options::{ConnectionOptions, Number, ServerOptions};
 use ucspi_ipc::strvec::StrVec;
-use ucspi_ipc::uidgid::{IdOptions, Target};
+use ucspi_ipc::uidgid::Target;
 use ucspi_ipc::{args::Getopt, exec, log, num, socket};
 
 ucspi_ipc::program!(main);
-
-/// The most children ipcserverd keeps.
-const MAXCONN_LIMIT: u32 = 65535;
-
-/// The options, checked; numbers are checked here (so that nothing is
-/// bound for a command line that will fail) and passed on as written.
-#[derive(Default)]
-struct Options {
-    verbosity: u8,
-    ready: bool,
-    keep_existing: bool,
-    no_peercred: bool,
-    maxconn: Option<&'static CStr>,
-    localmax: Option<&'static CStr>,
-    rules: Option<&'static CStr>,
-    rules_optional: bool,
-    banner: Option<&'static CStr>,
-    localname: Option<&'static CStr>,
-    backlog: Option<&'static CStr>,
-    perms: Option<&'static CStr>,
-    /// The privilege drop, resolved in command-line order.
-    target: Target,
-}
 
 fn main(start: Start) -> ! {
     log::init(
@@ -55,62 +33,31 @@ fn main(start: Start) -> ! {
         c"[ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] \
 [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] path program",
     );
-    let mut o = Options { verbosity: 1, ..Options::default() };
-    let mut ids = IdOptions::default();
+    // Numbers are checked here (so that nothing is bound for a command
+    // line that will fail) and passed on as written.
+    let mut o = ServerOptions::default();
     let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:");
     for opt in opts.by_ref() {
-        let arg = Some(opt.arg);
-        match opt.letter {
-            b'q' => o.verbosity = 0,
-            b'Q' => o.verbosity = 1,
-            b'v' => o.verbosity = 2,
-            b'1' => o.ready = true,
-            b'd' => o.keep_existing = false,
-            b'D' => o.keep_existing = true,
-            b'p' => o.no_peercred = false,
-            b'P' => o.no_peercred = true,
-            // Checked here, passed on as written.
-            b'c' => {
-                opt.number(1, MAXCONN_LIMIT);
-                o.maxconn = arg;
-            }
-            b'C' => {
-                opt.number(1, MAXCONN_LIMIT);
-                o.localmax = arg;
-            }
-            b'x' => o.rules = arg,
-            b'X' => o.rules_optional = true,
-            b'B' => o.banner = arg,
-            b'l' => o.localname = arg,
-            b'b' => {
-                opt.number(0, i32::MAX as u32);
-                o.backlog = arg;
-            }
-            b'a' => {
-                opt.value(socket::parse_permissions, socket::PERMISSIONS_EXPECTED);
-                o.perms = arg;
-            }
-            // ucspi-ipc compatibility: accepted, without effect.
-            b'h' | b'H' | b'o' | b'O' => {}
-            _ if ids.read(&opt, start.envp) => {}
-            _ => log::usage(),
+        if !o.read(&opt, start.envp) {
+            log::usage();
         }
     }
-    log::set_verbosity(o.verbosity);
-    // Once the whole command line (and so -q) is read.
-    o.target = core::mem::take(ids.target());
+    log::set_verbosity(o.connection.verbosity);
+    // Once the whole command line (and so -q) is read: the privilege
+    // drop, resolved in command-line order.
+    let mut target = core::mem::take(o.ids.target());
     if opts.operand_count() < 2 {
         log::usage();
     }
     socket::server_path(opts.operands());
     // Before anything is bound: a uid without a gid needs the user
     // database, and a change of ids needs root.
-    o.target.complete().unwrap_or_else(|e| e.die());
-    o.target.refuse_without_privilege();
-    warn_of_unreadable_rules(&o);
+    target.complete().unwrap_or_else(|e| e.die());
+    target.refuse_without_privilege();
+    warn_of_unreadable_rules(&o.connection);
     let mut dir = exec::own_directory(start);
     let argv = StrVec::take();
-    if let Err(e) = build_chain(&o, &dir, opts.operands(), argv) {
+    if let Err(e) = build_chain(&o, &target, &dir, opts.operands(), argv) {
         log::fatal_sys(e, &[b"build the command line"]);
     }
     // The first link is executed by its path, under the name "ipcserver".
@@ -127,7 +74,7 @@ fn main(start: Start) -> ! {
 /// drop every connection: say so once at start (the server starts
 /// anyway, as the original's does, so that rules can come later). A
 /// missing file with `-X` is an allow, and no news.
-fn warn_of_unreadable_rules(o: &Options) {
+fn warn_of_unreadable_rules(o: &ConnectionOptions) {
     let Some(rules) = o.rules else { return };
     match Reader::open(rules) {
         Ok(_) => {}
@@ -145,14 +92,16 @@ fn warn_of_unreadable_rules(o: &Options) {
 /// (which is executed directly): each link is `dir/LINK -N ipcserver
 /// -vN options --`, then prog.
 fn build_chain(
-    o: &Options,
+    o: &ServerOptions,
+    t: &Target,
     dir: &[u8],
     operands: CStrArray<'static>,
     argv: &mut StrVec<'static>,
 ) -> Result<(), rustix::io::Errno> {
-    let access = o.rules.is_some() || o.banner.is_some() || o.localname.is_some();
+    let c = &o.connection;
+    let access = c.rules.is_some() || c.banner.is_some() || c.localname.is_some();
     let verbosity = |link_logs_access: bool| -> &'static CStr {
-        match o.verbosity {
+        match c.verbosity {
             0 => c"-v0",
             1 => c"-v1",
             // With -v the original logs an access line for every
@@ -172,6 +121,7 @@ fn build_chain(
         Some(v) => argv.push_borrowed(f).and_then(|()| argv.push_borrowed(v)),
         None => Ok(()),
     };
+    let text = |n: Option<Number>| n.map(|n| n.text);
     let number = |argv: &mut StrVec<'static>, value: Option<u32>, f: &[u8]| match value {
         Some(n) => {
             let mut digits = [0; num::U64_DIGITS];
@@ -187,12 +137,11 @@ fn build_chain(
     argv.push_borrowed(c"ipcserver")?;
     argv.push_borrowed(verbosity(false))?;
     flag(argv, o.keep_existing, c"-D")?;
-    option(argv, o.backlog, c"-b")?;
-    option(argv, o.perms, c"-a")?;
+    option(argv, text(o.backlog), c"-b")?;
+    option(argv, text(o.perms), c"-a")?;
     argv.push_borrowed(c"--")?;
     argv.push_borrowed(path)?;
 
-    let t = &o.target;
     if t.uid.is_some() || t.gid.is_some() || t.groups.is_some() {
         link(argv, b"ipcapplyuidgid", verbosity(false))?;
         number(argv, t.uid.map(Uid::as_raw), b"-u")?;
@@ -208,17 +157,17 @@ fn build_chain(
 
     link(argv, b"ipcserverd", verbosity(!access))?;
     flag(argv, o.ready, c"-1")?;
-    flag(argv, o.no_peercred, c"-P")?;
-    option(argv, o.maxconn, c"-c")?;
-    option(argv, o.localmax, c"-C")?;
+    flag(argv, !c.peercred, c"-P")?;
+    option(argv, text(o.maxconn), c"-c")?;
+    option(argv, text(o.localmax), c"-C")?;
     argv.push_borrowed(c"--")?;
 
     if access {
         link(argv, b"ipcserver-access", verbosity(false))?;
-        option(argv, o.rules, c"-x")?;
-        flag(argv, o.rules_optional, c"-X")?;
-        option(argv, o.banner, c"-B")?;
-        option(argv, o.localname, c"-l")?;
+        option(argv, c.rules, c"-x")?;
+        flag(argv, c.rules_optional, c"-X")?;
+        option(argv, c.banner, c"-B")?;
+        option(argv, c.localname, c"-l")?;
         argv.push_borrowed(c"--")?;
     }
     argv.push_all(operands.skip(1))
