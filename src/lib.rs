@@ -10,6 +10,7 @@
 pub mod args;
 pub mod cdb;
 pub mod children;
+pub mod client;
 pub mod connection;
 pub mod env;
 pub mod exec;
@@ -26,6 +27,7 @@ pub mod pty;
 pub mod relay;
 pub mod request;
 pub mod rules;
+pub mod rules_programs;
 pub mod runtime;
 pub mod s6rules;
 pub mod server_options;

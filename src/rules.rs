@@ -31,11 +31,16 @@
 //! connection and running a program are the caller's business; files are
 //! handled only as far as reading lines, looking keys up in a
 //! [`cdb::Reader`] and handing records to a [`cdb::Writer`].
+//!
+//! It prints nothing and never exits: what the rules programs print and
+//! how they exit is `rules_programs`'; who the client is and what a rule
+//! decides for it ([`Client`], [`Verdict`]) are `client`'s, shared with
+//! s6's rules.
 
 use crate::cdb::{self, CdbError, Reader};
+use crate::client::{Client, Verdict};
 use crate::lines::{LineError, Lines};
 use crate::num;
-use crate::runtime::CStrArray;
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use core::ops::Range;
@@ -535,16 +540,6 @@ fn decode(r: &[u8]) -> Result<Record<'_>, Malformed> {
     }
 }
 
-/// What a rule decides once applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict<'v> {
-    /// Refuse.
-    Deny,
-    /// Allow, running this program instead of the one asked for, if any
-    /// (only ipcexec runs one; ipcserver-access ignores it).
-    Allow(Option<&'v CStr>),
-}
-
 /// Why a rule could not be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyError<'v> {
@@ -573,53 +568,6 @@ pub fn apply<'v>(value: &'v [u8], env: &mut crate::env::Env<'v>) -> Result<Verdi
         }
     }
     Ok(Verdict::Allow(instead))
-}
-
-/// Who is asking: the client's effective ids, either of which may be
-/// unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Client {
-    /// The effective uid, if known.
-    pub euid: Option<u32>,
-    /// The effective gid, if known.
-    pub egid: Option<u32>,
-}
-
-/// An environment variable that should hold an id and does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BadId<'e> {
-    /// The variable.
-    pub name: &'static [u8],
-    /// What it holds.
-    pub value: &'e [u8],
-}
-
-impl BadId<'_> {
-    /// `NAME: fatal: invalid VAR: VALUE` (value sanitised), exit 100: a
-    /// set but unusable id is refused rather than ignored, since ignoring
-    /// it could make a default rule apply.
-    pub fn die(self) -> ! {
-        if crate::log::verbosity() >= 1 {
-            let mut l = crate::log::Line::new();
-            l.str(b"fatal: invalid ").str(self.name).str(b": ").sanitised(self.value).emit();
-        }
-        crate::runtime::exit(crate::log::EXIT_USAGE)
-    }
-}
-
-fn id_from_env<'e>(envp: CStrArray<'e>, name: &'static [u8]) -> Result<Option<u32>, BadId<'e>> {
-    match crate::env::get(envp, name) {
-        None => Ok(None),
-        Some(v) => num::parse_u32(v).map(Some).ok_or(BadId { name, value: v }),
-    }
-}
-
-impl Client {
-    /// The client named by `$IPCREMOTEEUID` and `$IPCREMOTEEGID` (unset
-    /// variables leave the id unknown).
-    pub fn from_env(envp: CStrArray<'_>) -> Result<Client, BadId<'_>> {
-        Ok(Client { euid: id_from_env(envp, b"IPCREMOTEEUID")?, egid: id_from_env(envp, b"IPCREMOTEEGID")? })
-    }
 }
 
 /// The keys to try for `client`, in order, each ending with `suffix`.
@@ -784,105 +732,6 @@ pub fn compile(
             }));
         }
         pattern.for_each_key(|k| out.add(k, &value)).map_err(CompileError::Write)?;
-    }
-}
-
-/// The record buffer of [`check`], in `.bss` (see `runtime::Table`).
-static RECORD: crate::runtime::Table<[u8; RECORD_MAX]> = crate::runtime::Table::new([0; RECORD_MAX]);
-
-/// Which checker is reporting.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Checker {
-    /// ipcrulescheck: connections; no rule means allow.
-    Access,
-    /// ipcexecrulescheck: requests; `execute PATH` shown; no rule means
-    /// deny (ipcexec fails closed).
-    Exec,
-}
-
-/// What `ipcrulescheck` and `ipcexecrulescheck` do: looks up the rule for
-/// `client` (keys ending in `suffix`) in `path` and prints, as the
-/// originals do, `rule KEY:`, a line per record (`set environment variable
-/// NAME=VALUE`; for exec rules `execute PATH`), then `allow connection` or
-/// `deny connection`; or `default:` and the default. Nothing is printed
-/// unless the whole rule decodes. Exits 0, or 111 with `unable to read
-/// FILE: REASON`.
-pub fn check(path: &CStr, client: Client, suffix: &[u8], checker: Checker) -> ! {
-    use crate::log;
-    let unable =
-        |reason: &[u8]| -> ! { log::fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
-    let rules = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));
-    let Some(buf) = RECORD.take() else { crate::runtime::exit(log::EXIT_TEMP) };
-    let mut key = Key::new();
-    let found = lookup(&rules, client, suffix, buf, &mut key).unwrap_or_else(|e| unable(e.reason()));
-    let rule = found.map(|v| (&key[..], &buf[v]));
-    if rule.is_some_and(|(_, value)| records(value).any(|r| r.is_err())) {
-        unable(MALFORMED);
-    }
-    let mut room = [0u8; 4096];
-    let mut out = crate::io::Buffered::new(crate::io::stdout(), &mut room);
-    if let Err(e) = report(&mut out, rule, checker).and_then(|()| out.flush()) {
-        log::fatal_sys(e, &[b"write to stdout"]);
-    }
-    crate::runtime::exit(0)
-}
-
-fn report(out: &mut crate::io::Buffered<'_>, rule: Option<(&[u8], &[u8])>, checker: Checker) -> Result<(), Errno> {
-    let Some((key, value)) = rule else {
-        let default: &[u8] = if checker == Checker::Exec { b"deny connection\n" } else { b"allow connection\n" };
-        return out.put(&[b"default:\n", default]);
-    };
-    out.put(&[b"rule ", key, b":\n"])?;
-    for r in records(value).flatten() {
-        match r {
-            Record::Deny => return out.put(&[b"deny connection\n"]),
-            Record::Set(a) => out.put(&[b"set environment variable ", a.entry().to_bytes(), b"\n"])?,
-            Record::Exec(p) if checker == Checker::Exec => out.put(&[b"execute ", p.to_bytes(), b"\n"])?,
-            // Not for connections: ipcexec's business.
-            Record::Exec(_) => {}
-        }
-    }
-    out.put(&[b"allow connection\n"])
-}
-
-/// The input buffer of [`compile_atomically`]: a whole rule line, in
-/// `.bss` (pages are touched only as far as lines reach).
-static INPUT: crate::runtime::Table<[u8; LINE_MAX + 1]> = crate::runtime::Table::new([0; LINE_MAX + 1]);
-
-/// What `ipcrules` and `ipcexecrules` do: compiles the rules on standard
-/// input into `tmp`, syncs it and renames it over `target`, then exits 0.
-/// On failure `target` is untouched, `tmp` removed, and the program exits
-/// with the original's message: `unable to parse this line: LINE` (100,
-/// LINE as [`shown`], then a line of ours, `line N: expected ...`),
-/// `unable to read input`, `unable to create TMP`, `unable to move TMP to
-/// TARGET` (111).
-pub fn compile_atomically(target: &CStr, tmp: &CStr, syntax: Syntax) -> ! {
-    use crate::cdb::{AtomicError, Step};
-    use crate::log;
-    let Some(buf) = INPUT.take() else { crate::runtime::exit(log::EXIT_TEMP) };
-    let mut lines = Lines::new(buf);
-    let input = crate::io::stdin();
-    let result = cdb::write_atomic(target, tmp, |w| compile(input, syntax, &mut lines, w));
-    let tmp = tmp.to_bytes();
-    match result {
-        Ok(()) => crate::runtime::exit(0),
-        Err(AtomicError::Fill(CompileError::Parse(refused))) => {
-            if log::verbosity() >= 1 {
-                log::fatal_line(&[refused.error.message(), shown(lines.last())]).emit();
-                let mut l = log::Line::new();
-                l.str(b"line ").num(lines.number()).str(b": expected ");
-                refused.expected.describe(&mut l);
-                l.emit();
-            }
-            crate::runtime::exit(log::EXIT_USAGE)
-        }
-        Err(AtomicError::Fill(CompileError::Read(e))) => log::fatal_sys(e, &[b"read input"]),
-        Err(AtomicError::Fill(CompileError::Write(e)) | AtomicError::Sys(Step::Write, e)) => {
-            log::fatal_sys(e, &[b"write ", tmp])
-        }
-        Err(AtomicError::Sys(Step::Create, e)) => log::fatal_sys(e, &[b"create ", tmp]),
-        Err(AtomicError::Sys(Step::Sync, e)) => log::fatal_sys(e, &[b"sync ", tmp]),
-        Err(AtomicError::Sys(Step::Rename, e)) => log::fatal_sys(e, &[b"move ", tmp, b" to ", target.to_bytes()]),
     }
 }
 

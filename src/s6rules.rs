@@ -34,8 +34,8 @@
 #![allow(clippy::result_large_err)]
 
 use crate::cdb::{CdbError, Reader};
+use crate::client::{Client, Verdict};
 use crate::env::Env;
-use crate::rules::Client;
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
@@ -110,16 +110,6 @@ impl Iterator for Keys {
             return Some(key);
         }
     }
-}
-
-/// What the rules decide for a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision<'b> {
-    /// Refuse: a deny rule, or no rule at all.
-    Deny,
-    /// Accept, running this execline script instead of the program, if
-    /// there is one.
-    Allow(Option<&'b CStr>),
 }
 
 /// Why a lookup failed.
@@ -215,7 +205,7 @@ impl Rules {
         own: (u32, u32),
         buf: &'b mut [u8],
         env: &mut Env<'b>,
-    ) -> Result<Decision<'b>, Error> {
+    ) -> Result<Verdict<'b>, Error> {
         match self {
             Rules::Dir(dir) => check_dir(dir.as_fd(), keys(client, own), buf, env),
             Rules::Cdb(cdb) => check_cdb(cdb, keys(client, own), buf, env),
@@ -275,17 +265,17 @@ fn read_file(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize, 
     Ok(got)
 }
 
-fn check_dir<'b>(dir: BorrowedFd<'_>, keys: Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Decision<'b>, Error> {
+fn check_dir<'b>(dir: BorrowedFd<'_>, keys: Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
     for key in keys {
         if exists(dir, &key, b"allow")? {
             let rest = apply_env_dir(dir, &key, buf, env)?;
-            return Ok(Decision::Allow(read_exec(dir, &key, rest)?));
+            return Ok(Verdict::Allow(read_exec(dir, &key, rest)?));
         }
         if exists(dir, &key, b"deny")? {
-            return Ok(Decision::Deny);
+            return Ok(Verdict::Deny);
         }
     }
-    Ok(Decision::Deny)
+    Ok(Verdict::Deny)
 }
 
 /// What s6-envdir makes of the start of a file: its first line, without
@@ -419,21 +409,21 @@ pub fn decode(v: &[u8]) -> Option<Value> {
     Some(Value::Allow { env, exec })
 }
 
-fn check_cdb<'b>(rules: &Reader, keys: Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Decision<'b>, Error> {
+fn check_cdb<'b>(rules: &Reader, keys: Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
     for key in keys {
         let found = rules.find(&key, buf).map_err(|e| Error::new(&[], Reason::Cdb(e)))?;
         if let Some(value) = found {
             return apply_cdb(value, buf, env);
         }
     }
-    Ok(Decision::Deny)
+    Ok(Verdict::Deny)
 }
 
 /// Applies the value at `value` in `buf`.
-fn apply_cdb<'b>(value: Range<usize>, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Decision<'b>, Error> {
+fn apply_cdb<'b>(value: Range<usize>, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
     let malformed = || Error::new(&[], Reason::Malformed);
     let (changes, exec) = match decode(&buf[value.clone()]).ok_or_else(malformed)? {
-        Value::Deny => return Ok(Decision::Deny),
+        Value::Deny => return Ok(Verdict::Deny),
         Value::Allow { env, exec } => (env, exec),
     };
     // The script is not NUL-terminated in the file: end it in the buffer.
@@ -458,9 +448,9 @@ fn apply_cdb<'b>(value: Range<usize>, buf: &'b mut [u8], env: &mut Env<'b>) -> R
         }
     }
     if exec.is_empty() {
-        return Ok(Decision::Allow(None));
+        return Ok(Verdict::Allow(None));
     }
-    Ok(Decision::Allow(until_nul(&buf[value.start + exec.start..])))
+    Ok(Verdict::Allow(until_nul(&buf[value.start + exec.start..])))
 }
 
 #[cfg(test)]
@@ -573,8 +563,8 @@ mod tests {
         env.set(b"B", b"old").unwrap();
         let client = Client { euid: Some(euid), egid: Some(egid) };
         let script = match rules.check(client, OWN, &mut buf, &mut env).map_err(|e| e.reason)? {
-            Decision::Deny => None,
-            Decision::Allow(s) => Some(s.map_or(String::new(), |s| s.to_str().unwrap().to_string())),
+            Verdict::Deny => None,
+            Verdict::Allow(s) => Some(s.map_or(String::new(), |s| s.to_str().unwrap().to_string())),
         };
         let mut vars: Vec<String> = env.finish().iter().map(|c| c.to_str().unwrap().to_string()).collect();
         vars.sort();

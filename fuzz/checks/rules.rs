@@ -18,8 +18,9 @@ use rustix::fd::AsFd;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use ucspi_ipc::cdb::{CdbError, Reader, Writer};
+use ucspi_ipc::client::Client;
 use ucspi_ipc::lines::Lines;
-use ucspi_ipc::rules::{self, Address, Client, CompileError, ParseError, Record, Syntax, Value};
+use ucspi_ipc::rules::{self, Address, CompileError, ParseError, Record, Syntax, Value};
 
 /// The format's limits, as the rules module documents them: the longest
 /// key, `NAME=VALUE` and encoded rule.

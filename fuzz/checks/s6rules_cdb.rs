@@ -29,10 +29,10 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::sync::OnceLock;
 use ucspi_ipc::cdb::{CdbError, Reader, Writer};
+use ucspi_ipc::client::{Client, Verdict};
 use ucspi_ipc::env::Env;
-use ucspi_ipc::rules::Client;
 use ucspi_ipc::runtime::CStrArray;
-use ucspi_ipc::s6rules::{self, Decision, Reason, Rules, Value};
+use ucspi_ipc::s6rules::{self, Reason, Rules, Value};
 
 /// The most variables an environment holds (env.rs's `VARS_MAX`).
 const VARS_MAX: usize = 2048;
@@ -226,8 +226,8 @@ fn check_lookup(rules: &Rules, size: usize, full: bool, expected: &Checked, valu
         env.inherit(start_envp(full)).expect("the environment to start from");
         let got = rules.check(CLIENT, OWN, buf, &mut env).map_err(|e| (e.reason, Text::from(&e.path[..])));
         let got = got.map(|decision| match decision {
-            Decision::Deny => None,
-            Decision::Allow(script) => Some(script.map(|s| Text::from(s.to_bytes()))),
+            Verdict::Deny => None,
+            Verdict::Allow(script) => Some(script.map(|s| Text::from(s.to_bytes()))),
         });
         let env = env.finish();
         let same = match (&got, expected) {

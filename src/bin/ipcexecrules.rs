@@ -5,7 +5,8 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
-use ucspi_ipc::rules::{self, Syntax};
+use ucspi_ipc::rules::Syntax;
+use ucspi_ipc::rules_programs;
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::{args, log};
 
@@ -14,5 +15,5 @@ ucspi_ipc::program!(main);
 fn main(start: Start) -> ! {
     log::init(c"ipcexecrules", c"rules.cdb rules.tmp");
     let [target, tmp] = args::exact_operands(start.argv);
-    rules::compile_atomically(target, tmp, Syntax::Exec)
+    rules_programs::compile_atomically(target, tmp, Syntax::Exec)
 }

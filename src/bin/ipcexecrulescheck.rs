@@ -6,7 +6,9 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
-use ucspi_ipc::rules::{self, Checker, Client, Key};
+use ucspi_ipc::client::Client;
+use ucspi_ipc::rules::Key;
+use ucspi_ipc::rules_programs::{self, Checker};
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::{args, env, log, uidgid};
 
@@ -32,5 +34,5 @@ fn main(start: Start) -> ! {
             log::fatal(log::EXIT_USAGE, &[b"IPCCOMMAND too long"]);
         }
     }
-    rules::check(path, client, &suffix, Checker::Exec)
+    rules_programs::check(path, client, &suffix, Checker::Exec)
 }

@@ -4,7 +4,8 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
-use ucspi_ipc::rules::{self, Syntax};
+use ucspi_ipc::rules::Syntax;
+use ucspi_ipc::rules_programs;
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::{args, log};
 
@@ -13,5 +14,5 @@ ucspi_ipc::program!(main);
 fn main(start: Start) -> ! {
     log::init(c"ipcrules", c"rules.cdb rules.tmp");
     let [target, tmp] = args::exact_operands(start.argv);
-    rules::compile_atomically(target, tmp, Syntax::Access)
+    rules_programs::compile_atomically(target, tmp, Syntax::Access)
 }

@@ -4,7 +4,8 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
-use ucspi_ipc::rules::{self, Checker, Client};
+use ucspi_ipc::client::Client;
+use ucspi_ipc::rules_programs::{self, Checker};
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::{args, log};
 
@@ -14,5 +15,5 @@ fn main(start: Start) -> ! {
     log::init(c"ipcrulescheck", c"rules.cdb");
     let [path] = args::exact_operands(start.argv);
     let client = Client::from_env(start.envp).unwrap_or_else(|bad| bad.die());
-    rules::check(path, client, b"", Checker::Access)
+    rules_programs::check(path, client, b"", Checker::Access)
 }

@@ -13,11 +13,12 @@
 #![cfg_attr(not(test), no_main)]
 
 use core::ffi::CStr;
+use ucspi_ipc::client::{Client, Verdict};
 use ucspi_ipc::connection::{self, Access, RulesFile};
 use ucspi_ipc::env::{self, Env};
-use ucspi_ipc::rules::{self, Client, Dropped};
+use ucspi_ipc::rules::{self, Dropped};
 use ucspi_ipc::runtime::{self, Start};
-use ucspi_ipc::s6rules::{self, Decision};
+use ucspi_ipc::s6rules;
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::{args::Getopt, exec, io, log, socket, uidgid};
 
@@ -92,10 +93,10 @@ fn apply_s6_rules(
     optional: bool,
     client: Client,
     env: &mut Env<'static>,
-) -> Decision<'static> {
+) -> Verdict<'static> {
     let unable = |e: s6rules::Error| {
         if e.is_missing() && optional {
-            return Decision::Allow(None);
+            return Verdict::Allow(None);
         }
         log::drop_connection(&e.message(path.to_bytes()))
     };
@@ -178,7 +179,7 @@ fn main(start: Start) -> ! {
             connection::verdict(Some(rules), or_own(c), record(), env)
                 .unwrap_or_else(|Dropped| runtime::exit(log::EXIT_TEMP))
         }
-        (_, _, Some(Decision::Deny)) => false,
+        (_, _, Some(Verdict::Deny)) => false,
         _ => true,
     };
     if let (true, Some(c)) = (logging, client) {
@@ -189,7 +190,7 @@ fn main(start: Start) -> ! {
     if !allowed {
         runtime::exit(log::EXIT_USAGE);
     }
-    if let Some(Decision::Allow(Some(script))) = s6 {
+    if let Some(Verdict::Allow(Some(script))) = s6 {
         // s6-ipcserver-access runs its compiled-in execlineb with -P: the
         // script gets no positional parameters.
         let argv = StrVec::take();
