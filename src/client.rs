@@ -39,7 +39,7 @@ impl BadId<'_> {
             let mut l = crate::log::Line::new();
             l.str(b"fatal: invalid ").str(self.name).str(b": ").sanitised(self.value).emit();
         }
-        crate::runtime::exit(crate::log::EXIT_USAGE)
+        crate::runtime::exit(crate::log::EXIT_PERMANENT)
     }
 }
 

@@ -12,8 +12,10 @@ use rustix::io::Errno;
 
 /// PATH when the environment has none.
 const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
-/// Longest candidate path.
-pub const PATH_MAX: usize = 4096;
+/// Longest path of a file, with its NUL: the kernel's PATH_MAX, which
+/// bounds each candidate of a PATH search and the path of our own
+/// executable (a socket's path is far shorter: `socket::SOCKET_PATH_MAX`).
+pub const FILE_PATH_MAX: usize = 4096;
 
 /// Executes `argv[0]` with arguments `argv` and environment `envp`,
 /// searching `search_path` (a `$PATH` value; `None` means the default).
@@ -37,7 +39,7 @@ pub fn exec_file_search(prog: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, s
     let mut err = Errno::NOENT;
     for dir in search_path.unwrap_or(DEFAULT_PATH).split(|&c| c == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let mut buf = ArrayVec::<u8, PATH_MAX>::new();
+        let mut buf = ArrayVec::<u8, FILE_PATH_MAX>::new();
         if buf.try_extend_from_slice(dir).is_err()
             || buf.try_push(b'/').is_err()
             || buf.try_extend_from_slice(name).is_err()
@@ -71,7 +73,7 @@ pub fn exec_or_die(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
 /// PROG: REASON` (exit 111).
 pub fn exec_or_drop(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
     let err = exec_search(argv, envp, crate::env::get(envp, b"PATH"));
-    log::drop_connection(&[b"run ", program_name(argv), b": ", log::errno_text(err)])
+    log::drop_connection_and_exit(&[b"run ", program_name(argv), b": ", log::errno_text(err)])
 }
 
 fn program_name(argv: CStrArray<'_>) -> &[u8] {
@@ -83,15 +85,15 @@ fn program_name(argv: CStrArray<'_>) -> &[u8] {
 /// needs no /proc; relative to where it started. Programs that run their
 /// siblings (ipcserver, ipcdo, ipcrun) find them there, never through PATH.
 /// Fatal (111) if neither says.
-pub fn own_directory(start: crate::runtime::Start) -> ArrayVec<u8, PATH_MAX> {
+pub fn own_directory(start: crate::runtime::Start) -> ArrayVec<u8, FILE_PATH_MAX> {
     // Read where the result goes: one page of stack, not two.
-    let mut dir = ArrayVec::from([0u8; PATH_MAX]);
+    let mut dir = ArrayVec::from([0u8; FILE_PATH_MAX]);
     let len = match rustix::fs::readlinkat_raw(rustix::fs::CWD, c"/proc/self/exe", &mut dir[..]) {
-        Ok(n) if n > 0 && n < PATH_MAX => n,
+        Ok(n) if n > 0 && n < FILE_PATH_MAX => n,
         _ => {
             let path = start.exec_path().map_or(&b""[..], |p| p.to_bytes());
-            // The kernel takes no longer path than PATH_MAX with its NUL.
-            let len = path.len().min(PATH_MAX);
+            // The kernel takes no longer path than FILE_PATH_MAX with its NUL.
+            let len = path.len().min(FILE_PATH_MAX);
             dir[..len].copy_from_slice(&path[..len]);
             len
         }

@@ -40,9 +40,11 @@ static USAGE_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static OPTION_ERROR_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 static VERBOSITY: AtomicU8 = AtomicU8::new(1);
 
-/// Exit code for usage errors and permanent refusals.
-pub const EXIT_USAGE: i32 = 100;
-/// Exit code for temporary and system errors.
+/// Exit code of a permanent failure, one that trying again unchanged
+/// would meet again: a usage error, a refused client or request, a bad
+/// rules line.
+pub const EXIT_PERMANENT: i32 = 100;
+/// Exit code of a temporary failure: a system error, worth trying again.
 pub const EXIT_TEMP: i32 = 111;
 
 fn load(p: &AtomicPtr<c_char>, default: &'static [u8]) -> &'static [u8] {
@@ -185,7 +187,7 @@ pub fn usage() -> ! {
     if verbosity() >= 1 {
         usage_line();
     }
-    crate::runtime::exit(EXIT_USAGE)
+    crate::runtime::exit(EXIT_PERMANENT)
 }
 
 /// `NAME: PIECES...` then the usage line, exit 100, whatever the
@@ -197,7 +199,7 @@ pub fn option_error(pieces: &[&[u8]]) -> ! {
     }
     l.emit();
     usage_line();
-    crate::runtime::exit(EXIT_USAGE)
+    crate::runtime::exit(EXIT_PERMANENT)
 }
 
 /// `NAME: fatal: PIECES...`, then exit with `code`.
@@ -261,14 +263,15 @@ pub fn warn_sys(err: Errno, pieces: &[&[u8]]) {
 /// `NAME: warning: dropping connection, unable to PIECES...`, exit 111:
 /// how a per-connection link (ipcserverd's child, ipcserver-access) gives
 /// up on one connection, in the original's words.
-pub fn drop_connection(pieces: &[&[u8]]) -> ! {
-    dropping(pieces);
+pub fn drop_connection_and_exit(pieces: &[&[u8]]) -> ! {
+    warn_dropping_connection(pieces);
     crate::runtime::exit(EXIT_TEMP)
 }
 
-/// The line of [`drop_connection`] alone, for a process that serves on
-/// after giving up on one connection (a preforking server's child).
-pub fn dropping(pieces: &[&[u8]]) {
+/// The line of [`drop_connection_and_exit`] alone, without the exit, for
+/// a process that serves on after giving up on one connection (a
+/// preforking server's child).
+pub fn warn_dropping_connection(pieces: &[&[u8]]) {
     if verbosity() >= 1 {
         let mut l = Line::new();
         l.str(b"warning: dropping connection, unable to ");

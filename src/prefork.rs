@@ -198,7 +198,7 @@ impl Slots {
 }
 
 /// The rule's record, in .bss, taken by each child (see [`Table`]).
-static RECORD: Table<[u8; rules::RECORD_MAX]> = Table::new([0; rules::RECORD_MAX]);
+static RECORD: Table<[u8; rules::RULES_RECORD_MAX]> = Table::new([0; rules::RULES_RECORD_MAX]);
 
 impl Server {
     /// Reads the command line (at least `operands` operands after PATH),
@@ -322,7 +322,7 @@ impl Server {
         drop(gate_read);
         let parent = Parent { gate: None, ..parent };
         if self.o.ready {
-            let mut line = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
+            let mut line = ArrayVec::<u8, { socket::SOCKET_PATH_MAX + 1 }>::new();
             let _ = line.try_extend_from_slice(self.local);
             let _ = line.try_push(b'\n');
             if let Err(e) = io::write_all(io::stdout(), &line) {
@@ -500,7 +500,10 @@ impl Server {
                 match on_stdio {
                     Ok(()) => Some(remote),
                     Err(e) => {
-                        log::dropping(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
+                        log::warn_dropping_connection(&[
+                            b"move the connection to descriptors 0 and 1: ",
+                            log::errno_text(e),
+                        ]);
                         None
                     }
                 }
@@ -527,7 +530,7 @@ impl Server {
         let o = &self.o.connection;
         let peer = match Peer::of(io::stdin(), remote, o.peercred) {
             Ok(peer) => peer,
-            Err(e) => return log::dropping(&[b"obtain client eid: ", log::errno_text(e)]),
+            Err(e) => return log::warn_dropping_connection(&[b"obtain client eid: ", log::errno_text(e)]),
         };
         let others = slots.serve(slot, peer.uid_tag()) - 1;
         if let Some(max) = self.o.localmax.map(|m| m.value as usize) {
@@ -540,7 +543,7 @@ impl Server {
         }
         let mut env = Env::new();
         if let Err(e) = env.inherit(self.base).and_then(|()| peer.push_env(&mut env, Some(others))) {
-            return log::dropping(&[b"build the environment: ", log::errno_text(e)]);
+            return log::warn_dropping_connection(&[b"build the environment: ", log::errno_text(e)]);
         }
         let access = Access { name: b"ipcserver", pid, local: self.local };
         if let Ok(true) = connection::admit(o.banner(), o.rules_file(), &peer, access, record, &mut env) {

@@ -17,7 +17,7 @@
 //! Limits, so that everything a compiler accepts a reader honours: an
 //! assignment `NAME=VALUE` is at most [`ASSIGNMENT_MAX`] bytes (the most
 //! `execve` accepts in one string), a rule's value at most [`VALUE_MAX`],
-//! a key at most [`KEY_MAX`]. A range whose records would not fit in a cdb
+//! a key at most [`RULES_KEY_MAX`]. A range whose records would not fit in a cdb
 //! file is refused before anything is written.
 //!
 //! Lookup tries the keys `U.G`, `U`, `.G` then the empty key, each followed
@@ -47,8 +47,10 @@ use core::ops::Range;
 use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 
-/// Longest key a rules file holds or a lookup builds.
-pub const KEY_MAX: usize = 4096;
+/// Longest key a ucspi-ipc rules file holds or a lookup builds (ids and,
+/// for ipcexec, a command); s6's rules have shorter ones
+/// (`s6rules::S6_KEY_MAX`).
+pub const RULES_KEY_MAX: usize = 4096;
 /// Longest `NAME=VALUE` of an assignment: `execve`'s limit for one string
 /// (MAX_ARG_STRLEN, 131072 bytes) without the NUL.
 pub const ASSIGNMENT_MAX: usize = 131071;
@@ -56,10 +58,10 @@ pub const ASSIGNMENT_MAX: usize = 131071;
 pub const VALUE_MAX: usize = 1 << 20;
 /// A buffer that holds any record of a rules file: its 8-byte header, the
 /// key and the value.
-pub const RECORD_MAX: usize = 8 + KEY_MAX + VALUE_MAX;
+pub const RULES_RECORD_MAX: usize = 8 + RULES_KEY_MAX + VALUE_MAX;
 /// Longest rule line: a key, its colon, and instructions, whose text is at
 /// most twice the encoded value. Comments may be longer.
-pub const LINE_MAX: usize = KEY_MAX + 1 + 2 * VALUE_MAX;
+pub const RULES_LINE_MAX: usize = RULES_KEY_MAX + 1 + 2 * VALUE_MAX;
 
 /// Which rules language a line is in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -71,7 +73,7 @@ pub enum Syntax {
 }
 
 /// A cdb key.
-pub type Key = ArrayVec<u8, KEY_MAX>;
+pub type Key = ArrayVec<u8, RULES_KEY_MAX>;
 /// An encoded rule.
 pub type Value = ArrayVec<u8, VALUE_MAX>;
 
@@ -84,7 +86,7 @@ pub enum ParseError {
     AssignmentTooLong,
     /// An encoded rule longer than [`VALUE_MAX`].
     RuleTooLong,
-    /// A line longer than [`LINE_MAX`] that is not a comment.
+    /// A line longer than [`RULES_LINE_MAX`] that is not a comment.
     LineTooLong,
     /// A range whose records would make the cdb file larger than 4 GiB.
     RangeTooLarge,
@@ -127,7 +129,7 @@ pub enum Expected {
     /// A program name with a blank or a control character in it, which no
     /// request can name (`65534,0.id :deny` would never match `id`).
     ProgramName,
-    /// A program name that makes a key over [`KEY_MAX`] bytes.
+    /// A program name that makes a key over [`RULES_KEY_MAX`] bytes.
     ShorterProgram,
     /// Neither `allow` nor `deny` after the colon.
     AllowOrDeny,
@@ -146,7 +148,7 @@ pub enum Expected {
     ShorterAssignment,
     /// An encoded rule over [`VALUE_MAX`] bytes.
     ShorterRule,
-    /// A line over [`LINE_MAX`] bytes.
+    /// A line over [`RULES_LINE_MAX`] bytes.
     ShorterLine,
     /// A range whose records would not fit a cdb file.
     SmallerRange,
@@ -264,7 +266,7 @@ fn push_ids(k: &mut Key, uid: Option<u32>, gid: Option<u32>) {
 const IDS_MAX: usize = 21;
 /// Longest suffix a lookup accepts (`,UID.CMD` of an ipcexec request):
 /// what leaves room for `EUID.EGID` in a key.
-pub const SUFFIX_MAX: usize = KEY_MAX - IDS_MAX;
+pub const SUFFIX_MAX: usize = RULES_KEY_MAX - IDS_MAX;
 /// Longest `,UID.` of a command part.
 const COMMAND_PREFIX_MAX: usize = 12;
 
@@ -356,7 +358,7 @@ pub fn parse_line_explained<'l>(
         None => (pattern, None),
     };
     let pattern = Pattern { address: parse_address(address)?, command };
-    if pattern.key_len_max() > KEY_MAX {
+    if pattern.key_len_max() > RULES_KEY_MAX {
         return Err(self::syntax(Expected::ShorterProgram));
     }
     encode(instructions, syntax, value)?;
@@ -571,7 +573,7 @@ pub fn apply<'v>(value: &'v [u8], env: &mut crate::env::Env<'v>) -> Result<Verdi
 }
 
 /// The keys to try for `client`, in order, each ending with `suffix`.
-pub struct Keys<'s> {
+pub struct RulesKeys<'s> {
     client: Client,
     suffix: &'s [u8],
     step: u8,
@@ -579,11 +581,11 @@ pub struct Keys<'s> {
 
 /// The lookup keys for `client`. `suffix` must leave room in a [`Key`]
 /// for `EUID.EGID` (21 bytes); [`lookup`] checks it.
-pub fn keys(client: Client, suffix: &[u8]) -> Keys<'_> {
-    Keys { client, suffix, step: 0 }
+pub fn keys(client: Client, suffix: &[u8]) -> RulesKeys<'_> {
+    RulesKeys { client, suffix, step: 0 }
 }
 
-impl Keys<'_> {
+impl RulesKeys<'_> {
     /// Writes the next key into `out` (a `Key` is 4 KiB: one buffer serves
     /// every key); false when there is none left.
     pub fn next_into(&mut self, out: &mut Key) -> bool {
@@ -612,7 +614,7 @@ impl Keys<'_> {
 }
 
 /// Finds the rule for `client` (keys ending in `suffix`), reading into
-/// `buf` (at least [`RECORD_MAX`] bytes for any rule a compiler accepts):
+/// `buf` (at least [`RULES_RECORD_MAX`] bytes for any rule a compiler accepts):
 /// where its value is in `buf`, the key it is stored under being left in
 /// `key`. `Ok(None)`: no rule.
 pub fn lookup(
@@ -642,7 +644,7 @@ pub struct Dropped;
 
 /// Applies the ucspi-ipc rules file `path` (as `ipcrules` compiles it) to
 /// the connection of a client with effective ids `ids`: the rule's
-/// variables go into `env`, borrowed from `buf` (at least [`RECORD_MAX`]
+/// variables go into `env`, borrowed from `buf` (at least [`RULES_RECORD_MAX`]
 /// bytes), and the verdict is returned: `true` allow (also when no rule
 /// matches, or when the file does not exist and `optional`), `false` deny.
 /// An exec override is ipcexec's business and ignored here. A file that
@@ -657,7 +659,7 @@ pub fn apply_file<'b>(
     env: &mut crate::env::Env<'b>,
 ) -> Result<bool, Dropped> {
     let unreadable = |reason: &[u8]| {
-        crate::log::dropping(&[b"read ", path.to_bytes(), b": ", reason]);
+        crate::log::warn_dropping_connection(&[b"read ", path.to_bytes(), b": ", reason]);
         Dropped
     };
     let rules = match Reader::open(path) {
@@ -676,7 +678,12 @@ pub fn apply_file<'b>(
         Ok(Verdict::Deny) => Ok(false),
         Err(ApplyError::Malformed) => Err(unreadable(MALFORMED)),
         Err(ApplyError::Env(name, e)) => {
-            crate::log::dropping(&[b"set environment variable ", name, b": ", crate::log::errno_text(e)]);
+            crate::log::warn_dropping_connection(&[
+                b"set environment variable ",
+                name,
+                b": ",
+                crate::log::errno_text(e),
+            ]);
             Err(Dropped)
         }
     }
@@ -689,12 +696,12 @@ pub enum CompileError {
     Read(Errno),
     /// Adding a record failed.
     Write(Errno),
-    /// This line (cut at [`LINE_MAX`] if longer) is refused.
+    /// This line (cut at [`RULES_LINE_MAX`] if longer) is refused.
     Parse(Refusal),
 }
 
 /// Reads rules in `syntax` from `input` through `lines` (whose buffer
-/// should hold [`LINE_MAX`] + 1 bytes) and adds one record per key to `out`.
+/// should hold [`RULES_LINE_MAX`] + 1 bytes) and adds one record per key to `out`.
 /// On a refused line, [`Lines::last`] is that line.
 pub fn compile(
     input: BorrowedFd<'_>,
@@ -916,7 +923,7 @@ mod tests {
         assert_eq!(access(":allow,A=\"x"), Some(Expected::ClosingQuote(b'"')));
         assert_eq!(expected(",0.ls:allow=+/bin/x", Syntax::Exec), Some(Expected::ClosingQuote(b'+')));
         assert_eq!(expected(",0.ls:allow=", Syntax::Exec), Some(Expected::Value));
-        let key = format!("1,0.{}:deny", "c".repeat(KEY_MAX));
+        let key = format!("1,0.{}:deny", "c".repeat(RULES_KEY_MAX));
         assert_eq!(expected(&key, Syntax::Exec), Some(Expected::ShorterProgram));
         assert_eq!(access(&format!("1:allow,A=\"{}\"", "v".repeat(ASSIGNMENT_MAX))), Some(Expected::ShorterAssignment));
         assert_eq!(access("1:allow"), None);
@@ -952,14 +959,16 @@ mod tests {
         assert_eq!(parse(&over), Err(ParseError::AssignmentTooLong));
         let many: Vec<String> = (0..9).map(|i| format!("V{i}=\"{}\"", "v".repeat(ASSIGNMENT_MAX - 3))).collect();
         assert_eq!(parse(&format!("1:allow,{}", many.join(","))), Err(ParseError::RuleTooLong));
-        let key = format!("1,0.{}:deny", "c".repeat(KEY_MAX));
+        let key = format!("1,0.{}:deny", "c".repeat(RULES_KEY_MAX));
         assert_eq!(parse_as(&key, Syntax::Exec), Err(ParseError::Syntax));
         // The messages name the limits.
         assert!(ParseError::AssignmentTooLong
             .message()
             .starts_with(format!("assignment longer than {ASSIGNMENT_MAX} ").as_bytes()));
         assert!(ParseError::RuleTooLong.message().starts_with(format!("rule longer than {VALUE_MAX} ").as_bytes()));
-        assert!(ParseError::LineTooLong.message().starts_with(format!("line longer than {LINE_MAX} ").as_bytes()));
+        assert!(ParseError::LineTooLong
+            .message()
+            .starts_with(format!("line longer than {RULES_LINE_MAX} ").as_bytes()));
     }
 
     #[test]
@@ -1042,7 +1051,7 @@ mod tests {
         let f = std::fs::File::open(&input).unwrap();
         let target = std::ffi::CString::new(dir.join("r.cdb").to_str().unwrap()).unwrap();
         let tmp = std::ffi::CString::new(dir.join("r.tmp").to_str().unwrap()).unwrap();
-        let mut buf = vec![0u8; LINE_MAX + 1];
+        let mut buf = vec![0u8; RULES_LINE_MAX + 1];
         let mut lines = Lines::new(&mut buf);
         let r = cdb::write_atomic(&target, &tmp, |w| compile(crate::io::borrow_std(&f), syntax, &mut lines, w));
         let result = r.map_err(|e| match e {
@@ -1054,7 +1063,7 @@ mod tests {
     }
 
     fn check(r: &Reader, euid: Option<u32>, egid: Option<u32>) -> Option<(String, Vec<u8>)> {
-        let (mut buf, mut key) = (vec![0u8; RECORD_MAX], Key::new());
+        let (mut buf, mut key) = (vec![0u8; RULES_RECORD_MAX], Key::new());
         lookup(r, Client { euid, egid }, b"", &mut buf, &mut key)
             .unwrap()
             .map(|v| (String::from_utf8(key.to_vec()).unwrap(), buf[v].to_vec()))
@@ -1079,7 +1088,7 @@ mod tests {
 
     #[test]
     fn comments_of_any_length_rules_up_to_the_limits() {
-        let mut text = format!("#{}\n", "c".repeat(3 * LINE_MAX)).into_bytes();
+        let mut text = format!("#{}\n", "c".repeat(3 * RULES_LINE_MAX)).into_bytes();
         text.extend_from_slice(format!("1:allow,BIG=\"{}\"\n", "b".repeat(ASSIGNMENT_MAX - 4)).as_bytes());
         text.extend_from_slice(b"2:deny");
         let c = compile_text("long", &text, Syntax::Access);
@@ -1093,15 +1102,15 @@ mod tests {
     #[test]
     fn a_line_of_exactly_line_max_bytes_is_a_rule() {
         let padded = |len: usize| format!("1:deny{}", " ".repeat(len - 6));
-        let c = compile_text("exact", format!("{}\n2:deny", padded(LINE_MAX)).as_bytes(), Syntax::Access);
+        let c = compile_text("exact", format!("{}\n2:deny", padded(RULES_LINE_MAX)).as_bytes(), Syntax::Access);
         assert_eq!(c.result, Ok(()));
-        let c = compile_text("over", format!("{}\n2:deny", padded(LINE_MAX + 1)).as_bytes(), Syntax::Access);
+        let c = compile_text("over", format!("{}\n2:deny", padded(RULES_LINE_MAX + 1)).as_bytes(), Syntax::Access);
         assert!(matches!(c.result, Err(CompileError::Parse(Refusal { error: ParseError::LineTooLong, .. }))));
     }
 
     #[test]
     fn a_long_line_that_is_not_a_comment_is_refused_by_name() {
-        let text = format!("1:deny\n {}\n", "x".repeat(LINE_MAX));
+        let text = format!("1:deny\n {}\n", "x".repeat(RULES_LINE_MAX));
         let c = compile_text("toolong", text.as_bytes(), Syntax::Access);
         assert!(matches!(c.result, Err(CompileError::Parse(Refusal { error: ParseError::LineTooLong, .. }))));
         assert!(c.last.starts_with(b" xxx"));
@@ -1121,8 +1130,8 @@ mod tests {
     #[test]
     fn oversized_suffix_is_an_error() {
         let c = compile_text("suffix", b":deny\n", Syntax::Access);
-        let mut buf = vec![0u8; RECORD_MAX];
-        let long = vec![b'x'; KEY_MAX];
+        let mut buf = vec![0u8; RULES_RECORD_MAX];
+        let long = vec![b'x'; RULES_KEY_MAX];
         assert_eq!(
             lookup(c.reader.as_ref().unwrap(), Client::default(), &long, &mut buf, &mut Key::new()).err(),
             Some(CdbError::TooBig)

@@ -11,12 +11,12 @@ use crate::cdb::{self, AtomicError, Reader, Step};
 use crate::client::Client;
 use crate::lines::Lines;
 use crate::log;
-use crate::rules::{self, CompileError, Key, Record, Syntax, LINE_MAX, MALFORMED, RECORD_MAX};
+use crate::rules::{self, CompileError, Key, Record, Syntax, MALFORMED, RULES_LINE_MAX, RULES_RECORD_MAX};
 use core::ffi::CStr;
 use rustix::io::Errno;
 
 /// The record buffer of [`check`], in `.bss` (see `runtime::Table`).
-static RECORD: crate::runtime::Table<[u8; RECORD_MAX]> = crate::runtime::Table::new([0; RECORD_MAX]);
+static RECORD: crate::runtime::Table<[u8; RULES_RECORD_MAX]> = crate::runtime::Table::new([0; RULES_RECORD_MAX]);
 
 /// Which checker is reporting.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ fn report(out: &mut crate::io::Buffered<'_>, rule: Option<(&[u8], &[u8])>, check
 
 /// The input buffer of [`compile_atomically`]: a whole rule line, in
 /// `.bss` (pages are touched only as far as lines reach).
-static INPUT: crate::runtime::Table<[u8; LINE_MAX + 1]> = crate::runtime::Table::new([0; LINE_MAX + 1]);
+static INPUT: crate::runtime::Table<[u8; RULES_LINE_MAX + 1]> = crate::runtime::Table::new([0; RULES_LINE_MAX + 1]);
 
 /// What `ipcrules` and `ipcexecrules` do: compiles the rules on standard
 /// input into `tmp`, syncs it and renames it over `target`, then exits 0.
@@ -99,7 +99,7 @@ pub fn compile_atomically(target: &CStr, tmp: &CStr, syntax: Syntax) -> ! {
                 refused.expected.describe(&mut l);
                 l.emit();
             }
-            crate::runtime::exit(log::EXIT_USAGE)
+            crate::runtime::exit(log::EXIT_PERMANENT)
         }
         Err(AtomicError::Fill(CompileError::Read(e))) => log::fatal_sys(e, &[b"read input"]),
         Err(AtomicError::Fill(CompileError::Write(e)) | AtomicError::Sys(Step::Write, e)) => {

@@ -48,21 +48,22 @@ use rustix::io::Errno;
 pub const ENV_VALUE_MAX: usize = 4095;
 /// Longest exec script.
 pub const EXEC_MAX: usize = 4096;
-/// Longest key (`uid/4294967295`).
-pub const KEY_MAX: usize = 16;
+/// Longest key of s6's rules (`uid/4294967295`); ucspi-ipc's rules have
+/// longer ones (`rules::RULES_KEY_MAX`).
+pub const S6_KEY_MAX: usize = 16;
 /// A buffer that holds any record of an s6 rules cdb (its 8-byte header,
 /// a key, the largest value the format can say, and the NUL put after
 /// it); a rules directory's rule takes what its variables take.
-pub const RECORD_MAX: usize = 8 + KEY_MAX + 5 + 2 * 0xffff + 1;
-/// Longest name of a file under the rules directory that a message names:
-/// `/uid/4294967295/env/` and a file name.
-const PATH_MAX: usize = 32 + 256;
+pub const S6_RECORD_MAX: usize = 8 + S6_KEY_MAX + 5 + 2 * 0xffff + 1;
+/// Longest path, under the rules directory, of the file an [`Error`]
+/// names: `/uid/4294967295/env/` and a file name.
+const RULE_PATH_MAX: usize = 32 + 256;
 
 /// A lookup key, such as `uid/1000`.
-pub type Key = ArrayVec<u8, KEY_MAX>;
+pub type Key = ArrayVec<u8, S6_KEY_MAX>;
 
 /// The keys to look a client up under, in s6's order.
-pub struct Keys {
+pub struct S6Keys {
     client: Client,
     own: (u32, u32),
     step: u8,
@@ -70,8 +71,8 @@ pub struct Keys {
 
 /// The keys for `client`, for a process whose effective uid and gid are
 /// `own`.
-pub fn keys(client: Client, own: (u32, u32)) -> Keys {
-    Keys { client, own, step: 0 }
+pub fn keys(client: Client, own: (u32, u32)) -> S6Keys {
+    S6Keys { client, own, step: 0 }
 }
 
 enum Name {
@@ -80,7 +81,7 @@ enum Name {
     Default,
 }
 
-impl Iterator for Keys {
+impl Iterator for S6Keys {
     type Item = Key;
 
     fn next(&mut self) -> Option<Key> {
@@ -132,7 +133,7 @@ pub enum Reason {
 pub struct Error {
     /// The file, under the rules directory (`/uid/1000/env/NAME`); empty
     /// for the directory or cdb itself. For [`Reason::Env`], the variable.
-    pub path: ArrayVec<u8, PATH_MAX>,
+    pub path: ArrayVec<u8, RULE_PATH_MAX>,
     /// Why.
     pub reason: Reason,
 }
@@ -141,7 +142,7 @@ impl Error {
     fn new(path: &[&[u8]], reason: Reason) -> Error {
         let mut p = ArrayVec::new();
         for piece in path {
-            // Cannot fail for the paths built here (see PATH_MAX); a
+            // Cannot fail for the paths built here (see RULE_PATH_MAX); a
             // message cut short is all that would happen.
             let _ = p.try_extend_from_slice(piece);
         }
@@ -198,7 +199,7 @@ impl Rules {
 
     /// Decides for `client` (we being `own`, our effective uid and gid)
     /// and applies an allow's environment changes to `env`, which borrows
-    /// them from `buf`. [`RECORD_MAX`] bytes hold any cdb rule.
+    /// them from `buf`. [`S6_RECORD_MAX`] bytes hold any cdb rule.
     pub fn check<'b>(
         &self,
         client: Client,
@@ -265,7 +266,12 @@ fn read_file(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize, 
     Ok(got)
 }
 
-fn check_dir<'b>(dir: BorrowedFd<'_>, keys: Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
+fn check_dir<'b>(
+    dir: BorrowedFd<'_>,
+    keys: S6Keys,
+    buf: &'b mut [u8],
+    env: &mut Env<'b>,
+) -> Result<Verdict<'b>, Error> {
     for key in keys {
         if exists(dir, &key, b"allow")? {
             let rest = apply_env_dir(dir, &key, buf, env)?;
@@ -409,7 +415,7 @@ pub fn decode(v: &[u8]) -> Option<Value> {
     Some(Value::Allow { env, exec })
 }
 
-fn check_cdb<'b>(rules: &Reader, keys: Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
+fn check_cdb<'b>(rules: &Reader, keys: S6Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
     for key in keys {
         let found = rules.find(&key, buf).map_err(|e| Error::new(&[], Reason::Cdb(e)))?;
         if let Some(value) = found {
@@ -557,7 +563,7 @@ mod tests {
     type Outcome = Result<(Option<String>, Vec<String>), Reason>;
 
     fn decide(rules: &Rules, euid: u32, egid: u32) -> Outcome {
-        let mut buf = vec![0u8; RECORD_MAX];
+        let mut buf = vec![0u8; S6_RECORD_MAX];
         let mut env = Env::new();
         env.set(b"A", b"old").unwrap();
         env.set(b"B", b"old").unwrap();
@@ -719,7 +725,7 @@ mod tests {
         let e = match Rules::open_dir(&t.c("")) {
             Err(e) => e,
             Ok(rules) => {
-                let mut buf = vec![0u8; RECORD_MAX];
+                let mut buf = vec![0u8; S6_RECORD_MAX];
                 let mut env = Env::new();
                 rules.check(Client { euid: Some(euid), egid: Some(1) }, OWN, &mut buf, &mut env).unwrap_err()
             }
@@ -781,7 +787,7 @@ mod tests {
             t.file(&format!("uid/1/env/V{i}"), &[b'v'; 4000]);
         }
         let rules = Rules::open_dir(&t.c("")).unwrap();
-        // 30 values of 4000 bytes fit a buffer of RECORD_MAX...
+        // 30 values of 4000 bytes fit a buffer of S6_RECORD_MAX...
         assert_eq!(decide(&rules, 1, 1).map(|(_, v)| v.len()), Ok(32));
         // ...but not a smaller one: a clear error.
         let mut buf = vec![0u8; 64 * 1024];

@@ -20,11 +20,13 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketAddrAny, SocketAddrUnix, SocketFlags, SocketType};
 
-/// Longest usable socket path, in bytes, without the NUL.
-pub const PATH_MAX: usize = 108;
+/// Longest usable socket path, in bytes, without the NUL: the size of
+/// `sun_path` in a Unix socket address, far less than a file's path may
+/// be (`exec::FILE_PATH_MAX`).
+pub const SOCKET_PATH_MAX: usize = 108;
 
 /// A socket path as the kernel reported it (may be empty).
-pub type SockPath = ArrayVec<u8, PATH_MAX>;
+pub type SockPath = ArrayVec<u8, SOCKET_PATH_MAX>;
 
 /// What failed, for the caller's `unable to VERB` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +70,7 @@ pub fn reason((step, e): Failure) -> &'static [u8] {
 /// The address for `path`, refusing paths the kernel would truncate.
 pub fn address(path: &CStr) -> Result<SocketAddrUnix, Errno> {
     let len = path.to_bytes().len();
-    if len > PATH_MAX {
+    if len > SOCKET_PATH_MAX {
         return Err(Errno::NAMETOOLONG);
     }
     if len == 0 {
@@ -207,7 +209,7 @@ const SUN_PATH: usize = 2;
 
 /// The file system path of a Unix address (empty when it has none, or for
 /// an abstract or foreign address), read from the bytes the kernel filled
-/// in and cut at the first NUL: never more than [`PATH_MAX`] bytes, whatever
+/// in and cut at the first NUL: never more than [`SOCKET_PATH_MAX`] bytes, whatever
 /// length the kernel reported.
 pub fn path_of(addr: &SocketAddrAny) -> SockPath {
     let mut out = SockPath::new();
@@ -220,9 +222,9 @@ pub fn path_of(addr: &SocketAddrAny) -> SockPath {
     // no more than the smaller of the two.
     let bytes = unsafe { core::slice::from_raw_parts(addr.as_ptr() as *const u8, filled) };
     let path = bytes.get(SUN_PATH..).unwrap_or(&[]);
-    let path = &path[..path.len().min(PATH_MAX)];
+    let path = &path[..path.len().min(SOCKET_PATH_MAX)];
     let path = &path[..memchr::memchr(0, path).unwrap_or(path.len())];
-    // Cannot fail: at most PATH_MAX bytes.
+    // Cannot fail: at most SOCKET_PATH_MAX bytes.
     let _ = out.try_extend_from_slice(path);
     out
 }
@@ -352,11 +354,11 @@ impl Inherited {
         // Misused outside a server: s6-ipcserverd's words, under our name.
         match crate::io::file_type(fd) {
             Err(e) => log::fatal_sys(e, &[b"fstat stdin"]),
-            Ok(t) if t != rustix::fs::FileType::Socket => log::fatal(log::EXIT_USAGE, &[b"stdin is not a socket"]),
+            Ok(t) if t != rustix::fs::FileType::Socket => log::fatal(log::EXIT_PERMANENT, &[b"stdin is not a socket"]),
             Ok(_) => {}
         }
         if !is_unix_listener(fd) {
-            log::fatal(log::EXIT_USAGE, &[b"standard input is not a listening Unix stream socket"]);
+            log::fatal(log::EXIT_PERMANENT, &[b"standard input is not a listening Unix stream socket"]);
         }
         let nonblocking = rustix::fs::fcntl_getfl(fd)
             .map(|f| f.contains(rustix::fs::OFlags::NONBLOCK))

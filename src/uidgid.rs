@@ -193,7 +193,7 @@ impl CompleteError {
             CompleteError::NoEntry(uid) => {
                 let mut digits = [0; num::U64_DIGITS];
                 crate::log::fatal(
-                    crate::log::EXIT_USAGE,
+                    crate::log::EXIT_PERMANENT,
                     &[b"uid ", num::fmt_u64(uid as u64, &mut digits), b" has no entry in /etc/passwd: give a gid"],
                 )
             }
@@ -239,7 +239,7 @@ impl IdOptions {
     /// `invalid UID`, ...), exit 100, when a `-U` could not read them.
     pub fn target(&mut self) -> &mut Target {
         if let Some(msg) = self.env_error {
-            crate::log::fatal(crate::log::EXIT_USAGE, &[msg]);
+            crate::log::fatal(crate::log::EXIT_PERMANENT, &[msg]);
         }
         &mut self.target
     }
@@ -333,7 +333,7 @@ impl Target {
     pub fn refuse_without_privilege(&self) {
         if self.needs_privilege() {
             crate::log::fatal(
-                crate::log::EXIT_USAGE,
+                crate::log::EXIT_PERMANENT,
                 &[b"-u, -g, -G and -U need root, unless they name the server's own ids"],
             );
         }

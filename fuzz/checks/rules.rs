@@ -24,7 +24,7 @@ use ucspi_ipc::rules::{self, Address, CompileError, ParseError, Record, Syntax, 
 
 /// The format's limits, as the rules module documents them: the longest
 /// key, `NAME=VALUE` and encoded rule.
-const KEY_MAX: usize = 4096;
+const RULES_KEY_MAX: usize = 4096;
 const ASSIGNMENT_MAX: usize = 131071;
 const VALUE_MAX: usize = 1 << 20;
 /// The longest `EUID.EGID` and the longest `,UID.`: a pattern's keys may
@@ -183,7 +183,7 @@ pub fn reference_parse(line: &[u8], exec: bool) -> Result<Option<Rule>, ParseErr
         }
     };
     let who = who(address)?;
-    if command.as_ref().is_some_and(|(_, cmd)| IDS_LONGEST + COMMAND_PREFIX_LONGEST + cmd.0.len() > KEY_MAX) {
+    if command.as_ref().is_some_and(|(_, cmd)| IDS_LONGEST + COMMAND_PREFIX_LONGEST + cmd.0.len() > RULES_KEY_MAX) {
         return Err(ParseError::Syntax);
     }
     let mut instructions = Vec::new();
@@ -240,7 +240,7 @@ pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
 /// does not fit is skipped if it starts with `#` and refused otherwise,
 /// reported by its first `buffer` bytes. A line fits if it is shorter
 /// than the buffer: that is what `Lines` does, although its documentation
-/// ("a line longer than the buffer") and `LINE_MAX`'s ("longest rule
+/// ("a line longer than the buffer") and `RULES_LINE_MAX`'s ("longest rule
 /// line") say that a line exactly as long as the buffer fits too. Other
 /// lines are parsed; a rule adds one record per key, in order, with the
 /// rule's value. A range whose records could not fit a cdb file (4 GiB,
@@ -285,9 +285,9 @@ thread_local! {
     /// A rule's value, for `parse_line`: a megabyte, kept off the stack.
     static VALUE: RefCell<Box<Value>> = RefCell::new(Box::new(Value::new()));
     /// The compiler's line buffer, as big as the programs'.
-    static LINE: RefCell<Vec<u8>> = RefCell::new(vec![0; rules::LINE_MAX]);
+    static LINE: RefCell<Vec<u8>> = RefCell::new(vec![0; rules::RULES_LINE_MAX]);
     /// A lookup buffer, as big as a server's.
-    static RECORD: RefCell<Vec<u8>> = RefCell::new(vec![0; rules::RECORD_MAX]);
+    static RECORD: RefCell<Vec<u8>> = RefCell::new(vec![0; rules::RULES_RECORD_MAX]);
 }
 
 fn who_of(a: Address) -> Who {
@@ -448,7 +448,7 @@ fn check_compile(data: &[u8], syntax: Syntax, buffer: usize) {
                     let mut key = rules::Key::new();
                     let got = rules::lookup(&reader, client, suffix, buf, &mut key);
                     let got = got.map(|f| f.map(|v| (Text::from(&key[..]), Text::from(&buf[v]))));
-                    if suffix.len() + IDS_LONGEST > KEY_MAX {
+                    if suffix.len() + IDS_LONGEST > RULES_KEY_MAX {
                         assert_eq!(got, Err(CdbError::TooBig), "{what}: lookup {client:?} {}", show(suffix));
                     } else {
                         assert_eq!(got, Ok(expected), "{what}: lookup {client:?} {}", show(suffix));
@@ -460,12 +460,15 @@ fn check_compile(data: &[u8], syntax: Syntax, buffer: usize) {
 }
 
 pub fn check(data: &[u8]) {
-    assert_eq!((KEY_MAX, ASSIGNMENT_MAX, VALUE_MAX), (rules::KEY_MAX, rules::ASSIGNMENT_MAX, rules::VALUE_MAX));
+    assert_eq!(
+        (RULES_KEY_MAX, ASSIGNMENT_MAX, VALUE_MAX),
+        (rules::RULES_KEY_MAX, rules::ASSIGNMENT_MAX, rules::VALUE_MAX)
+    );
     for line in lines(data) {
         check_line(line, Syntax::Access);
         check_line(line, Syntax::Exec);
     }
-    check_compile(data, Syntax::Access, rules::LINE_MAX);
-    check_compile(data, Syntax::Exec, rules::LINE_MAX);
+    check_compile(data, Syntax::Access, rules::RULES_LINE_MAX);
+    check_compile(data, Syntax::Exec, rules::RULES_LINE_MAX);
     check_compile(data, Syntax::Access, SMALL_BUFFER);
 }

@@ -11,7 +11,7 @@
 //! - Both values, put in a cdb under `uid/default` (another record after
 //!   them, so that a reader running past a value reads something), looked
 //!   up through `Rules::check` with buffers one byte short of the record,
-//!   just the record's size, one byte more and `s6rules::RECORD_MAX`,
+//!   just the record's size, one byte more and `s6rules::S6_RECORD_MAX`,
 //!   each first filled with junk: the decision and the environment are
 //!   what [`reference_check`] makes of the value alone, or the same error,
 //!   with the same file or variable named. The environment starts with
@@ -202,7 +202,7 @@ pub fn reference_check(value: &[u8], size: usize, full: bool) -> Checked {
 
 thread_local! {
     /// A lookup buffer, as big as a server's.
-    static RECORD: RefCell<Vec<u8>> = RefCell::new(vec![0; s6rules::RECORD_MAX]);
+    static RECORD: RefCell<Vec<u8>> = RefCell::new(vec![0; s6rules::S6_RECORD_MAX]);
 }
 
 /// The rules in a cdb holding `value` under [`KEY`], and junk after it.
@@ -263,8 +263,8 @@ fn decoded(v: &[u8]) -> Option<Rule> {
 fn check_value(value: &[u8], full: bool) {
     let rules = rules_with(value);
     let record = 8 + KEY.len() + value.len();
-    for size in [record - 1, record, record + 1, s6rules::RECORD_MAX] {
-        let size = size.min(s6rules::RECORD_MAX);
+    for size in [record - 1, record, record + 1, s6rules::S6_RECORD_MAX] {
+        let size = size.min(s6rules::S6_RECORD_MAX);
         check_lookup(&rules, size, full, &reference_check(value, size, full), value);
     }
 }

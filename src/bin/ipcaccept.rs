@@ -42,7 +42,7 @@ ucspi_ipc::program!(main);
 
 /// The rule's record, in .bss (see [`Table`]); each child reads its own
 /// copy.
-static RECORD: Table<[u8; rules::RECORD_MAX]> = Table::new([0; rules::RECORD_MAX]);
+static RECORD: Table<[u8; rules::RULES_RECORD_MAX]> = Table::new([0; rules::RULES_RECORD_MAX]);
 
 /// How long accepting pauses after it failed (out of descriptors, say).
 const BACKOFF_MS: i64 = 100;
@@ -185,7 +185,7 @@ impl Server<'_> {
         conn: OwnedFd,
         peer: &Peer<'_>,
         env: &mut Env<'static>,
-        record: &'static mut [u8; rules::RECORD_MAX],
+        record: &'static mut [u8; rules::RULES_RECORD_MAX],
     ) -> ! {
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
         if log::verbosity() >= 2 {
@@ -194,17 +194,17 @@ impl Server<'_> {
         // SAFETY: in the child, descriptors 0 and 1 become the connection
         // for program; the listening socket on 0 is not used here again.
         if let Err(e) = unsafe { io::install(conn, &[0, 1]) } {
-            log::drop_connection(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
+            log::drop_connection_and_exit(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
         }
         let access = Access { name: log::name(), pid, local: self.local };
         let admitted = connection::admit(self.o.banner(), self.o.rules_file(), peer, access, record, env);
         match admitted {
             Ok(true) => {}
-            Ok(false) => runtime::exit(log::EXIT_USAGE),
+            Ok(false) => runtime::exit(log::EXIT_PERMANENT),
             Err(Dropped) => runtime::exit(log::EXIT_TEMP),
         }
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
-            log::drop_connection(&[b"clear the signal mask: ", log::errno_text(e)]);
+            log::drop_connection_and_exit(&[b"clear the signal mask: ", log::errno_text(e)]);
         }
         exec::exec_or_drop(self.prog, env.finish())
     }

@@ -30,7 +30,7 @@ fn main(start: Start) -> ! {
     let (with_fds, operands) = args::flag_and_operands(start.argv, b"F", 2);
     let uid = operands.first().map_or(&b""[..], |u| u.to_bytes());
     if uidgid::parse_id(uid).is_none() {
-        log::fatal(log::EXIT_USAGE, &[b"invalid uid: ", uid]);
+        log::fatal(log::EXIT_PERMANENT, &[b"invalid uid: ", uid]);
     }
     let prog = operands.skip(1);
     match send_request(with_fds, uid, prog) {
@@ -64,10 +64,10 @@ fn send_request(with_fds: bool, uid: &[u8], prog: CStrArray<'_>) -> Result<(), E
     let count = prog.len();
     let len: usize = prog.iter().map(|a| a.to_bytes_with_nul().len()).sum();
     if count > COUNT_MAX {
-        log::fatal(log::EXIT_USAGE, &[b"more than 1024 arguments"]);
+        log::fatal(log::EXIT_PERMANENT, &[b"more than 1024 arguments"]);
     }
     if len > ARGS_MAX {
-        log::fatal(log::EXIT_USAGE, &[b"arguments longer than 131072 bytes"]);
+        log::fatal(log::EXIT_PERMANENT, &[b"arguments longer than 131072 bytes"]);
     }
     if with_fds {
         let ours = [io::stdin(), io::stdout(), io::stderr()];

@@ -21,7 +21,7 @@ fn main(start: Start) -> ! {
         Some(uid) => uid,
         None => match userdb::find(Query::Name(user)) {
             Ok(Some(entry)) => entry.uid,
-            Ok(None) => log::fatal(log::EXIT_USAGE, &[b"unknown account ", user]),
+            Ok(None) => log::fatal(log::EXIT_PERMANENT, &[b"unknown account ", user]),
             Err(e) => log::fatal_sys(e, &[b"read /etc/passwd"]),
         },
     };

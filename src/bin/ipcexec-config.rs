@@ -43,7 +43,7 @@ const PROGRAMS: [&[u8]; 6] =
 /// Room for a script: its fixed text and two quoted paths (a quoted byte
 /// takes at most four), dir (the socket path limits it) and the
 /// directory of the programs.
-const SCRIPT_MAX: usize = 2048 + 4 * (socket::PATH_MAX + exec::PATH_MAX);
+const SCRIPT_MAX: usize = 2048 + 4 * (socket::SOCKET_PATH_MAX + exec::FILE_PATH_MAX);
 
 type Script = ArrayVec<u8, SCRIPT_MAX>;
 
@@ -90,15 +90,15 @@ fn main(start: Start) -> ! {
         Some(i) => &given[..=i],
         None => &b"/"[..],
     };
-    if dir.len() + 2 > socket::PATH_MAX {
-        log::fatal(log::EXIT_USAGE, &[b"socket path longer than 108 bytes: ", dir, b"/s"]);
+    if dir.len() + 2 > socket::SOCKET_PATH_MAX {
+        log::fatal(log::EXIT_PERMANENT, &[b"socket path longer than 108 bytes: ", dir, b"/s"]);
     }
     let bin = exec::own_directory(start);
     if bin.first() != Some(&b'/') {
         log::fatal(log::EXIT_TEMP, &[b"unable to find the absolute path of my directory: ", &bin]);
     }
     for name in PROGRAMS {
-        let mut path = ArrayVec::<u8, { exec::PATH_MAX + 32 }>::new();
+        let mut path = ArrayVec::<u8, { exec::FILE_PATH_MAX + 32 }>::new();
         let _ = path.try_extend_from_slice(&bin);
         let _ = path.try_extend_from_slice(b"/");
         let _ = path.try_extend_from_slice(name);
@@ -133,7 +133,7 @@ fn main(start: Start) -> ! {
         file(c"rules/Makefile", makefile, 0o644, None),
     ];
 
-    let mut path = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
+    let mut path = ArrayVec::<u8, { socket::SOCKET_PATH_MAX + 1 }>::new();
     let _ = path.try_extend_from_slice(dir);
     let _ = path.try_push(0);
     // Cannot fail: one NUL, at the end (dir came from a C string).

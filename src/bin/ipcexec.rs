@@ -45,7 +45,7 @@ ucspi_ipc::program!(main);
 const TIMEOUT_DEFAULT: u32 = 10;
 
 static REQUEST: runtime::Table<[u8; request::BUFFER]> = runtime::Table::new([0; request::BUFFER]);
-static RECORD: runtime::Table<[u8; rules::RECORD_MAX]> = runtime::Table::new([0; rules::RECORD_MAX]);
+static RECORD: runtime::Table<[u8; rules::RULES_RECORD_MAX]> = runtime::Table::new([0; rules::RULES_RECORD_MAX]);
 static RELAY: runtime::Table<relay::Buffers> = runtime::Table::new(relay::Buffers::new());
 
 fn main(start: Start) -> ! {
@@ -58,7 +58,7 @@ fn main(start: Start) -> ! {
         None => TIMEOUT_DEFAULT,
         Some(t) => num::parse_u32(t)
             .filter(|&t| t > 0)
-            .unwrap_or_else(|| log::fatal(log::EXIT_USAGE, &[b"invalid IPCEXEC_TIMEOUT: ", t])),
+            .unwrap_or_else(|| log::fatal(log::EXIT_PERMANENT, &[b"invalid IPCEXEC_TIMEOUT: ", t])),
     };
     let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
     let (Some(buf), Some(record)) = (REQUEST.take(), RECORD.take()) else { runtime::exit(log::EXIT_TEMP) };
@@ -120,14 +120,16 @@ fn serve(
     env.inherit(envp).map_err(|e| fatal_sys(e, &[b"read environment"]))?;
     let allowed = apply_rules(path, client, &req, record, env)?;
     access_line(allowed.is_some(), client, &req);
-    let Some(run_instead) = allowed else { return Err(Failure { code: log::EXIT_USAGE }) };
+    let Some(run_instead) = allowed else { return Err(Failure { code: log::EXIT_PERMANENT }) };
 
     // IPCUID and IPCGID (the environment's, or the rule's) override the
     // ids; IPCUID alone takes that user's primary gid, never the group of
     // the uid asked for (which could be root's).
     let id = |name: &[u8]| match env.get(name) {
         None => Ok(None),
-        Some(v) => uidgid::parse_id(v).map(Some).ok_or_else(|| fatal(log::EXIT_USAGE, &[b"invalid ", name, b": ", v])),
+        Some(v) => {
+            uidgid::parse_id(v).map(Some).ok_or_else(|| fatal(log::EXIT_PERMANENT, &[b"invalid ", name, b": ", v]))
+        }
     };
     let (uid, gid) = match (id(b"IPCUID")?, id(b"IPCGID")?) {
         (None, None) => (req.uid, user.gid),

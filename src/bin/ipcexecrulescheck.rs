@@ -24,14 +24,14 @@ fn main(start: Start) -> ! {
     let uid = match env::get(envp, b"IPCUID") {
         None => &b"0"[..],
         Some(u) if uidgid::parse_id(u).is_some() => u,
-        Some(u) => log::fatal(log::EXIT_USAGE, &[b"invalid IPCUID: ", u]),
+        Some(u) => log::fatal(log::EXIT_PERMANENT, &[b"invalid IPCUID: ", u]),
     };
     let mut digits = [0; ucspi_ipc::num::U64_DIGITS];
     let uid = ucspi_ipc::num::fmt_u64(uidgid::parse_id(uid).unwrap_or(0) as u64, &mut digits);
     let mut suffix = Key::new();
     for piece in [&b","[..], uid, b".", command] {
         if suffix.try_extend_from_slice(piece).is_err() {
-            log::fatal(log::EXIT_USAGE, &[b"IPCCOMMAND too long"]);
+            log::fatal(log::EXIT_PERMANENT, &[b"IPCCOMMAND too long"]);
         }
     }
     rules_programs::check(path, client, &suffix, Checker::Exec)

@@ -124,7 +124,7 @@ fn start_instance(instances: &mut Children, prog: CStrArray<'static>, envp: CStr
         // (we are suspended until it execs, so we cannot have died yet).
         let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
-            log::drop_connection(&[b"clear the signal mask: ", log::errno_text(e)]);
+            log::drop_connection_and_exit(&[b"clear the signal mask: ", log::errno_text(e)]);
         }
         // `warning: dropping connection, unable to run PROG: REASON`: the
         // original's words, for an instance too.

@@ -29,8 +29,8 @@ ucspi_ipc::program!(main);
 /// runtime::Table). Its assignments are passed on from here, not copied.
 /// s6 rules are read into it too: their environment changes are borrowed
 /// from it.
-static RECORD: runtime::Table<[u8; rules::RECORD_MAX]> = runtime::Table::new([0; rules::RECORD_MAX]);
-const _: () = assert!(s6rules::RECORD_MAX <= rules::RECORD_MAX);
+static RECORD: runtime::Table<[u8; rules::RULES_RECORD_MAX]> = runtime::Table::new([0; rules::RULES_RECORD_MAX]);
+const _: () = assert!(s6rules::S6_RECORD_MAX <= rules::RULES_RECORD_MAX);
 
 /// Which rules, in which format.
 #[derive(Clone, Copy)]
@@ -81,7 +81,7 @@ fn or_own(c: Client) -> (u32, u32) {
 }
 
 /// The rule buffer (taken once: one rules format is read per run).
-fn record() -> &'static mut [u8; rules::RECORD_MAX] {
+fn record() -> &'static mut [u8; rules::RULES_RECORD_MAX] {
     RECORD.take().unwrap_or_else(|| runtime::exit(log::EXIT_TEMP))
 }
 
@@ -98,7 +98,7 @@ fn apply_s6_rules(
         if e.is_missing() && optional {
             return Verdict::Allow(None);
         }
-        log::drop_connection(&e.message(path.to_bytes()))
+        log::drop_connection_and_exit(&e.message(path.to_bytes()))
     };
     let rules = match open(path) {
         Ok(rules) => rules,
@@ -125,7 +125,7 @@ fn main(start: Start) -> ! {
     let envp = start.envp;
     // Misused outside a server, which would have set it: s6's words.
     if env::get(envp, b"PROTO").is_none() {
-        log::fatal(log::EXIT_USAGE, &[b"PROTO not set"]);
+        log::fatal(log::EXIT_PERMANENT, &[b"PROTO not set"]);
     }
     let logging = o.verbosity >= 2;
 
@@ -135,7 +135,7 @@ fn main(start: Start) -> ! {
 
     let env = Env::take();
     if let Err(e) = env.inherit(envp) {
-        log::drop_connection(&[b"read environment: ", log::errno_text(e)]);
+        log::drop_connection_and_exit(&[b"read environment: ", log::errno_text(e)]);
     }
     let client = (o.rules.is_some() || logging).then(|| Client::from_env(envp).unwrap_or_else(|bad| bad.die()));
 
@@ -159,7 +159,7 @@ fn main(start: Start) -> ! {
         (None, None) if o.strip && !logging => b"",
         (None, None) => {
             looked_up = socket::local_path(io::stdin())
-                .unwrap_or_else(|e| log::drop_connection(&[b"get local socket path: ", log::errno_text(e)]));
+                .unwrap_or_else(|e| log::drop_connection_and_exit(&[b"get local socket path: ", log::errno_text(e)]));
             &looked_up
         }
     };
@@ -167,7 +167,7 @@ fn main(start: Start) -> ! {
         env.retain(|name| name != b"PROTO" && !name.starts_with(b"IPC"));
     } else if env.get(b"IPCLOCALPATH") != Some(local) {
         if let Err(e) = env.set(b"IPCLOCALPATH", local) {
-            log::drop_connection(&[b"set environment variable IPCLOCALPATH: ", log::errno_text(e)]);
+            log::drop_connection_and_exit(&[b"set environment variable IPCLOCALPATH: ", log::errno_text(e)]);
         }
     }
 
@@ -188,7 +188,7 @@ fn main(start: Start) -> ! {
         connection::log_access(Access { name: log::name(), pid, local }, allowed, remote, or_own(c));
     }
     if !allowed {
-        runtime::exit(log::EXIT_USAGE);
+        runtime::exit(log::EXIT_PERMANENT);
     }
     if let Some(Verdict::Allow(Some(script))) = s6 {
         // s6-ipcserver-access runs its compiled-in execlineb with -P: the
@@ -196,7 +196,7 @@ fn main(start: Start) -> ! {
         let argv = StrVec::take();
         for arg in [c"execlineb", c"-Pc", script] {
             if let Err(e) = argv.push_borrowed(arg) {
-                log::drop_connection(&[b"run execlineb: ", log::errno_text(e)]);
+                log::drop_connection_and_exit(&[b"run execlineb: ", log::errno_text(e)]);
             }
         }
         exec::exec_or_drop(argv.finish(), env.finish())

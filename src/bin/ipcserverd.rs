@@ -156,7 +156,7 @@ fn main(start: Start) -> ! {
     let exits = Signals::apart(SigSet::EMPTY.with(Signal::CHILD));
 
     if ready {
-        let mut line = ArrayVec::<u8, { socket::PATH_MAX + 1 }>::new();
+        let mut line = ArrayVec::<u8, { socket::SOCKET_PATH_MAX + 1 }>::new();
         let _ = line.try_extend_from_slice(&local);
         let _ = line.try_push(b'\n');
         if let Err(e) = io::write_all(io::stdout(), &line) {
@@ -361,14 +361,14 @@ impl Server {
             // SAFETY: in the child, descriptors 0 and 1 are replaced by the
             // connection for prog; nothing here uses them afterwards.
             if let Err(e) = unsafe { io::dup_to(conn_fd, 0).and_then(|()| io::dup_to(conn_fd, 1)) } {
-                log::drop_connection(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
+                log::drop_connection_and_exit(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
             }
             if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
-                log::drop_connection(&[b"clear the signal mask: ", log::errno_text(e)]);
+                log::drop_connection_and_exit(&[b"clear the signal mask: ", log::errno_text(e)]);
             }
             let err = exec::exec_search(prog, envp, path_var);
             let name = prog.first().map_or(&b""[..], |p| p.to_bytes());
-            log::drop_connection(&[b"run ", name, b": ", log::errno_text(err)])
+            log::drop_connection_and_exit(&[b"run ", name, b": ", log::errno_text(err)])
         };
         let spawned = match how {
             Spawn::Vfork => runtime::spawn(&mut || child()),
