@@ -14,7 +14,13 @@
 use crate::log;
 use crate::num;
 use crate::runtime::CStrArray;
+use arrayvec::ArrayVec;
 use core::ffi::CStr;
+
+/// Room for what [`Opt::number`] says it expected: `a number from MIN to
+/// MAX`, two u32s (asserted to fit).
+const EXPECTED_RANGE_MAX: usize = 64;
+const _: () = assert!(EXPECTED_RANGE_MAX >= "a number from  to ".len() + 2 * num::U32_DIGITS);
 
 /// One parsed option.
 pub struct Opt<'a> {
@@ -55,9 +61,9 @@ impl<'a> Opt<'a> {
                 let (mut lo, mut hi) = ([0; num::U64_DIGITS], [0; num::U64_DIGITS]);
                 let lo = num::fmt_u64(min as u64, &mut lo);
                 let hi = num::fmt_u64(max as u64, &mut hi);
-                let mut expected = arrayvec::ArrayVec::<u8, 64>::new();
+                let mut expected = ArrayVec::<u8, EXPECTED_RANGE_MAX>::new();
                 for piece in [&b"a number from "[..], lo, b" to ", hi] {
-                    let _ = expected.try_extend_from_slice(piece);
+                    crate::bounded::append(&mut expected, piece);
                 }
                 self.value(|_| None::<u32>, &expected)
             }

@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod args;
+pub mod bounded;
 pub mod cdb;
 pub mod children;
 pub mod client;

@@ -130,8 +130,9 @@ impl Line {
     /// Appends bytes as they are (cut at the line's capacity).
     #[inline(never)]
     pub fn str(&mut self, s: &[u8]) -> &mut Line {
+        // Cut, keeping a byte for the newline.
         let room = self.0.remaining_capacity().saturating_sub(1);
-        let _ = self.0.try_extend_from_slice(&s[..s.len().min(room)]);
+        crate::bounded::append(&mut self.0, &s[..s.len().min(room)]);
         self
     }
 

@@ -22,6 +22,8 @@ pub enum Error {
 
 /// Longest LEN read (a u64 in decimal).
 const LEN_DIGITS_MAX: usize = num::U64_DIGITS;
+/// Longest `LEN:` [`header`] writes.
+pub const HEADER_MAX: usize = LEN_DIGITS_MAX + 1;
 
 /// The netstring at the front of `buf`, if it is all there: its data and
 /// the bytes it takes. `Ok(None)`: so far a valid beginning, more is
@@ -52,12 +54,13 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, Error> {
 }
 
 /// The `LEN:` that starts a netstring of `len` bytes.
-pub fn header(len: usize) -> ArrayVec<u8, { LEN_DIGITS_MAX + 1 }> {
+pub fn header(len: usize) -> ArrayVec<u8, HEADER_MAX> {
     let mut digits = [0; num::U64_DIGITS];
     let mut h = ArrayVec::new();
-    // Cannot fail: at most 20 digits and a colon.
-    let _ = h.try_extend_from_slice(num::fmt_u64(len as u64, &mut digits));
-    let _ = h.try_push(b':');
+    // Fits: a u64's digits and a colon (HEADER_MAX).
+    for piece in [num::fmt_u64(len as u64, &mut digits), b":"] {
+        crate::bounded::append(&mut h, piece);
+    }
     h
 }
 

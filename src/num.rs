@@ -34,6 +34,8 @@ fn parse_radix(s: &[u8], radix: u64) -> Option<u64> {
 
 /// Room for any u64 in decimal.
 pub const U64_DIGITS: usize = 20;
+/// The most digits of a u32 in decimal (4294967295).
+pub const U32_DIGITS: usize = 10;
 
 /// `n / 10` and `n % 10`, by shifts and adds (Hacker's Delight, 10-17,
 /// carried to 64 bits): where the machine has no 64-bit division (32-bit

@@ -322,12 +322,7 @@ impl Server {
         drop(gate_read);
         let parent = Parent { gate: None, ..parent };
         if self.o.ready {
-            let mut line = ArrayVec::<u8, { socket::SOCKET_PATH_MAX + 1 }>::new();
-            let _ = line.try_extend_from_slice(self.local);
-            let _ = line.try_push(b'\n');
-            if let Err(e) = io::write_all(io::stdout(), &line) {
-                log::warn_sys(e, &[b"write readiness notification"]);
-            }
+            socket::notify_ready(self.local);
             // Let go of the notification pipe.
             // SAFETY: descriptor 1 is replaced, not used, from here on.
             let _ = unsafe { io::dup_to(self.listener.as_fd(), 1) };

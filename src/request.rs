@@ -15,7 +15,7 @@
 //! [`read`] takes the request and nothing after it off the connection, so
 //! the program's input is whole however the client's writes arrive.
 
-use crate::netstring;
+use crate::netstring::{self, HEADER_MAX};
 use crate::socket::{self, FDS_MAX, FDS_ROOM};
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
@@ -32,8 +32,6 @@ pub const COUNT_MAX: usize = 1024;
 /// zeros are valid) and the colon and comma around its data (`F`, at most
 /// 10 bytes, 10 bytes, at most ARGS_MAX).
 pub const BUFFER: usize = (HEADER_MAX + 1 + 1) + 2 * (HEADER_MAX + 10 + 1) + (HEADER_MAX + ARGS_MAX + 1);
-/// The longest `LEN:` of a netstring.
-const HEADER_MAX: usize = crate::num::U64_DIGITS + 1;
 /// The netstring that starts a request with descriptors.
 pub const WITH_FDS: &[u8] = b"1:F,";
 
@@ -116,10 +114,10 @@ fn field(buf: &[u8], at: usize, max: usize, bad: Bad) -> Result<Option<(&[u8], u
 /// The request at the front of `buf`, if it is all there, and the bytes it
 /// takes. `Ok(None)`: a valid beginning, more is needed.
 pub fn parse(buf: &[u8]) -> Result<Option<(Request<'_>, usize)>, Bad> {
-    let Some((first, mut at)) = field(buf, 0, 10, Bad::Uid)? else { return Ok(None) };
+    let Some((first, mut at)) = field(buf, 0, UID_TEXT_MAX, Bad::Uid)? else { return Ok(None) };
     let with_fds = first == b"F";
     let uid = if with_fds {
-        let Some((uid, next)) = field(buf, at, 10, Bad::Uid)? else { return Ok(None) };
+        let Some((uid, next)) = field(buf, at, UID_TEXT_MAX, Bad::Uid)? else { return Ok(None) };
         at = next;
         uid
     } else {
@@ -136,14 +134,22 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request<'_>, usize)>, Bad> {
     Ok(Some((Request { with_fds, uid, args }, end)))
 }
 
+/// Longest uid a request carries, in decimal text: what [`parse`] takes
+/// (leading zeros count).
+pub const UID_TEXT_MAX: usize = 10;
+
+/// The longest [`header`]: the marker, three `LEN:`s, the uid, the count
+/// and two commas.
+const REQUEST_HEADER_MAX: usize = WITH_FDS.len() + 3 * HEADER_MAX + UID_TEXT_MAX + crate::num::U64_DIGITS + 2;
+
 /// Writes the header of a request for `uid` and `count` arguments of
 /// `args_len` bytes in all (NULs included); the arguments and
-/// the final `,` follow it.
-pub fn header(with_fds: bool, uid: &[u8], count: usize, args_len: usize) -> ArrayVec<u8, 96> {
+/// the final `,` follow it. `uid` is at most [`UID_TEXT_MAX`] bytes
+/// (callers check: a longer one would be cut, and no reader takes it).
+pub fn header(with_fds: bool, uid: &[u8], count: usize, args_len: usize) -> ArrayVec<u8, REQUEST_HEADER_MAX> {
     let mut digits = [0; crate::num::U64_DIGITS];
     let count = crate::num::fmt_u64(count as u64, &mut digits);
-    let mut h = ArrayVec::new();
-    for piece in [
+    crate::bounded::join([
         if with_fds { WITH_FDS } else { b"" },
         &netstring::header(uid.len()),
         uid,
@@ -152,12 +158,7 @@ pub fn header(with_fds: bool, uid: &[u8], count: usize, args_len: usize) -> Arra
         count,
         b",",
         &netstring::header(args_len),
-    ] {
-        // Cannot fail: a uid is at most 10 bytes (callers check), the rest
-        // is numbers.
-        let _ = h.try_extend_from_slice(piece);
-    }
-    h
+    ])
 }
 
 /// Where ipcdo and ipcrun find the ipcexec server unless

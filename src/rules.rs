@@ -37,6 +37,7 @@
 //! decides for it ([`Client`], [`Verdict`]) are `client`'s, shared with
 //! s6's rules.
 
+use crate::bounded;
 use crate::cdb::{self, CdbError, Reader};
 use crate::client::{Client, Verdict};
 use crate::lines::{LineError, Lines};
@@ -236,7 +237,9 @@ pub struct Command<'l> {
     pub cmd: &'l [u8],
 }
 
-/// The left side of a rule line.
+/// The left side of a rule line. [`parse_line`] makes one only if each of
+/// its keys fits a [`Key`]; one made by hand with a longer command would
+/// have its keys cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pattern<'l> {
     /// Who.
@@ -245,10 +248,14 @@ pub struct Pattern<'l> {
     pub command: Option<Command<'l>>,
 }
 
+// Every key is built by the functions below, after a check that the whole
+// of it fits a `Key`: a pattern's longest key (`key_len_max`, checked by
+// `parse_line`), a lookup's suffix (`SUFFIX_MAX`, checked by `lookup`).
+// The ids and the punctuation are bounded by their types.
+
 fn push_num(k: &mut Key, n: u32) {
     let mut digits = [0; num::U64_DIGITS];
-    // Cannot fail: callers check the key's length first.
-    let _ = k.try_extend_from_slice(num::fmt_u64(n as u64, &mut digits));
+    bounded::append(k, num::fmt_u64(n as u64, &mut digits));
 }
 
 /// Appends the ids part of a key (`U.G`, `U`, `.G` or nothing).
@@ -257,18 +264,18 @@ fn push_ids(k: &mut Key, uid: Option<u32>, gid: Option<u32>) {
         push_num(k, u);
     }
     if let Some(g) = gid {
-        let _ = k.try_push(b'.');
+        bounded::push(k, b'.');
         push_num(k, g);
     }
 }
 
 /// Longest `EUID.EGID`.
-const IDS_MAX: usize = 21;
+const IDS_MAX: usize = num::U32_DIGITS + ".".len() + num::U32_DIGITS;
 /// Longest suffix a lookup accepts (`,UID.CMD` of an ipcexec request):
 /// what leaves room for `EUID.EGID` in a key.
 pub const SUFFIX_MAX: usize = RULES_KEY_MAX - IDS_MAX;
 /// Longest `,UID.` of a command part.
-const COMMAND_PREFIX_MAX: usize = 12;
+const COMMAND_PREFIX_MAX: usize = ",".len() + num::U32_DIGITS + ".".len();
 
 impl Pattern<'_> {
     /// The longest key the pattern makes.
@@ -277,15 +284,16 @@ impl Pattern<'_> {
     }
 
     /// Writes the key for these ids into `k` (reused from key to key: a
-    /// `Key` is 4 KiB, too big to return by value a million times).
+    /// `Key` is 4 KiB, too big to return by value a million times). It
+    /// fits: [`parse_line`] refuses a pattern whose keys would not.
     fn key(&self, uid: Option<u32>, gid: Option<u32>, k: &mut Key) {
         k.clear();
         push_ids(k, uid, gid);
         if let Some(c) = self.command {
-            let _ = k.try_push(b',');
+            bounded::push(k, b',');
             push_num(k, c.uid);
-            let _ = k.try_push(b'.');
-            let _ = k.try_extend_from_slice(c.cmd);
+            bounded::push(k, b'.');
+            bounded::append(k, c.cmd);
         }
     }
 
@@ -573,22 +581,23 @@ pub fn apply<'v>(value: &'v [u8], env: &mut crate::env::Env<'v>) -> Result<Verdi
 }
 
 /// The keys to try for `client`, in order, each ending with `suffix`.
-pub struct RulesKeys<'s> {
+struct RulesKeys<'s> {
     client: Client,
     suffix: &'s [u8],
     step: u8,
 }
 
 /// The lookup keys for `client`. `suffix` must leave room in a [`Key`]
-/// for `EUID.EGID` (21 bytes); [`lookup`] checks it.
-pub fn keys(client: Client, suffix: &[u8]) -> RulesKeys<'_> {
+/// for `EUID.EGID` (21 bytes): only [`lookup`] makes them, once it has
+/// checked that.
+fn keys(client: Client, suffix: &[u8]) -> RulesKeys<'_> {
     RulesKeys { client, suffix, step: 0 }
 }
 
 impl RulesKeys<'_> {
     /// Writes the next key into `out` (a `Key` is 4 KiB: one buffer serves
     /// every key); false when there is none left.
-    pub fn next_into(&mut self, out: &mut Key) -> bool {
+    fn next_into(&mut self, out: &mut Key) -> bool {
         loop {
             let step = self.step;
             self.step = self.step.saturating_add(1);
@@ -605,8 +614,8 @@ impl RulesKeys<'_> {
             out.clear();
             push_ids(out, uid, gid);
             if with_suffix {
-                // Cannot fail: the suffix leaves room for the ids (see `keys`).
-                let _ = out.try_extend_from_slice(self.suffix);
+                // Fits: the suffix leaves room for the ids (see `keys`).
+                bounded::append(out, self.suffix);
             }
             return true;
         }

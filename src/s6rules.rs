@@ -33,9 +33,11 @@
 // allocator to box it.
 #![allow(clippy::result_large_err)]
 
+use crate::bounded;
 use crate::cdb::{CdbError, Reader};
 use crate::client::{Client, Verdict};
 use crate::env::Env;
+use crate::num;
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
@@ -58,6 +60,15 @@ pub const S6_RECORD_MAX: usize = 8 + S6_KEY_MAX + 5 + 2 * 0xffff + 1;
 /// Longest path, under the rules directory, of the file an [`Error`]
 /// names: `/uid/4294967295/env/` and a file name.
 const RULE_PATH_MAX: usize = 32 + 256;
+/// The longest name of a file in a directory (Linux's NAME_MAX): the
+/// longest variable of an `env/`.
+const FILE_NAME_MAX: usize = 255;
+// The longest key, a variable's file under it, and the longest `KEY/FILE`
+// of a rule (`FILE` one of ours, `allow` the longest) with its NUL: what
+// the paths built below can be, so that they always fit.
+const _: () = assert!(S6_KEY_MAX >= "uid/".len() + num::U32_DIGITS && "default".len() <= num::U32_DIGITS);
+const _: () = assert!(RULE_PATH_MAX >= "/".len() + S6_KEY_MAX + "/env/".len() + FILE_NAME_MAX);
+const _: () = assert!(KEY_FILE_MAX >= S6_KEY_MAX + "/allow\0".len());
 
 /// A lookup key, such as `uid/1000`.
 pub type Key = ArrayVec<u8, S6_KEY_MAX>;
@@ -98,17 +109,14 @@ impl Iterator for S6Keys {
                 (0..=3, _, _) => continue,
                 _ => return None,
             };
-            let mut key = Key::new();
-            let mut digits = [0; crate::num::U64_DIGITS];
+            let mut digits = [0; num::U64_DIGITS];
             let name: &[u8] = match name {
                 Name::Own => b"self",
-                Name::Id(id) => crate::num::fmt_u64(id.into(), &mut digits),
+                Name::Id(id) => num::fmt_u64(id.into(), &mut digits),
                 Name::Default => b"default",
             };
-            // Cannot fail: "uid/" and ten digits at most.
-            let _ = key.try_extend_from_slice(class);
-            let _ = key.try_extend_from_slice(name);
-            return Some(key);
+            // Fits: "uid/" and ten digits at most (asserted with S6_KEY_MAX).
+            return Some(bounded::join([class, name]));
         }
     }
 }
@@ -139,12 +147,14 @@ pub struct Error {
 }
 
 impl Error {
+    /// The error at `path`, in pieces: a key and file names of ours, or a
+    /// variable's file name, which RULE_PATH_MAX holds (asserted above);
+    /// or a variable's name from a cdb, which may be longer (up to 64 KiB)
+    /// and is shown cut to RULE_PATH_MAX bytes, as a log line is cut.
     fn new(path: &[&[u8]], reason: Reason) -> Error {
         let mut p = ArrayVec::new();
         for piece in path {
-            // Cannot fail for the paths built here (see RULE_PATH_MAX); a
-            // message cut short is all that would happen.
-            let _ = p.try_extend_from_slice(piece);
+            bounded::append(&mut p, piece);
         }
         Error { path: p, reason }
     }
@@ -214,15 +224,13 @@ impl Rules {
     }
 }
 
+/// Room for `KEY/FILE` and its NUL, `FILE` one of a rule's own (asserted
+/// above).
+const KEY_FILE_MAX: usize = 32;
+
 /// `KEY/FILE` as a C string, relative to the rules directory.
-fn rule_path(key: &[u8], file: &[u8]) -> ArrayVec<u8, 32> {
-    let mut p = ArrayVec::new();
-    // Cannot fail: a key and a file name of ours are 24 bytes at most.
-    let _ = p.try_extend_from_slice(key);
-    let _ = p.try_push(b'/');
-    let _ = p.try_extend_from_slice(file);
-    let _ = p.try_push(0);
-    p
+fn rule_path(key: &[u8], file: &[u8]) -> ArrayVec<u8, KEY_FILE_MAX> {
+    bounded::join([key, b"/", file, b"\0"])
 }
 
 /// The C string at the start of `s`, up to its first NUL (None without

@@ -222,16 +222,32 @@ pub fn path_of(addr: &SocketAddrAny) -> SockPath {
     // no more than the smaller of the two.
     let bytes = unsafe { core::slice::from_raw_parts(addr.as_ptr() as *const u8, filled) };
     let path = bytes.get(SUN_PATH..).unwrap_or(&[]);
+    // Cut, as this function says, where the kernel reported more.
     let path = &path[..path.len().min(SOCKET_PATH_MAX)];
     let path = &path[..memchr::memchr(0, path).unwrap_or(path.len())];
-    // Cannot fail: at most SOCKET_PATH_MAX bytes.
-    let _ = out.try_extend_from_slice(path);
+    crate::bounded::append(&mut out, path);
     out
 }
 
 /// The path the socket is bound to (empty when none).
 pub fn local_path(fd: impl AsFd) -> Result<SockPath, Errno> {
     net::getsockname(fd).map(|a| path_of(&a))
+}
+
+/// Writes a server's readiness line (its `-1`) on stdout, in one write:
+/// `local`, the path it serves or the name `-l` gave it, and a newline. A
+/// name longer than a socket path is left out (the newline alone still
+/// says the server is ready) and reported as a failure: a warning, `unable
+/// to write readiness notification: REASON`, after which the server
+/// serves on.
+pub fn notify_ready(local: &[u8]) {
+    let mut line = ArrayVec::<u8, { SOCKET_PATH_MAX + 1 }>::new();
+    let named = line.try_extend_from_slice(local).map_err(|_| Errno::NAMETOOLONG);
+    // Fits: the line holds at most a socket path.
+    crate::bounded::push(&mut line, b'\n');
+    if let Err(e) = named.and(crate::io::write_all(crate::io::stdout(), &line)) {
+        crate::log::warn_sys(e, &[b"write readiness notification"]);
+    }
 }
 
 /// Accepts a connection (close-on-exec, blocking) and returns it with the

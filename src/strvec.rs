@@ -121,11 +121,10 @@ impl<'a> StrVec<'a> {
             return Err(Errno::TOOBIG);
         }
         let off = self.bytes.len() as u32;
-        for p in parts {
-            // Cannot fail: capacity checked above.
-            let _ = self.bytes.try_extend_from_slice(p);
+        // Checked above, so that nothing is added unless all of it fits.
+        for p in parts.iter().copied().chain([&b"\0"[..]]) {
+            self.bytes.try_extend_from_slice(p).map_err(|_| Errno::TOOBIG)?;
         }
-        let _ = self.bytes.try_push(0);
         self.items.push(Item::Copied(off));
         Ok(())
     }

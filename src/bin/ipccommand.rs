@@ -29,7 +29,8 @@ fn main(start: Start) -> ! {
     log::init(c"ipccommand", c"[ -F ] uid program");
     let (with_fds, operands) = args::flag_and_operands(start.argv, b"F", 2);
     let uid = operands.first().map_or(&b""[..], |u| u.to_bytes());
-    if uidgid::parse_id(uid).is_none() {
+    // No server takes a uid longer than that (leading zeros).
+    if uidgid::parse_id(uid).is_none() || uid.len() > request::UID_TEXT_MAX {
         log::fatal(log::EXIT_PERMANENT, &[b"invalid uid: ", uid]);
     }
     let prog = operands.skip(1);

@@ -39,6 +39,16 @@ ucspi_ipc::program!(main);
 /// from this executable's directory.
 const PROGRAMS: [&[u8]; 6] =
     [b"ipcserver", b"ipcserver-socketbinder", b"ipcapplyuidgid", b"ipcserverd", b"ipcexec", b"ipcexecrules"];
+/// Room for the path of one of [`PROGRAMS`] and its NUL, in our own
+/// directory: a file's path, a slash and the name.
+const PROGRAM_PATH_MAX: usize = exec::FILE_PATH_MAX + 32;
+const _: () = {
+    let mut i = 0;
+    while i < PROGRAMS.len() {
+        assert!(PROGRAMS[i].len() + "/\0".len() <= PROGRAM_PATH_MAX - exec::FILE_PATH_MAX);
+        i += 1;
+    }
+};
 
 /// Room for a script: its fixed text and two quoted paths (a quoted byte
 /// takes at most four), dir (the socket path limits it) and the
@@ -98,7 +108,10 @@ fn main(start: Start) -> ! {
         log::fatal(log::EXIT_TEMP, &[b"unable to find the absolute path of my directory: ", &bin]);
     }
     for name in PROGRAMS {
-        let mut path = ArrayVec::<u8, { exec::FILE_PATH_MAX + 32 }>::new();
+        // Fits: a file's path, and a name of PROGRAMS (asserted there).
+        let mut path = ArrayVec::<u8, PROGRAM_PATH_MAX>::new();
+        // Cannot fail: a file's path, a slash, a name of PROGRAMS and a
+        // NUL, which PROGRAM_PATH_MAX holds (asserted there).
         let _ = path.try_extend_from_slice(&bin);
         let _ = path.try_extend_from_slice(b"/");
         let _ = path.try_extend_from_slice(name);
@@ -133,7 +146,9 @@ fn main(start: Start) -> ! {
         file(c"rules/Makefile", makefile, 0o644, None),
     ];
 
+    // Fits: dir is shorter than a socket path (checked above).
     let mut path = ArrayVec::<u8, { socket::SOCKET_PATH_MAX + 1 }>::new();
+    // Cannot fail: dir is shorter than a socket path (checked above).
     let _ = path.try_extend_from_slice(dir);
     let _ = path.try_push(0);
     // Cannot fail: one NUL, at the end (dir came from a C string).

@@ -400,13 +400,17 @@ fn watch_client(pid: rustix::process::Pid) {
     }
 }
 
+/// Room for the reply [`send_status`] writes: a netstring of a u32's
+/// digits.
+const STATUS_REPLY_MAX: usize = netstring::HEADER_MAX + num::U32_DIGITS + ",".len();
+
 /// Writes a wait status to the client: a netstring of decimal digits.
 fn send_status(status: u32) {
     let mut digits = [0; num::U64_DIGITS];
     let digits = num::fmt_u64(status as u64, &mut digits);
-    let mut reply = arrayvec::ArrayVec::<u8, 48>::new();
+    let mut reply = arrayvec::ArrayVec::<u8, STATUS_REPLY_MAX>::new();
     for piece in [&netstring::header(digits.len())[..], digits, b","] {
-        let _ = reply.try_extend_from_slice(piece);
+        ucspi_ipc::bounded::append(&mut reply, piece);
     }
     // A client gone away cannot be told; nothing else to do about it.
     let _ = rustix::net::send(io::stdout(), &reply, rustix::net::SendFlags::NOSIGNAL);

@@ -40,7 +40,6 @@
 // descriptors 0 and 1 in each child.
 #![allow(unsafe_code)]
 
-use arrayvec::ArrayVec;
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
@@ -156,12 +155,7 @@ fn main(start: Start) -> ! {
     let exits = Signals::apart(SigSet::EMPTY.with(Signal::CHILD));
 
     if ready {
-        let mut line = ArrayVec::<u8, { socket::SOCKET_PATH_MAX + 1 }>::new();
-        let _ = line.try_extend_from_slice(&local);
-        let _ = line.try_push(b'\n');
-        if let Err(e) = io::write_all(io::stdout(), &line) {
-            log::warn_sys(e, &[b"write readiness notification"]);
-        }
+        socket::notify_ready(&local);
     }
     // Let go of stdout (a notification pipe, say), and keep descriptor 1
     // busy with a second reference to the listening socket rather than
