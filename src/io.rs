@@ -18,6 +18,7 @@
 //! and never allocates.
 #![allow(unsafe_code)]
 
+pub use crate::runtime::{above_stdio, close};
 use core::ffi::CStr;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use rustix::fs::FileType;
@@ -56,16 +57,6 @@ pub fn to_server() -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(7) }
 }
 
-/// Moves `fd` to descriptor 3 or above if it landed on 0, 1 or 2 (which
-/// happens only when the program started with one of them closed); costs
-/// nothing otherwise. The new descriptor is close-on-exec.
-pub fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    rustix::io::fcntl_dupfd_cloexec(&fd, 3)
-}
-
 /// Makes descriptor `n` a copy of `from` (dup2), not close-on-exec.
 ///
 /// # Safety
@@ -98,17 +89,6 @@ pub unsafe fn install(fd: OwnedFd, at: &[RawFd]) -> Result<(), Errno> {
         core::mem::forget(fd);
     }
     Ok(())
-}
-
-/// Closes descriptor `n` (errors ignored: it may not be open).
-///
-/// # Safety
-/// Nothing in the program may own descriptor `n` or use a borrow of it
-/// afterwards.
-pub unsafe fn close(n: RawFd) {
-    // SAFETY: the caller gave up descriptor `n`; dropping the OwnedFd
-    // closes it once.
-    drop(unsafe { OwnedFd::from_raw_fd(n) });
 }
 
 /// Writes all of `buf`, retrying on EINTR and short writes, and waiting

@@ -99,7 +99,7 @@ fn result(ret: usize) -> Result<usize, Errno> {
 pub use cstr::{cstr_with_nul, CStrArray, CStrs};
 #[cfg(target_pointer_width = "32")]
 pub use fd::stat_mode;
-pub use fd::{close_from, close_range, is_open};
+pub use fd::{above_stdio, close, close_from, close_range, is_open};
 pub use process::{execve, exit, fork, getgroups, preemptions, spawn, Forked, Never, CHILD_STACK};
 pub use signal::{
     block_signals, default_dispositions, ignored_signals, set_disposition, set_signal_mask, signalfd, unblock_signals,

@@ -3,6 +3,10 @@
 //! (`close_range`, one by one on kernels without it), and on 32-bit
 //! machines a file's mode from `fstatat64`.
 //!
+//! And the two descriptor steps the runtime itself takes, which
+//! [`crate::io`] re-exports for everyone: closing a descriptor by number,
+//! and keeping a new one off 0, 1 and 2.
+//!
 //! It does not own descriptors or wrap them: the rest of the descriptor
 //! work is [`crate::io`]'s.
 
@@ -12,6 +16,7 @@ use super::arch::syscall4;
 use super::{nr, result};
 #[cfg(target_pointer_width = "32")]
 use core::ffi::CStr;
+use rustix::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
 
 /// Whether `fd` is an open descriptor (fcntl F_GETFD succeeds): a
@@ -76,7 +81,28 @@ pub unsafe fn close_range(first: u32, last: u32) {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1 << 20);
         for fd in first as u64..=(last as u64).min(limit.min(1 << 20)) {
             // SAFETY: as above, for each descriptor of the range.
-            unsafe { crate::io::close(fd as i32) };
+            unsafe { close(fd as i32) };
         }
     }
+}
+
+/// Moves `fd` to descriptor 3 or above if it landed on 0, 1 or 2 (which
+/// happens only when the program started with one of them closed); costs
+/// nothing otherwise. The new descriptor is close-on-exec.
+pub fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    rustix::io::fcntl_dupfd_cloexec(&fd, 3)
+}
+
+/// Closes descriptor `n` (errors ignored: it may not be open).
+///
+/// # Safety
+/// Nothing in the program may own descriptor `n` or use a borrow of it
+/// afterwards.
+pub unsafe fn close(n: RawFd) {
+    // SAFETY: the caller gave up descriptor `n`; dropping the OwnedFd
+    // closes it once.
+    drop(unsafe { OwnedFd::from_raw_fd(n) });
 }

@@ -168,5 +168,5 @@ pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
     let ret = unsafe { syscall4(nr::SIGNALFD4, usize::MAX, &set as *const _ as usize, SIGSET_SIZE, flags) };
     // SAFETY: on success the kernel returned a new descriptor that we own.
     let fd = result(ret).map(|fd| unsafe { rustix::fd::FromRawFd::from_raw_fd(fd as i32) })?;
-    crate::io::above_stdio(fd)
+    super::above_stdio(fd)
 }
