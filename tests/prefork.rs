@@ -472,6 +472,19 @@ fn local_limit_and_connection_numbers_across_children() {
     assert!(wait_until(10, || p.ask("env IPCCONNNUM") == "0\n"));
 }
 
+#[test]
+fn a_quiet_server_refuses_over_the_local_limit_without_a_line() {
+    // -q is nothing at all (behaviour.md §0), as ipcserverd's refusal is.
+    let p = Prefork::start(&fixture(), &["-q", "-c", "2", "-C", "1"], &[]);
+    let mut held = p.connect();
+    held.write_all(b"wait\n").unwrap();
+    let mut w = [0u8; 8];
+    held.read_exact(&mut w).unwrap();
+    // The refusal's line comes before its connection is closed.
+    assert_eq!(p.ask("x"), "", "a second connection of the same uid is over -C 1");
+    assert_eq!(p.log(), "");
+}
+
 /// The original's ipcprint of each release at hand: 0.67
 /// (`UCSPI_IPC_ORIGINAL`) and 0.70 (`UCSPI_IPC_ORIGINAL_070`).
 fn originals() -> Vec<PathBuf> {
