@@ -31,7 +31,8 @@
 //! CPU is contended) brings them back to [`PROBE_EVERY`]. The probed way is
 //! usually the slower, by a third at 16 clients on a quiet machine:
 //! probing it for whole windows every 16 cost 5% of the connections
-//! against vfork alone (measured), short probes backing off 1-2%.
+//! against vfork alone, short probes that back off are within noise of it
+//! (0.97x to 1.03x; measured with tools/bench_spawn.sh).
 //!
 //! The same windows say whether the server's CPU is contended: more than
 //! one preemption of the server (an involuntary context switch) for every
