@@ -80,15 +80,58 @@ pub unsafe fn dup_to(from: BorrowedFd<'_>, n: RawFd) -> Result<(), Errno> {
 /// # Safety
 /// As [`dup_to`], for every descriptor of `at`.
 pub unsafe fn install(fd: OwnedFd, at: &[RawFd]) -> Result<(), Errno> {
-    for &n in at {
+    // SAFETY: forwarded contract.
+    unsafe { install_at(fd, at.iter().copied()) }
+}
+
+/// [`install`] over descriptor numbers however the caller holds them.
+///
+/// # Safety
+/// As [`dup_to`], for every descriptor of `at`.
+unsafe fn install_at(fd: OwnedFd, at: impl Iterator<Item = RawFd> + Clone) -> Result<(), Errno> {
+    for n in at.clone() {
         // SAFETY: forwarded contract.
         unsafe { dup_to(fd.as_fd(), n)? };
     }
-    if at.contains(&fd.as_raw_fd()) {
+    if at.into_iter().any(|n| n == fd.as_raw_fd()) {
         // It is now one of the installed descriptors: do not close it.
         core::mem::forget(fd);
     }
     Ok(())
+}
+
+/// A standard descriptor, as a target to replace: 0, 1 or 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Std {
+    /// Descriptor 0.
+    In = 0,
+    /// Descriptor 1.
+    Out = 1,
+    /// Descriptor 2.
+    Err = 2,
+}
+
+impl Std {
+    /// The three, by number.
+    pub const ALL: [Std; 3] = [Std::In, Std::Out, Std::Err];
+}
+
+/// Makes standard descriptor `to` a copy of `from` (dup2), not
+/// close-on-exec. Safe where [`dup_to`] is not, as rustix's `dup2_stdout`
+/// is: the standard descriptors belong to the process as a whole, and
+/// nothing owns one (every descriptor this library opens goes to 3 or
+/// above, [`above_stdio`]); a borrow of one ([`stdout`]) then sees the new
+/// file, which is what replacing it means.
+pub fn replace_std(from: BorrowedFd<'_>, to: Std) -> Result<(), Errno> {
+    // SAFETY: nothing owns a standard descriptor (above).
+    unsafe { dup_to(from, to as RawFd) }
+}
+
+/// Puts `fd` on each standard descriptor of `at`, as [`replace_std`]
+/// does, then closes it unless it is one of them.
+pub fn install_std(fd: OwnedFd, at: &[Std]) -> Result<(), Errno> {
+    // SAFETY: nothing owns a standard descriptor (see replace_std).
+    unsafe { install_at(fd, at.iter().map(|&n| n as RawFd)) }
 }
 
 /// Writes all of `buf`, retrying on EINTR and short writes, and waiting

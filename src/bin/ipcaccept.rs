@@ -18,8 +18,7 @@
 //! us there by its default action.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
-// Audited uses: fork, and the connection on descriptors 0 and 1 in the
-// child.
+// One audited use: fork.
 #![allow(unsafe_code)]
 
 use core::ffi::CStr;
@@ -31,6 +30,7 @@ use rustix::process::Signal;
 use ucspi_ipc::children::{Children, Signals};
 use ucspi_ipc::connection::{self, Access, Peer};
 use ucspi_ipc::env::Env;
+use ucspi_ipc::io::Std;
 use ucspi_ipc::lockfile::LockFile;
 use ucspi_ipc::rules::{self, Dropped};
 use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start, Table};
@@ -191,9 +191,8 @@ impl Server<'_> {
         if log::verbosity() >= 2 {
             connection::log_pid_from(pid, peer.remote);
         }
-        // SAFETY: in the child, descriptors 0 and 1 become the connection
-        // for program; the listening socket on 0 is not used here again.
-        if let Err(e) = unsafe { io::install(conn, &[0, 1]) } {
+        // The listening socket on 0 is not used here again.
+        if let Err(e) = io::install_std(conn, &[Std::In, Std::Out]) {
             log::drop_connection_and_exit(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
         }
         let access = Access { name: log::name(), pid, local: self.local };

@@ -18,8 +18,7 @@
 //! program on those, in a child, and answers with its wait status.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
-// Audited uses: stderr onto stdout, and the client's descriptors onto 0,
-// 1 and 2 in the child.
+// One audited use: closing every descriptor above 2 before the program.
 #![allow(unsafe_code)]
 // A failure carries its message line (1 KiB) back to the one place that
 // reports it, once, just before exit; there is no allocator to box it.
@@ -31,6 +30,7 @@ use rustix::process::{Gid, Uid, WaitOptions};
 use ucspi_ipc::cdb::Reader;
 use ucspi_ipc::client::{Client, Verdict};
 use ucspi_ipc::env::{self, Env};
+use ucspi_ipc::io::Std;
 use ucspi_ipc::pty::{Program, Pty};
 use ucspi_ipc::request::{self, Fds, Request};
 use ucspi_ipc::rules::{self, ApplyError, Key};
@@ -150,9 +150,8 @@ fn serve(
         run_with_fds(program, argv, envp, ids, fds, client.euid)
     }
     if errout {
-        // SAFETY: descriptor 2 is replaced for the program; nothing here
-        // uses it as the old file afterwards (messages go to the client).
-        unsafe { io::dup_to(io::stdout(), 2) }.map_err(|e| fatal_sys(e, &[b"move stderr to stdout"]))?;
+        // Messages go to the client from here on.
+        io::replace_std(io::stdout(), Std::Err).map_err(|e| fatal_sys(e, &[b"move stderr to stdout"]))?;
     }
     only_stdio();
     become_user(ids);
@@ -310,15 +309,12 @@ fn run_with_fds(
         if let Some(pty) = &pty {
             pty.become_controlling(ids.0).unwrap_or_else(|(what, e)| log::fatal_sys(e, &[what]));
         }
-        for (n, fd) in fds.iter().enumerate() {
+        for (to, fd) in Std::ALL.into_iter().zip(&fds) {
             let fd = match &pty {
-                Some(pty) if terminals[n] => pty.terminal(),
+                Some(pty) if terminals[to as usize] => pty.terminal(),
                 _ => fd.as_fd(),
             };
-            // SAFETY: in the child, 0, 1 and 2 are replaced by the client's
-            // descriptors (or the program's terminal) for the program;
-            // nothing here uses the old ones.
-            if let Err(e) = unsafe { io::dup_to(fd, n as i32) } {
+            if let Err(e) = io::replace_std(fd, to) {
                 log::fatal_sys(e, &[b"move the client's descriptors"]);
             }
         }

@@ -16,12 +16,11 @@
 //! exit.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
-// One audited use: the socket on descriptors 0 and 1.
-#![allow(unsafe_code)]
 
 use rustix::event::Timespec;
 use rustix::process::Signal;
 use ucspi_ipc::children::{self, Children, Signals};
+use ucspi_ipc::io::Std;
 use ucspi_ipc::runtime::{self, CStrArray, SigSet, Start};
 use ucspi_ipc::socket::{self, ListenOptions};
 use ucspi_ipc::uidgid::IdOptions;
@@ -68,10 +67,7 @@ fn main(start: Start) -> ! {
     if let Err((what, e)) = target.apply() {
         log::fatal_sys(e, &[what]);
     }
-    // SAFETY: descriptors 0 and 1 are where the protocol puts the socket
-    // for the instances; nothing in this program owns or borrows them (the
-    // socket itself is on 3 or above).
-    if let Err(e) = unsafe { io::install(sock, &[0, 1]) } {
+    if let Err(e) = io::install_std(sock, &[Std::In, Std::Out]) {
         log::fatal_sys(e, &[b"move the socket to descriptors 0 and 1"]);
     }
 

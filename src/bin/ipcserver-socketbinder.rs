@@ -4,9 +4,8 @@
 //! chain.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
-// One audited use: handing the socket over on descriptor 0.
-#![allow(unsafe_code)]
 
+use ucspi_ipc::io::Std;
 use ucspi_ipc::runtime::Start;
 use ucspi_ipc::socket::{self, ListenOptions};
 use ucspi_ipc::{args::Getopt, exec, io, log};
@@ -42,10 +41,7 @@ fn main(start: Start) -> ! {
     }
     let path = socket::server_path(opts.operands());
     let sock = socket::listen_or_die(path, &o);
-    // SAFETY: descriptor 0 is the protocol's listening socket for prog:
-    // nothing in this program owns or borrows it (the socket itself is on
-    // 3 or above).
-    if let Err(e) = unsafe { io::install(sock, &[0]) } {
+    if let Err(e) = io::install_std(sock, &[Std::In]) {
         log::fatal_sys(e, &[b"move the socket to descriptor 0"]);
     }
     exec::exec_or_die(opts.operands().skip(1), start.envp)

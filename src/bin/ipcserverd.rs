@@ -36,8 +36,7 @@
 //! line), so they always come before anything prog or a later link writes.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
-// Audited uses: replacing descriptor 1 at start, and the connection on
-// descriptors 0 and 1 in each child.
+// One audited use: fork, for a connection the spawn policy forks.
 #![allow(unsafe_code)]
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -47,6 +46,7 @@ use rustix::process::Signal;
 use ucspi_ipc::children::{self, Children, Signals};
 use ucspi_ipc::connection::{self, Access, Peer};
 use ucspi_ipc::env::{Env, Mark};
+use ucspi_ipc::io::Std;
 use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start};
 use ucspi_ipc::socket::{Inherited, SockPath};
 use ucspi_ipc::spawn_policy::{Reading, Spawn, SpawnPolicy};
@@ -161,9 +161,7 @@ fn main(start: Start) -> ! {
     // busy with a second reference to the listening socket rather than
     // closed, so that no connection is ever accepted onto it. Children get
     // their connection on 0 and 1 instead.
-    // SAFETY: nothing in this program borrows descriptor 1 after this
-    // point; it is replaced, not used.
-    if let Err(e) = unsafe { io::dup_to(listener, 1) } {
+    if let Err(e) = io::replace_std(listener, Std::Out) {
         log::fatal_sys(e, &[b"replace standard output"]);
     }
 
@@ -352,9 +350,7 @@ impl Server {
             if log::verbosity() >= 2 {
                 child_log(count, maxconn, local, &peer);
             }
-            // SAFETY: in the child, descriptors 0 and 1 are replaced by the
-            // connection for prog; nothing here uses them afterwards.
-            if let Err(e) = unsafe { io::dup_to(conn_fd, 0).and_then(|()| io::dup_to(conn_fd, 1)) } {
+            if let Err(e) = io::replace_std(conn_fd, Std::In).and_then(|()| io::replace_std(conn_fd, Std::Out)) {
                 log::drop_connection_and_exit(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
             }
             if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
