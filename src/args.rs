@@ -211,19 +211,9 @@ pub fn exact_operands<const N: usize>(argv: CStrArray<'_>) -> [&CStr; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CString;
 
     fn argv(words: &[&str]) -> CStrArray<'static> {
-        let owned: Vec<CString> = words.iter().map(|w| CString::new(*w).unwrap()).collect();
-        let mut ptrs: Vec<*const core::ffi::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
-        ptrs.push(core::ptr::null());
-        Box::leak(Box::new(owned));
-        let ptrs = Box::leak(ptrs.into_boxed_slice());
-        // SAFETY: leaked, null-terminated array of leaked C strings.
-        #[allow(unsafe_code)]
-        unsafe {
-            CStrArray::from_ptr(core::ptr::NonNull::new(ptrs.as_mut_ptr()).unwrap())
-        }
+        crate::runtime::leaked_array(words)
     }
 
     fn run(words: &[&str], spec: &'static [u8]) -> (Vec<(char, String)>, Vec<String>) {

@@ -96,6 +96,8 @@ fn result(ret: usize) -> Result<usize, Errno> {
     }
 }
 
+#[cfg(test)]
+pub(crate) use cstr::leaked_array;
 pub use cstr::{cstr_with_nul, CStrArray, CStrs};
 #[cfg(target_pointer_width = "32")]
 pub use fd::stat_mode;

@@ -412,7 +412,6 @@ fn same_groups(wanted: &[Gid], current: &[u32], gid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CString;
 
     fn target(uid: u32, gid: u32, groups: Option<GidList>) -> Target {
         Target { uid: Some(Uid::from_raw(uid)), gid: Some(Gid::from_raw(gid)), groups }
@@ -429,16 +428,7 @@ mod tests {
     }
 
     fn envp(vars: &[&str]) -> CStrArray<'static> {
-        let owned: Vec<CString> = vars.iter().map(|v| CString::new(*v).unwrap()).collect();
-        let mut ptrs: Vec<*const core::ffi::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
-        ptrs.push(core::ptr::null());
-        Box::leak(Box::new(owned));
-        let ptrs = Box::leak(ptrs.into_boxed_slice());
-        // SAFETY: leaked, null-terminated array of leaked C strings.
-        #[allow(unsafe_code)]
-        unsafe {
-            CStrArray::from_ptr(core::ptr::NonNull::new(ptrs.as_mut_ptr()).unwrap())
-        }
+        crate::runtime::leaked_array(vars)
     }
 
     #[test]

@@ -107,6 +107,20 @@ impl<'a> Iterator for CStrs<'a> {
     }
 }
 
+/// For unit tests: `words` as a `CStrArray`, an argv or envp as the
+/// kernel would hand it over, leaked so that it lives as long as the test.
+#[cfg(test)]
+pub(crate) fn leaked_array(words: &[&str]) -> CStrArray<'static> {
+    use std::ffi::CString;
+    let owned: Vec<CString> = words.iter().map(|w| CString::new(*w).unwrap()).collect();
+    let mut ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+    ptrs.push(core::ptr::null());
+    Box::leak(Box::new(owned));
+    let ptrs = Box::leak(ptrs.into_boxed_slice());
+    // SAFETY: a leaked, null-terminated array of leaked C strings.
+    unsafe { CStrArray::from_ptr(NonNull::new(ptrs.as_mut_ptr()).unwrap()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
