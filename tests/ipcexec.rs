@@ -617,6 +617,9 @@ fn ipccommand_usage_and_errors() {
         (&["0"][..], usage.to_string()),
         (&["-x", "0", "true"][..], format!("ipccommand: illegal option -- x\n{usage}")),
         (&["root", "true"][..], "ipccommand: fatal: invalid uid: root\n".to_string()),
+        // Longer than any uid a server reads (10 digits), leading zeros
+        // and all: refused here, not sent.
+        (&["00000000000", "true"][..], "ipccommand: fatal: invalid uid: 00000000000\n".to_string()),
     ] {
         let o = run(cmd("ipccommand").args(args), 10);
         assert_eq!(o.status.code(), Some(100), "{args:?}");
