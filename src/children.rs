@@ -49,7 +49,7 @@ impl Children {
     /// second call is an internal error (exit 111).
     pub fn take(max: usize) -> Children {
         let list =
-            TABLE.take().unwrap_or_else(|| log::fatal(log::EXIT_TEMP, &[b"internal error: child table taken twice"]));
+            TABLE.take().unwrap_or_else(|| log::die(log::EXIT_TEMP, &[b"internal error: child table taken twice"]));
         Children { list, max: max.min(MAX), status_lines: true }
     }
 
@@ -169,7 +169,7 @@ fn log_end(pid: Pid, status: WaitStatus) {
 /// would act on it.)
 pub fn heeded(requests: SigSet) -> SigSet {
     let ignored =
-        runtime::ignored_signals(requests).unwrap_or_else(|e| log::fatal_sys(e, &[b"read signal dispositions"]));
+        runtime::ignored_signals(requests).unwrap_or_else(|e| log::die_sys(e, &[b"read signal dispositions"]));
     SigSet(requests.0 & !ignored.0)
 }
 
@@ -185,8 +185,8 @@ impl Signals {
     /// disposition (see [`runtime::default_dispositions`]).
     pub fn new(handled: SigSet, blocked: SigSet) -> Signals {
         let used = SigSet(handled.0 | blocked.0);
-        runtime::default_dispositions(used).unwrap_or_else(|e| log::fatal_sys(e, &[b"reset signal dispositions"]));
-        runtime::block_signals(used).unwrap_or_else(|e| log::fatal_sys(e, &[b"block signals"]));
+        runtime::default_dispositions(used).unwrap_or_else(|e| log::die_sys(e, &[b"reset signal dispositions"]));
+        runtime::block_signals(used).unwrap_or_else(|e| log::die_sys(e, &[b"block signals"]));
         Signals::apart(handled)
     }
 
@@ -195,7 +195,7 @@ impl Signals {
     /// for those only at times. (Signals that are not blocked are never
     /// read: they take their disposition.)
     pub fn apart(set: SigSet) -> Signals {
-        Signals(runtime::signalfd(set).unwrap_or_else(|e| log::fatal_sys(e, &[b"create signalfd"])))
+        Signals(runtime::signalfd(set).unwrap_or_else(|e| log::die_sys(e, &[b"create signalfd"])))
     }
 
     /// The descriptor to poll.
@@ -208,7 +208,7 @@ impl Signals {
         let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => log::fatal_sys(e, &[b"poll"]),
+            Err(e) => log::die_sys(e, &[b"poll"]),
         }
     }
 
@@ -223,7 +223,7 @@ impl Signals {
                 Ok(n) => n,
                 Err(Errno::AGAIN) => return,
                 Err(Errno::INTR) => continue,
-                Err(e) => log::fatal_sys(e, &[b"read signalfd"]),
+                Err(e) => log::die_sys(e, &[b"read signalfd"]),
             };
             for info in buf[..n].chunks_exact(INFO) {
                 let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;

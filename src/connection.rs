@@ -162,7 +162,7 @@ pub fn refuse(peer: &Peer<'_>, localmax: usize) {
 /// [`Dropped`].
 pub fn send_banner(banner: &[u8]) -> Result<(), Dropped> {
     io::send_all(io::stdout(), banner).map_err(|e| {
-        log::warn_dropping_connection(&[b"write banner: ", log::errno_text(e)]);
+        log::warn_dropping_sys(e, &[b"write banner"]);
         Dropped
     })
 }

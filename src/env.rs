@@ -58,7 +58,7 @@ impl<'a> Env<'a> {
     pub fn take() -> &'static mut Env<'static> {
         PROGRAM_ENV
             .take()
-            .unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: environment taken twice"]))
+            .unwrap_or_else(|| crate::log::die(crate::log::EXIT_TEMP, &[b"internal error: environment taken twice"]))
     }
 
     /// Starts from an inherited envp.

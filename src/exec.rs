@@ -65,7 +65,7 @@ pub fn exec_file_search(prog: &CStr, argv: CStrArray<'_>, envp: CStrArray<'_>, s
 /// failure prints `fatal: unable to run PROG: REASON` and exits 111.
 pub fn exec_or_die(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
     let err = exec_search(argv, envp, crate::env::get(envp, b"PATH"));
-    log::fatal_sys(err, &[b"run ", program_name(argv)])
+    log::die_sys(err, &[b"run ", program_name(argv)])
 }
 
 /// As [`exec_or_die`], for a program run once per connection: the message
@@ -73,7 +73,7 @@ pub fn exec_or_die(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
 /// PROG: REASON` (exit 111).
 pub fn exec_or_drop(argv: CStrArray<'_>, envp: CStrArray<'_>) -> ! {
     let err = exec_search(argv, envp, crate::env::get(envp, b"PATH"));
-    log::drop_connection_and_exit(&[b"run ", program_name(argv), b": ", log::errno_text(err)])
+    log::die_dropping_sys(err, &[b"run ", program_name(argv)])
 }
 
 fn program_name(argv: CStrArray<'_>) -> &[u8] {
@@ -106,7 +106,7 @@ pub fn own_directory(start: crate::runtime::Start) -> ArrayVec<u8, FILE_PATH_MAX
             dir.truncate(1);
             dir[0] = b'.';
         }
-        None => log::fatal(log::EXIT_TEMP, &[b"unable to find the directory of my executable"]),
+        None => log::die(log::EXIT_TEMP, &[b"unable to find the directory of my executable"]),
     }
     dir
 }

@@ -30,7 +30,7 @@ impl LockFile {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | create.map_or(OFlags::empty(), |_| OFlags::CREATE);
         let fd = rustix::fs::open(path, flags, create.unwrap_or(Mode::empty()))
             .and_then(crate::io::above_stdio)
-            .unwrap_or_else(|e| log::fatal_sys(e, &[b"open ", path.to_bytes()]));
+            .unwrap_or_else(|e| log::die_sys(e, &[b"open ", path.to_bytes()]));
         LockFile { fd, path }
     }
 
@@ -41,7 +41,7 @@ impl LockFile {
             match rustix::fs::flock(&self.fd, FlockOperation::LockExclusive) {
                 Ok(()) => return,
                 Err(Errno::INTR) => {}
-                Err(e) => log::fatal_sys(e, &[b"lock ", self.path.to_bytes()]),
+                Err(e) => log::die_sys(e, &[b"lock ", self.path.to_bytes()]),
             }
         }
     }

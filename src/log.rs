@@ -168,7 +168,8 @@ impl Line {
 
     /// Writes the line and a newline to stderr in one write.
     pub fn emit(&mut self) {
-        let _ = self.0.try_push(b'\n');
+        // Fits: `str` keeps a byte for it.
+        crate::bounded::push(&mut self.0, b'\n');
         let _ = io::write_all(io::stderr(), &self.0);
     }
 }
@@ -203,19 +204,109 @@ pub fn option_error(pieces: &[&[u8]]) -> ! {
     crate::runtime::exit(EXIT_PERMANENT)
 }
 
-/// `NAME: fatal: PIECES...`, then exit with `code`.
-pub fn fatal(code: i32, pieces: &[&[u8]]) -> ! {
-    if verbosity() >= 1 {
-        fatal_line(pieces).emit();
+// The error door. Every line about a failure is one cell of a grid, and
+// its function's name is the cell's address, as in skalibs' strerr_*:
+//
+//   what the line says                           ends the program        goes on
+//   fatal: PIECES                                die(code, ..)           -
+//   fatal: unable to PIECES: ERRNO               die_sys(err, ..)        -
+//   warning: PIECES                              -                       warn(..)
+//   warning: unable to PIECES: ERRNO             -                       warn_sys(err, ..)
+//   warning: dropping connection, unable to
+//     PIECES                                     die_dropping(..)        warn_dropping(..)
+//     PIECES: ERRNO                              die_dropping_sys(..)    warn_dropping_sys(..)
+//
+// `_sys` takes the errno and writes its text last; `die_dropping*` is how
+// a per-connection process gives up on its one connection (exit 111), in
+// the original's words, `warn_dropping*` how a process that serves on (a
+// preforking child) says it did. A program that must do something before
+// it writes its last line (answer its client) builds it with `die_line`
+// or `die_sys_line`. Nothing is written at verbosity 0 but `option_error`.
+
+const FATAL: &[u8] = b"fatal: ";
+const FATAL_UNABLE: &[u8] = b"fatal: unable to ";
+const WARNING: &[u8] = b"warning: ";
+const WARNING_UNABLE: &[u8] = b"warning: unable to ";
+const DROPPING: &[u8] = b"warning: dropping connection, unable to ";
+
+/// `NAME: KIND PIECES...`, then `: ERRNO` if there is one.
+fn compose(kind: &[u8], pieces: &[&[u8]], err: Option<Errno>) -> Line {
+    let mut l = Line::new();
+    l.str(kind);
+    for p in pieces {
+        l.str(p);
     }
+    if let Some(e) = err {
+        l.str(b": ").errno(e);
+    }
+    l
+}
+
+fn write(kind: &[u8], pieces: &[&[u8]], err: Option<Errno>) {
+    if verbosity() >= 1 {
+        compose(kind, pieces, err).emit();
+    }
+}
+
+/// `NAME: fatal: PIECES...`, then exit with `code`.
+pub fn die(code: i32, pieces: &[&[u8]]) -> ! {
+    write(FATAL, pieces, None);
     crate::runtime::exit(code)
 }
 
-/// `NAME: fatal: unable to PIECES...: REASON`, exit 111.
-pub fn fatal_sys(err: Errno, pieces: &[&[u8]]) -> ! {
-    if verbosity() >= 1 {
-        fatal_sys_line(err, pieces).emit();
-    }
+/// `NAME: fatal: unable to PIECES...: ERRNO`, exit 111.
+pub fn die_sys(err: Errno, pieces: &[&[u8]]) -> ! {
+    write(FATAL_UNABLE, pieces, Some(err));
+    crate::runtime::exit(EXIT_TEMP)
+}
+
+/// `NAME: warning: PIECES...`.
+pub fn warn(pieces: &[&[u8]]) {
+    write(WARNING, pieces, None);
+}
+
+/// `NAME: warning: unable to PIECES...: ERRNO`.
+pub fn warn_sys(err: Errno, pieces: &[&[u8]]) {
+    write(WARNING_UNABLE, pieces, Some(err));
+}
+
+/// `NAME: warning: dropping connection, unable to PIECES...`, exit 111.
+pub fn die_dropping(pieces: &[&[u8]]) -> ! {
+    warn_dropping(pieces);
+    crate::runtime::exit(EXIT_TEMP)
+}
+
+/// `NAME: warning: dropping connection, unable to PIECES...: ERRNO`,
+/// exit 111.
+pub fn die_dropping_sys(err: Errno, pieces: &[&[u8]]) -> ! {
+    warn_dropping_sys(err, pieces);
+    crate::runtime::exit(EXIT_TEMP)
+}
+
+/// The line of [`die_dropping`], without the exit.
+pub fn warn_dropping(pieces: &[&[u8]]) {
+    write(DROPPING, pieces, None);
+}
+
+/// The line of [`die_dropping_sys`], without the exit.
+pub fn warn_dropping_sys(err: Errno, pieces: &[&[u8]]) {
+    write(DROPPING, pieces, Some(err));
+}
+
+/// The line [`die`] writes, to be written later.
+pub fn die_line(pieces: &[&[u8]]) -> Line {
+    compose(FATAL, pieces, None)
+}
+
+/// The line [`die_sys`] writes, to be written later.
+pub fn die_sys_line(err: Errno, pieces: &[&[u8]]) -> Line {
+    compose(FATAL_UNABLE, pieces, Some(err))
+}
+
+/// `NAME: unable to PIECES...: ERRNO`, exit 111: outside the grid, the
+/// original ipcclient's form for a failed connection, without `fatal:`.
+pub fn unable_to(err: Errno, pieces: &[&[u8]]) -> ! {
+    write(b"unable to ", pieces, Some(err));
     crate::runtime::exit(EXIT_TEMP)
 }
 
@@ -223,74 +314,8 @@ pub fn fatal_sys(err: Errno, pieces: &[&[u8]]) -> ! {
 /// system error). No formatting machinery is pulled in.
 pub fn panic_exit(info: &core::panic::PanicInfo) -> ! {
     let _ = info;
-    let mut line = Line::new();
-    line.str(b"fatal: internal error (panic)");
-    line.emit();
+    compose(FATAL, &[b"internal error (panic)"], None).emit();
     crate::runtime::exit(EXIT_TEMP)
-}
-
-/// The line [`fatal`] writes, for a program that must do something else
-/// (answer a client) before it writes it and exits.
-pub fn fatal_line(pieces: &[&[u8]]) -> Line {
-    let mut l = Line::new();
-    l.str(b"fatal: ");
-    for p in pieces {
-        l.str(p);
-    }
-    l
-}
-
-/// The line [`fatal_sys`] writes, for the same use as [`fatal_line`].
-pub fn fatal_sys_line(err: Errno, pieces: &[&[u8]]) -> Line {
-    unable(b"fatal: ", err, pieces)
-}
-
-/// `NAME: unable to PIECES...: REASON`, exit 111: the original ipcclient's
-/// form for a failed connection, without `fatal:`.
-pub fn unable_to(err: Errno, pieces: &[&[u8]]) -> ! {
-    if verbosity() >= 1 {
-        unable(b"", err, pieces).emit();
-    }
-    crate::runtime::exit(EXIT_TEMP)
-}
-
-/// `NAME: warning: unable to PIECES...: REASON`.
-pub fn warn_sys(err: Errno, pieces: &[&[u8]]) {
-    if verbosity() >= 1 {
-        unable(b"warning: ", err, pieces).emit();
-    }
-}
-
-/// `NAME: warning: dropping connection, unable to PIECES...`, exit 111:
-/// how a per-connection link (ipcserverd's child, ipcserver-access) gives
-/// up on one connection, in the original's words.
-pub fn drop_connection_and_exit(pieces: &[&[u8]]) -> ! {
-    warn_dropping_connection(pieces);
-    crate::runtime::exit(EXIT_TEMP)
-}
-
-/// The line of [`drop_connection_and_exit`] alone, without the exit, for
-/// a process that serves on after giving up on one connection (a
-/// preforking server's child).
-pub fn warn_dropping_connection(pieces: &[&[u8]]) {
-    if verbosity() >= 1 {
-        let mut l = Line::new();
-        l.str(b"warning: dropping connection, unable to ");
-        for p in pieces {
-            l.str(p);
-        }
-        l.emit();
-    }
-}
-
-fn unable(kind: &[u8], err: Errno, pieces: &[&[u8]]) -> Line {
-    let mut l = Line::new();
-    l.str(kind).str(b"unable to ");
-    for p in pieces {
-        l.str(p);
-    }
-    l.str(b": ").errno(err);
-    l
 }
 
 /// Each errno that has a text of its own, and that text, as strerror

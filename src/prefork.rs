@@ -166,7 +166,7 @@ impl Slots {
         let p = unsafe {
             rustix::mm::mmap_anonymous(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED)
         }
-        .unwrap_or_else(|e| log::fatal_sys(e, &[b"map shared memory"]));
+        .unwrap_or_else(|e| log::die_sys(e, &[b"map shared memory"]));
         // SAFETY: the mapping is `len` bytes of zeroes, page-aligned, never
         // unmapped; all-zero bytes are valid atomics (free slots), and
         // atomics may be shared between processes.
@@ -240,7 +240,7 @@ impl Server {
         }
         let listener = socket::listen_or_die(path, &listen);
         if let Err((what, e)) = target.apply() {
-            log::fatal_sys(e, &[what]);
+            log::die_sys(e, &[what]);
         }
         if let Some(lockfile) = lockfile {
             // What the children will do: fail here rather than in each.
@@ -250,7 +250,7 @@ impl Server {
             Some(l) => l.to_bytes(),
             None => {
                 let bound = socket::local_path(&listener)
-                    .unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of ", path.to_bytes()]));
+                    .unwrap_or_else(|e| log::die_sys(e, &[b"get the local path of ", path.to_bytes()]));
                 LOCAL.take().map_or(&b""[..], |l| {
                     *l = bound;
                     &l[..]
@@ -259,7 +259,7 @@ impl Server {
         };
         let base = Env::take();
         if let Err(e) = connection::server_env(base, start.envp, local) {
-            log::fatal_sys(e, &[b"build the environment"]);
+            log::die_sys(e, &[b"build the environment"]);
         }
         Server {
             o,
@@ -311,7 +311,7 @@ impl Server {
         // Children wait for the end of this pipe before their first accept,
         // so that every start-up line comes before any connection's.
         let (gate_read, gate_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .unwrap_or_else(|e| log::fatal_sys(e, &[b"create pipe"]));
+            .unwrap_or_else(|e| log::die_sys(e, &[b"create pipe"]));
         let gate = Some((gate_read.as_raw_fd(), gate_write.as_raw_fd()));
         let parent = Parent { pid: rustix::process::getpid(), signals: signals.fd().as_raw_fd(), gate };
         children::log_status(0, children.max());
@@ -420,18 +420,18 @@ impl Server {
         }
         let _ = runtime::set_disposition(Signal::PIPE, Some(Disposition::Ignore));
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
-            log::fatal_sys(e, &[b"clear the signal mask"]);
+            log::die_sys(e, &[b"clear the signal mask"]);
         }
         let lock = self.o.connection.lockfile.map(|path| LockFile::open(path, None));
         // During the set-up, 0 and 1 are /dev/null: a file it opens cannot
         // land there, where the first connection would take its place, and
         // an interpreter finds standard descriptors that are really there.
         let null = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-            .unwrap_or_else(|e| log::fatal_sys(e, &[b"open /dev/null"]));
+            .unwrap_or_else(|e| log::die_sys(e, &[b"open /dev/null"]));
         // SAFETY: descriptors 0 and 1 are where each connection goes;
         // nothing in this process owns them.
         if let Err(e) = unsafe { io::install(null, &[0, 1]) } {
-            log::fatal_sys(e, &[b"open /dev/null"]);
+            log::die_sys(e, &[b"open /dev/null"]);
         }
         let mut handler = init(self.args);
         // SAFETY: as above; whatever the set-up made of them is left.
@@ -495,10 +495,7 @@ impl Server {
                 match on_stdio {
                     Ok(()) => Some(remote),
                     Err(e) => {
-                        log::warn_dropping_connection(&[
-                            b"move the connection to descriptors 0 and 1: ",
-                            log::errno_text(e),
-                        ]);
+                        log::warn_dropping_sys(e, &[b"move the connection to descriptors 0 and 1"]);
                         None
                     }
                 }
@@ -512,7 +509,7 @@ impl Server {
                 let _ = rustix::thread::nanosleep(&pause);
                 None
             }
-            Err(e) => log::fatal_sys(e, &[b"accept"]),
+            Err(e) => log::die_sys(e, &[b"accept"]),
         }
     }
 
@@ -525,7 +522,7 @@ impl Server {
         let o = &self.o.connection;
         let peer = match Peer::of(io::stdin(), remote, o.peercred) {
             Ok(peer) => peer,
-            Err(e) => return log::warn_dropping_connection(&[b"obtain client eid: ", log::errno_text(e)]),
+            Err(e) => return log::warn_dropping_sys(e, &[b"obtain client eid"]),
         };
         let others = slots.serve(slot, peer.uid_tag()) - 1;
         if let Some(max) = self.o.localmax.map(|m| m.value as usize) {
@@ -538,7 +535,7 @@ impl Server {
         }
         let mut env = Env::new();
         if let Err(e) = env.inherit(self.base).and_then(|()| peer.push_env(&mut env, Some(others))) {
-            return log::warn_dropping_connection(&[b"build the environment: ", log::errno_text(e)]);
+            return log::warn_dropping_sys(e, &[b"build the environment"]);
         }
         let access = Access { name: b"ipcserver", pid, local: self.local };
         if let Ok(true) = connection::admit(o.banner(), o.rules_file(), &peer, access, record, &mut env) {
@@ -600,7 +597,12 @@ impl Kept {
             match holes.last_mut() {
                 Some((_, last)) if *last + 1 == fd => *last = fd,
                 _ => {
-                    let _ = holes.try_push((fd, fd));
+                    if holes.try_push((fd, fd)).is_err() {
+                        // Not silent: a descriptor opened in a run not
+                        // remembered would outlive its connection.
+                        log::warn(&[b"too many runs of closed descriptors after set-up: descriptors opened past them are not closed between connections"]);
+                        break;
+                    }
                 }
             }
         }

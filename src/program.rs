@@ -58,7 +58,7 @@ macro_rules! program {
             // pointer and the bias `__ucspi_relocate` returned.
             let start = match unsafe { $crate::runtime::Start::from_entry(sp, load_bias) } {
                 Ok(start) => start,
-                Err(e) => $crate::log::fatal_sys(e, &[b"make the relocated data read-only"]),
+                Err(e) => $crate::log::die_sys(e, &[b"make the relocated data read-only"]),
             };
             $main(start)
         }

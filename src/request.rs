@@ -192,7 +192,7 @@ pub fn run_client(
         .and_then(|()| argv.push_concat(&[uid]))
         .and_then(|()| argv.push_all(prog));
     if let Err(e) = built {
-        log::fatal_sys(e, &[b"build the command line"]);
+        log::die_sys(e, &[b"build the command line"]);
     }
     crate::exec::exec_or_die(argv.finish(), start.envp)
 }

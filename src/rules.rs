@@ -668,7 +668,7 @@ pub fn apply_file<'b>(
     env: &mut crate::env::Env<'b>,
 ) -> Result<bool, Dropped> {
     let unreadable = |reason: &[u8]| {
-        crate::log::warn_dropping_connection(&[b"read ", path.to_bytes(), b": ", reason]);
+        crate::log::warn_dropping(&[b"read ", path.to_bytes(), b": ", reason]);
         Dropped
     };
     let rules = match Reader::open(path) {
@@ -687,12 +687,7 @@ pub fn apply_file<'b>(
         Ok(Verdict::Deny) => Ok(false),
         Err(ApplyError::Malformed) => Err(unreadable(MALFORMED)),
         Err(ApplyError::Env(name, e)) => {
-            crate::log::warn_dropping_connection(&[
-                b"set environment variable ",
-                name,
-                b": ",
-                crate::log::errno_text(e),
-            ]);
+            crate::log::warn_dropping_sys(e, &[b"set environment variable ", name]);
             Err(Dropped)
         }
     }

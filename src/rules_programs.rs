@@ -37,7 +37,7 @@ pub enum Checker {
 /// FILE: REASON`.
 pub fn check(path: &CStr, client: Client, suffix: &[u8], checker: Checker) -> ! {
     let unable =
-        |reason: &[u8]| -> ! { log::fatal(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
+        |reason: &[u8]| -> ! { log::die(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
     let file = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));
     let Some(buf) = RECORD.take() else { crate::runtime::exit(log::EXIT_TEMP) };
     let mut key = Key::new();
@@ -49,7 +49,7 @@ pub fn check(path: &CStr, client: Client, suffix: &[u8], checker: Checker) -> ! 
     let mut room = [0u8; 4096];
     let mut out = crate::io::Buffered::new(crate::io::stdout(), &mut room);
     if let Err(e) = report(&mut out, rule, checker).and_then(|()| out.flush()) {
-        log::fatal_sys(e, &[b"write to stdout"]);
+        log::die_sys(e, &[b"write to stdout"]);
     }
     crate::runtime::exit(0)
 }
@@ -93,7 +93,7 @@ pub fn compile_atomically(target: &CStr, tmp: &CStr, syntax: Syntax) -> ! {
         Ok(()) => crate::runtime::exit(0),
         Err(AtomicError::Fill(CompileError::Parse(refused))) => {
             if log::verbosity() >= 1 {
-                log::fatal_line(&[refused.error.message(), rules::shown(lines.last())]).emit();
+                log::die_line(&[refused.error.message(), rules::shown(lines.last())]).emit();
                 let mut l = log::Line::new();
                 l.str(b"line ").num(lines.number()).str(b": expected ");
                 refused.expected.describe(&mut l);
@@ -101,12 +101,12 @@ pub fn compile_atomically(target: &CStr, tmp: &CStr, syntax: Syntax) -> ! {
             }
             crate::runtime::exit(log::EXIT_PERMANENT)
         }
-        Err(AtomicError::Fill(CompileError::Read(e))) => log::fatal_sys(e, &[b"read input"]),
+        Err(AtomicError::Fill(CompileError::Read(e))) => log::die_sys(e, &[b"read input"]),
         Err(AtomicError::Fill(CompileError::Write(e)) | AtomicError::Sys(Step::Write, e)) => {
-            log::fatal_sys(e, &[b"write ", tmp])
+            log::die_sys(e, &[b"write ", tmp])
         }
-        Err(AtomicError::Sys(Step::Create, e)) => log::fatal_sys(e, &[b"create ", tmp]),
-        Err(AtomicError::Sys(Step::Sync, e)) => log::fatal_sys(e, &[b"sync ", tmp]),
-        Err(AtomicError::Sys(Step::Rename, e)) => log::fatal_sys(e, &[b"move ", tmp, b" to ", target.to_bytes()]),
+        Err(AtomicError::Sys(Step::Create, e)) => log::die_sys(e, &[b"create ", tmp]),
+        Err(AtomicError::Sys(Step::Sync, e)) => log::die_sys(e, &[b"sync ", tmp]),
+        Err(AtomicError::Sys(Step::Rename, e)) => log::die_sys(e, &[b"move ", tmp, b" to ", target.to_bytes()]),
     }
 }

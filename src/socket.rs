@@ -160,7 +160,7 @@ pub fn server_path(operands: crate::runtime::CStrArray<'_>) -> &CStr {
 /// to VERB PATH: REASON`.
 pub fn listen_or_die(path: &CStr, o: &ListenOptions) -> OwnedFd {
     listen(path, o).unwrap_or_else(|failure| {
-        crate::log::fatal(
+        crate::log::die(
             crate::log::EXIT_TEMP,
             &[b"unable to ", failure.0.verb(), b" ", path.to_bytes(), b": ", reason(failure)],
         )
@@ -199,8 +199,8 @@ pub fn connect(path: &CStr, local: Option<&CStr>) -> Result<OwnedFd, Failure> {
 pub fn connect_or_die(path: &CStr, local: Option<&CStr>) -> OwnedFd {
     connect(path, local).unwrap_or_else(|(step, e)| match (step, local) {
         (Step::Connect, _) => crate::log::unable_to(e, &[step.verb(), b" ", path.to_bytes()]),
-        (_, Some(local)) if step == Step::Bind => crate::log::fatal_sys(e, &[step.verb(), b" ", local.to_bytes()]),
-        _ => crate::log::fatal_sys(e, &[step.verb()]),
+        (_, Some(local)) if step == Step::Bind => crate::log::die_sys(e, &[step.verb(), b" ", local.to_bytes()]),
+        _ => crate::log::die_sys(e, &[step.verb()]),
     })
 }
 
@@ -369,17 +369,17 @@ impl Inherited {
         let fd = crate::io::stdin();
         // Misused outside a server: s6-ipcserverd's words, under our name.
         match crate::io::file_type(fd) {
-            Err(e) => log::fatal_sys(e, &[b"fstat stdin"]),
-            Ok(t) if t != rustix::fs::FileType::Socket => log::fatal(log::EXIT_PERMANENT, &[b"stdin is not a socket"]),
+            Err(e) => log::die_sys(e, &[b"fstat stdin"]),
+            Ok(t) if t != rustix::fs::FileType::Socket => log::die(log::EXIT_PERMANENT, &[b"stdin is not a socket"]),
             Ok(_) => {}
         }
         if !is_unix_listener(fd) {
-            log::fatal(log::EXIT_PERMANENT, &[b"standard input is not a listening Unix stream socket"]);
+            log::die(log::EXIT_PERMANENT, &[b"standard input is not a listening Unix stream socket"]);
         }
         let nonblocking = rustix::fs::fcntl_getfl(fd)
             .map(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
-            .unwrap_or_else(|e| log::fatal_sys(e, &[b"read the flags of standard input"]));
-        let local = local_path(fd).unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of standard input"]));
+            .unwrap_or_else(|e| log::die_sys(e, &[b"read the flags of standard input"]));
+        let local = local_path(fd).unwrap_or_else(|e| log::die_sys(e, &[b"get the local path of standard input"]));
         Inherited { fd, nonblocking, local }
     }
 }

@@ -88,7 +88,7 @@ impl<'a> StrVec<'a> {
     pub fn take() -> &'static mut StrVec<'static> {
         PROGRAM_ARGV
             .take()
-            .unwrap_or_else(|| crate::log::fatal(crate::log::EXIT_TEMP, &[b"internal error: command line taken twice"]))
+            .unwrap_or_else(|| crate::log::die(crate::log::EXIT_TEMP, &[b"internal error: command line taken twice"]))
     }
 
     /// How many strings there are.

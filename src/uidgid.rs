@@ -192,12 +192,12 @@ impl CompleteError {
         match self {
             CompleteError::NoEntry(uid) => {
                 let mut digits = [0; num::U64_DIGITS];
-                crate::log::fatal(
+                crate::log::die(
                     crate::log::EXIT_PERMANENT,
                     &[b"uid ", num::fmt_u64(uid as u64, &mut digits), b" has no entry in /etc/passwd: give a gid"],
                 )
             }
-            CompleteError::Read(e) => crate::log::fatal_sys(e, &[b"read /etc/passwd"]),
+            CompleteError::Read(e) => crate::log::die_sys(e, &[b"read /etc/passwd"]),
         }
     }
 }
@@ -239,7 +239,7 @@ impl IdOptions {
     /// `invalid UID`, ...), exit 100, when a `-U` could not read them.
     pub fn target(&mut self) -> &mut Target {
         if let Some(msg) = self.env_error {
-            crate::log::fatal(crate::log::EXIT_PERMANENT, &[msg]);
+            crate::log::die(crate::log::EXIT_PERMANENT, &[msg]);
         }
         &mut self.target
     }
@@ -332,7 +332,7 @@ impl Target {
     /// bound and leave it behind.
     pub fn refuse_without_privilege(&self) {
         if self.needs_privilege() {
-            crate::log::fatal(
+            crate::log::die(
                 crate::log::EXIT_PERMANENT,
                 &[b"-u, -g, -G and -U need root, unless they name the server's own ids"],
             );

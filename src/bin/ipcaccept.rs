@@ -77,7 +77,7 @@ fn main(start: Start) -> ! {
     let local = o.localname.map_or(&listener.local[..], CStr::to_bytes);
     let env = Env::take();
     if let Err(e) = connection::server_env(env, start.envp, local) {
-        log::fatal_sys(e, &[b"build the environment"]);
+        log::die_sys(e, &[b"build the environment"]);
     }
     let base = env.mark();
     let record = RECORD.take().unwrap_or_else(|| runtime::exit(log::EXIT_TEMP));
@@ -129,7 +129,7 @@ fn accept(listener: &Inherited, lock: Option<&LockFile>, signals: &Signals) -> O
     let mut fds = [PollFd::new(&sigfd, PollFlags::IN), PollFd::new(&listener.fd, PollFlags::IN)];
     match poll(&mut fds, None) {
         Ok(_) | Err(Errno::INTR) => {}
-        Err(e) => log::fatal_sys(e, &[b"poll"]),
+        Err(e) => log::die_sys(e, &[b"poll"]),
     }
     if !fds[0].revents().is_empty() {
         signals.drain(stop_on_term);
@@ -193,7 +193,7 @@ impl Server<'_> {
         }
         // The listening socket on 0 is not used here again.
         if let Err(e) = io::install_std(conn, &[Std::In, Std::Out]) {
-            log::drop_connection_and_exit(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
+            log::die_dropping_sys(e, &[b"move the connection to descriptors 0 and 1"]);
         }
         let access = Access { name: log::name(), pid, local: self.local };
         let admitted = connection::admit(self.o.banner(), self.o.rules_file(), peer, access, record, env);
@@ -203,7 +203,7 @@ impl Server<'_> {
             Err(Dropped) => runtime::exit(log::EXIT_TEMP),
         }
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
-            log::drop_connection_and_exit(&[b"clear the signal mask: ", log::errno_text(e)]);
+            log::die_dropping_sys(e, &[b"clear the signal mask"]);
         }
         exec::exec_or_drop(self.prog, env.finish())
     }

@@ -38,7 +38,7 @@ fn main(start: Start) -> ! {
     }
     target.complete().unwrap_or_else(|e| e.die());
     if let Err((what, e)) = target.apply() {
-        log::fatal_sys(e, &[what]);
+        log::die_sys(e, &[what]);
     }
     let prog = opts.operands();
     if !unexport {
@@ -46,7 +46,7 @@ fn main(start: Start) -> ! {
     }
     let env = Env::take();
     if let Err(e) = env.inherit(start.envp) {
-        log::fatal_sys(e, &[b"build the environment"]);
+        log::die_sys(e, &[b"build the environment"]);
     }
     env.retain(|name| !matches!(name, b"UID" | b"GID" | b"GIDLIST"));
     exec::exec_or_die(prog, env.finish())

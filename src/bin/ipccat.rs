@@ -19,7 +19,7 @@ fn main(start: Start) -> ! {
     let Some(buf) = BUFFER.take() else { runtime::exit(log::EXIT_TEMP) };
     match io::copy(conn.as_fd(), io::stdout(), buf) {
         Ok(_) => runtime::exit(0),
-        Err(io::CopyError::Read(e)) => log::fatal_sys(e, &[b"read from ", path.to_bytes()]),
-        Err(io::CopyError::Write(e)) => log::fatal_sys(e, &[b"write to stdout"]),
+        Err(io::CopyError::Read(e)) => log::die_sys(e, &[b"read from ", path.to_bytes()]),
+        Err(io::CopyError::Write(e)) => log::die_sys(e, &[b"write to stdout"]),
     }
 }

@@ -42,8 +42,9 @@ fn main(start: Start) -> ! {
     let env = Env::take();
     // Without -p the socket has no path: no need to ask the kernel.
     let bound = match local_path {
-        Some(_) if local_name.is_none() => socket::local_path(sock.as_fd())
-            .unwrap_or_else(|e| log::fatal_sys(e, &[b"get the local path of the socket"])),
+        Some(_) if local_name.is_none() => {
+            socket::local_path(sock.as_fd()).unwrap_or_else(|e| log::die_sys(e, &[b"get the local path of the socket"]))
+        }
         _ => socket::SockPath::new(),
     };
     let set = env
@@ -51,14 +52,14 @@ fn main(start: Start) -> ! {
         .and_then(|()| env.set(b"PROTO", b"IPC"))
         .and_then(|()| env.set(b"IPCLOCALPATH", local_name.unwrap_or(&bound)));
     if let Err(e) = set {
-        log::fatal_sys(e, &[b"build the environment"]);
+        log::die_sys(e, &[b"build the environment"]);
     }
 
     // SAFETY: descriptors 6 and 7 are the protocol's, for prog: nothing in
     // this program owns or borrows them (the socket, its only descriptor,
     // may be one of them, which `install` handles).
     if let Err(e) = unsafe { io::install(sock, &[6, 7]) } {
-        log::fatal_sys(e, &[b"move the socket to descriptors 6 and 7"]);
+        log::die_sys(e, &[b"move the socket to descriptors 6 and 7"]);
     }
     exec::exec_or_die(opts.operands().skip(1), env.finish())
 }

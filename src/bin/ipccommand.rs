@@ -31,7 +31,7 @@ fn main(start: Start) -> ! {
     let uid = operands.first().map_or(&b""[..], |u| u.to_bytes());
     // No server takes a uid longer than that (leading zeros).
     if uidgid::parse_id(uid).is_none() || uid.len() > request::UID_TEXT_MAX {
-        log::fatal(log::EXIT_PERMANENT, &[b"invalid uid: ", uid]);
+        log::die(log::EXIT_PERMANENT, &[b"invalid uid: ", uid]);
     }
     let prog = operands.skip(1);
     match send_request(with_fds, uid, prog) {
@@ -40,7 +40,7 @@ fn main(start: Start) -> ! {
         // -F, that is what one without -F support does (wait_for_status
         // says so).
         Err(Errno::PIPE | Errno::CONNRESET) if with_fds => {}
-        Err(e) => log::fatal_sys(e, &[b"write the request"]),
+        Err(e) => log::die_sys(e, &[b"write the request"]),
     }
     if with_fds {
         wait_for_status()
@@ -50,11 +50,11 @@ fn main(start: Start) -> ! {
     let Some(buffers) = BUFFERS.take() else { runtime::exit(log::EXIT_TEMP) };
     match relay::relay(ends, buffers) {
         Ok(()) => runtime::exit(0),
-        Err(Failure::ReadInput(e)) => log::fatal_sys(e, &[b"read from stdin"]),
-        Err(Failure::WriteServer(e)) => log::fatal_sys(e, &[b"write to the server"]),
-        Err(Failure::ReadServer(e)) => log::fatal_sys(e, &[b"read from the server"]),
-        Err(Failure::WriteOutput(e)) => log::fatal_sys(e, &[b"write to stdout"]),
-        Err(Failure::Poll(e)) => log::fatal_sys(e, &[b"poll"]),
+        Err(Failure::ReadInput(e)) => log::die_sys(e, &[b"read from stdin"]),
+        Err(Failure::WriteServer(e)) => log::die_sys(e, &[b"write to the server"]),
+        Err(Failure::ReadServer(e)) => log::die_sys(e, &[b"read from the server"]),
+        Err(Failure::WriteOutput(e)) => log::die_sys(e, &[b"write to stdout"]),
+        Err(Failure::Poll(e)) => log::die_sys(e, &[b"poll"]),
     }
 }
 
@@ -65,10 +65,10 @@ fn send_request(with_fds: bool, uid: &[u8], prog: CStrArray<'_>) -> Result<(), E
     let count = prog.len();
     let len: usize = prog.iter().map(|a| a.to_bytes_with_nul().len()).sum();
     if count > COUNT_MAX {
-        log::fatal(log::EXIT_PERMANENT, &[b"more than 1024 arguments"]);
+        log::die(log::EXIT_PERMANENT, &[b"more than 1024 arguments"]);
     }
     if len > ARGS_MAX {
-        log::fatal(log::EXIT_PERMANENT, &[b"arguments longer than 131072 bytes"]);
+        log::die(log::EXIT_PERMANENT, &[b"arguments longer than 131072 bytes"]);
     }
     if with_fds {
         let ours = [io::stdin(), io::stdout(), io::stderr()];
@@ -102,10 +102,10 @@ fn wait_for_status() -> ! {
             // A server that closes with our request unread resets.
             Ok(0) | Err(Errno::CONNRESET) => break,
             Ok(n) => have += n,
-            Err(e) => log::fatal_sys(e, &[b"read the exit status"]),
+            Err(e) => log::die_sys(e, &[b"read the exit status"]),
         }
     }
-    log::fatal(
+    log::die(
         log::EXIT_TEMP,
         &[b"the server closed the connection without an exit status (a server without -F support does that)"],
     )
@@ -115,7 +115,7 @@ fn wait_for_status() -> ! {
 /// 128 + N for a death by signal N.
 fn exit_as(digits: &[u8]) -> ! {
     let Some(status) = ucspi_ipc::num::parse_u32(digits) else {
-        log::fatal(log::EXIT_TEMP, &[b"the server sent a bad exit status"])
+        log::die(log::EXIT_TEMP, &[b"the server sent a bad exit status"])
     };
     let signal = status & 0x7f;
     runtime::exit(if signal == 0 { ((status >> 8) & 0xff) as i32 } else { 128 + signal as i32 })

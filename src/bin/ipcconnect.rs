@@ -24,10 +24,10 @@ fn main(start: Start) -> ! {
     let Some(buffers) = BUFFERS.take() else { runtime::exit(log::EXIT_TEMP) };
     match relay::relay(ends, buffers) {
         Ok(()) => runtime::exit(0),
-        Err(Failure::ReadInput(e)) => log::fatal_sys(e, &[b"read from stdin"]),
-        Err(Failure::WriteServer(e)) => log::fatal_sys(e, &[b"write to ", path]),
-        Err(Failure::ReadServer(e)) => log::fatal_sys(e, &[b"read from ", path]),
-        Err(Failure::WriteOutput(e)) => log::fatal_sys(e, &[b"write to stdout"]),
-        Err(Failure::Poll(e)) => log::fatal_sys(e, &[b"poll"]),
+        Err(Failure::ReadInput(e)) => log::die_sys(e, &[b"read from stdin"]),
+        Err(Failure::WriteServer(e)) => log::die_sys(e, &[b"write to ", path]),
+        Err(Failure::ReadServer(e)) => log::die_sys(e, &[b"read from ", path]),
+        Err(Failure::WriteOutput(e)) => log::die_sys(e, &[b"write to stdout"]),
+        Err(Failure::Poll(e)) => log::die_sys(e, &[b"poll"]),
     }
 }

@@ -21,8 +21,8 @@ fn main(start: Start) -> ! {
         Some(uid) => uid,
         None => match userdb::find(Query::Name(user)) {
             Ok(Some(entry)) => entry.uid,
-            Ok(None) => log::fatal(log::EXIT_PERMANENT, &[b"unknown account ", user]),
-            Err(e) => log::fatal_sys(e, &[b"read /etc/passwd"]),
+            Ok(None) => log::die(log::EXIT_PERMANENT, &[b"unknown account ", user]),
+            Err(e) => log::die_sys(e, &[b"read /etc/passwd"]),
         },
     };
     let mut digits = [0; num::U64_DIGITS];

@@ -31,7 +31,7 @@ use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 use ucspi_ipc::runtime::{self, Start};
 use ucspi_ipc::userdb::{self, Query, User};
-use ucspi_ipc::{args, exec, io, log, num, socket, uidgid};
+use ucspi_ipc::{args, bounded, exec, io, log, num, socket, uidgid};
 
 ucspi_ipc::program!(main);
 
@@ -101,26 +101,24 @@ fn main(start: Start) -> ! {
         None => &b"/"[..],
     };
     if dir.len() + 2 > socket::SOCKET_PATH_MAX {
-        log::fatal(log::EXIT_PERMANENT, &[b"socket path longer than 108 bytes: ", dir, b"/s"]);
+        log::die(log::EXIT_PERMANENT, &[b"socket path longer than 108 bytes: ", dir, b"/s"]);
     }
     let bin = exec::own_directory(start);
     if bin.first() != Some(&b'/') {
-        log::fatal(log::EXIT_TEMP, &[b"unable to find the absolute path of my directory: ", &bin]);
+        log::die(log::EXIT_TEMP, &[b"unable to find the absolute path of my directory: ", &bin]);
     }
     for name in PROGRAMS {
-        // Fits: a file's path, and a name of PROGRAMS (asserted there).
+        // Fits: a file's path, a slash, a name of PROGRAMS and a NUL,
+        // which PROGRAM_PATH_MAX holds (asserted there).
         let mut path = ArrayVec::<u8, PROGRAM_PATH_MAX>::new();
-        // Cannot fail: a file's path, a slash, a name of PROGRAMS and a
-        // NUL, which PROGRAM_PATH_MAX holds (asserted there).
-        let _ = path.try_extend_from_slice(&bin);
-        let _ = path.try_extend_from_slice(b"/");
-        let _ = path.try_extend_from_slice(name);
-        let _ = path.try_push(0);
+        for piece in [&bin[..], b"/", name, b"\0"] {
+            bounded::append(&mut path, piece);
+        }
         let found = runtime::cstr_with_nul(&path)
             .ok_or(Errno::NAMETOOLONG)
             .and_then(|p| fs::accessat(CWD, p, Access::EXEC_OK, AtFlags::empty()));
         if let Err(e) = found {
-            log::fatal_sys(e, &[b"find ", &bin, b"/", name]);
+            log::die_sys(e, &[b"find ", &bin, b"/", name]);
         }
     }
 
@@ -129,7 +127,7 @@ fn main(start: Start) -> ! {
         .and_then(|()| write_log_run(log_run, &bin, loguser))
         .and_then(|()| write_makefile(makefile, &bin));
     if let Err(e) = written {
-        log::fatal_sys(e, &[b"write the scripts for ", dir]);
+        log::die_sys(e, &[b"write the scripts for ", dir]);
     }
     let dir_entry = |name: &'static CStr, owner| Entry { name, node: Node::Dir, mode: 0o2755, owner };
     let file = |name: &'static CStr, text, mode, owner| Entry { name, node: Node::File(text), mode, owner };
@@ -148,14 +146,13 @@ fn main(start: Start) -> ! {
 
     // Fits: dir is shorter than a socket path (checked above).
     let mut path = ArrayVec::<u8, { socket::SOCKET_PATH_MAX + 1 }>::new();
-    // Cannot fail: dir is shorter than a socket path (checked above).
-    let _ = path.try_extend_from_slice(dir);
-    let _ = path.try_push(0);
+    bounded::append(&mut path, dir);
+    bounded::push(&mut path, 0);
     // Cannot fail: one NUL, at the end (dir came from a C string).
     let path = runtime::cstr_with_nul(&path).unwrap_or(c"/");
     if let Err((verb, entry, e)) = create(path, &entries) {
         let (slash, name) = entry.map_or((&b""[..], &b""[..]), |en| (&b"/"[..], en.name.to_bytes()));
-        log::fatal_sys(e, &[verb, b" ", dir, slash, name]);
+        log::die_sys(e, &[verb, b" ", dir, slash, name]);
     }
     runtime::exit(0)
 }
@@ -169,8 +166,8 @@ fn account(name: &[u8]) -> User {
     };
     match found {
         Ok(Some(user)) => user,
-        Ok(None) => log::fatal(log::EXIT_TEMP, &[b"unknown account ", name]),
-        Err(e) => log::fatal_sys(e, &[b"read /etc/passwd"]),
+        Ok(None) => log::die(log::EXIT_TEMP, &[b"unknown account ", name]),
+        Err(e) => log::die_sys(e, &[b"read /etc/passwd"]),
     }
 }
 

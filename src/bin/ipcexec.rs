@@ -58,14 +58,14 @@ fn main(start: Start) -> ! {
         None => TIMEOUT_DEFAULT,
         Some(t) => num::parse_u32(t)
             .filter(|&t| t > 0)
-            .unwrap_or_else(|| log::fatal(log::EXIT_PERMANENT, &[b"invalid IPCEXEC_TIMEOUT: ", t])),
+            .unwrap_or_else(|| log::die(log::EXIT_PERMANENT, &[b"invalid IPCEXEC_TIMEOUT: ", t])),
     };
     let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
     let (Some(buf), Some(record)) = (REQUEST.take(), RECORD.take()) else { runtime::exit(log::EXIT_TEMP) };
     let deadline =
-        request::Deadline::after(u64::from(timeout), 0).unwrap_or_else(|e| log::fatal_sys(e, &[b"create a timer"]));
+        request::Deadline::after(u64::from(timeout), 0).unwrap_or_else(|e| log::die_sys(e, &[b"create a timer"]));
     let (req, fds) = request::read(io::stdin(), buf, &deadline)
-        .unwrap_or_else(|bad| log::fatal(log::EXIT_TEMP, &[b"bad ipc request: ", bad.reason()]));
+        .unwrap_or_else(|bad| log::die(log::EXIT_TEMP, &[b"bad ipc request: ", bad.reason()]));
     // Closed now, before descriptors 0 to 2 are rearranged (it could be 2).
     drop(deadline);
     let with_fds = req.with_fds;
@@ -89,7 +89,7 @@ struct Failure {
 #[cold]
 fn fatal(code: i32, pieces: &[&[u8]]) -> Failure {
     if log::verbosity() >= 1 {
-        log::fatal_line(pieces).emit();
+        log::die_line(pieces).emit();
     }
     Failure { code }
 }
@@ -98,7 +98,7 @@ fn fatal(code: i32, pieces: &[&[u8]]) -> Failure {
 #[cold]
 fn fatal_sys(e: rustix::io::Errno, pieces: &[&[u8]]) -> Failure {
     if log::verbosity() >= 1 {
-        log::fatal_sys_line(e, pieces).emit();
+        log::die_sys_line(e, pieces).emit();
     }
     Failure { code: log::EXIT_TEMP }
 }
@@ -261,7 +261,7 @@ fn only_stdio() {
 /// or exits 111.
 fn become_user((uid, gid): (Uid, Gid)) {
     if let Err((what, e)) = uidgid::become_user(uid, gid) {
-        log::fatal_sys(e, &[what]);
+        log::die_sys(e, &[what]);
     }
 }
 
@@ -298,16 +298,16 @@ fn run_with_fds(
         false => None,
         true => {
             let caller_terminal = fds[terminals.iter().position(|&t| t).unwrap_or(0)].as_fd();
-            Some(Pty::like(caller_terminal).unwrap_or_else(|(what, e)| log::fatal_sys(e, &[what])))
+            Some(Pty::like(caller_terminal).unwrap_or_else(|(what, e)| log::die_sys(e, &[what])))
         }
     };
     let spawned = runtime::spawn(&mut || {
         // A child is never a group leader: setsid cannot fail here.
         if let Err(e) = rustix::process::setsid() {
-            log::fatal_sys(e, &[b"start a new session"]);
+            log::die_sys(e, &[b"start a new session"]);
         }
         if let Some(pty) = &pty {
-            pty.become_controlling(ids.0).unwrap_or_else(|(what, e)| log::fatal_sys(e, &[what]));
+            pty.become_controlling(ids.0).unwrap_or_else(|(what, e)| log::die_sys(e, &[what]));
         }
         for (to, fd) in Std::ALL.into_iter().zip(&fds) {
             let fd = match &pty {
@@ -315,14 +315,14 @@ fn run_with_fds(
                 _ => fd.as_fd(),
             };
             if let Err(e) = io::replace_std(fd, to) {
-                log::fatal_sys(e, &[b"move the client's descriptors"]);
+                log::die_sys(e, &[b"move the client's descriptors"]);
             }
         }
         only_stdio();
         become_user(ids);
         run(program, argv, envp)
     });
-    let pid = spawned.unwrap_or_else(|e| log::fatal_sys(e, &[b"fork"]));
+    let pid = spawned.unwrap_or_else(|e| log::die_sys(e, &[b"fork"]));
     // The program holds the client's descriptors now; we must not, or a
     // reader of the client's output would wait for us too: we keep only
     // the client's terminals, to relay, if the program has its own.
@@ -341,7 +341,7 @@ fn run_with_fds(
         match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
             Ok(Some((_, status))) => break status.as_raw() as u32,
             Err(rustix::io::Errno::INTR) => {}
-            Ok(None) | Err(_) => log::fatal(log::EXIT_TEMP, &[b"unable to wait for the program"]),
+            Ok(None) | Err(_) => log::die(log::EXIT_TEMP, &[b"unable to wait for the program"]),
         }
     };
     send_status(status);
@@ -355,7 +355,7 @@ fn run_with_fds(
 fn relay_terminal(pty: Pty, kept: &[Option<rustix::fd::OwnedFd>; 3], pid: rustix::process::Pid) {
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap_or_else(|e| {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        log::fatal_sys(e, &[b"watch the program"])
+        log::die_sys(e, &[b"watch the program"])
     });
     let input = kept[0].as_ref().map(|fd| fd.as_fd());
     let output = kept[1].as_ref().or(kept[2].as_ref()).map_or(input, |fd| Some(fd.as_fd()));

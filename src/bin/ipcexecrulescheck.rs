@@ -20,18 +20,18 @@ fn main(start: Start) -> ! {
     let envp = start.envp;
     let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
     // The original's code for it: 111.
-    let command = env::get(envp, b"IPCCOMMAND").unwrap_or_else(|| log::fatal(log::EXIT_TEMP, &[b"IPCCOMMAND not set"]));
+    let command = env::get(envp, b"IPCCOMMAND").unwrap_or_else(|| log::die(log::EXIT_TEMP, &[b"IPCCOMMAND not set"]));
     let uid = match env::get(envp, b"IPCUID") {
         None => &b"0"[..],
         Some(u) if uidgid::parse_id(u).is_some() => u,
-        Some(u) => log::fatal(log::EXIT_PERMANENT, &[b"invalid IPCUID: ", u]),
+        Some(u) => log::die(log::EXIT_PERMANENT, &[b"invalid IPCUID: ", u]),
     };
     let mut digits = [0; ucspi_ipc::num::U64_DIGITS];
     let uid = ucspi_ipc::num::fmt_u64(uidgid::parse_id(uid).unwrap_or(0) as u64, &mut digits);
     let mut suffix = Key::new();
     for piece in [&b","[..], uid, b".", command] {
         if suffix.try_extend_from_slice(piece).is_err() {
-            log::fatal(log::EXIT_PERMANENT, &[b"IPCCOMMAND too long"]);
+            log::die(log::EXIT_PERMANENT, &[b"IPCCOMMAND too long"]);
         }
     }
     rules_programs::check(path, client, &suffix, Checker::Exec)

@@ -65,10 +65,10 @@ fn main(start: Start) -> ! {
     // After binding, so that the socket may live in a directory only root
     // may write.
     if let Err((what, e)) = target.apply() {
-        log::fatal_sys(e, &[what]);
+        log::die_sys(e, &[what]);
     }
     if let Err(e) = io::install_std(sock, &[Std::In, Std::Out]) {
-        log::fatal_sys(e, &[b"move the socket to descriptors 0 and 1"]);
+        log::die_sys(e, &[b"move the socket to descriptors 0 and 1"]);
     }
 
     // Instances start with these at default and an empty mask; what our
@@ -120,7 +120,7 @@ fn start_instance(instances: &mut Children, prog: CStrArray<'static>, envp: CStr
         // (we are suspended until it execs, so we cannot have died yet).
         let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
         if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
-            log::drop_connection_and_exit(&[b"clear the signal mask: ", log::errno_text(e)]);
+            log::die_dropping_sys(e, &[b"clear the signal mask"]);
         }
         // `warning: dropping connection, unable to run PROG: REASON`: the
         // original's words, for an instance too.

@@ -138,7 +138,7 @@ fn start_perl(main_args: MainArgs, file: &CStr, sub: &CStr) {
     // SAFETY: once in this process, with main's own arguments and a
     // NUL-terminated file name.
     if unsafe { ipcperl_start(main_args.argc, main_args.argv, main_args.envp, file.as_ptr()) } != 0 {
-        log::fatal(log::EXIT_TEMP, &[b"unable to start perl"]);
+        log::die(log::EXIT_TEMP, &[b"unable to start perl"]);
     }
     let mut msg = [0u8; MESSAGE_MAX];
     // SAFETY: the bootstrap is NUL-terminated; msg is writable for its
@@ -197,7 +197,7 @@ fn handle(connection: &Connection<'_>, child: Pid) {
 /// `ipcperl: fatal: PIECES MESSAGE`, exit 111.
 fn fatal(pieces: &[&[u8]], msg: &[u8]) -> ! {
     if log::verbosity() >= 1 {
-        let mut l = log::fatal_line(pieces);
+        let mut l = log::die_line(pieces);
         one_line(&mut l, msg);
         l.emit();
     }

@@ -98,7 +98,7 @@ fn apply_s6_rules(
         if e.is_missing() && optional {
             return Verdict::Allow(None);
         }
-        log::drop_connection_and_exit(&e.message(path.to_bytes()))
+        log::die_dropping(&e.message(path.to_bytes()))
     };
     let rules = match open(path) {
         Ok(rules) => rules,
@@ -125,7 +125,7 @@ fn main(start: Start) -> ! {
     let envp = start.envp;
     // Misused outside a server, which would have set it: s6's words.
     if env::get(envp, b"PROTO").is_none() {
-        log::fatal(log::EXIT_PERMANENT, &[b"PROTO not set"]);
+        log::die(log::EXIT_PERMANENT, &[b"PROTO not set"]);
     }
     let logging = o.verbosity >= 2;
 
@@ -135,7 +135,7 @@ fn main(start: Start) -> ! {
 
     let env = Env::take();
     if let Err(e) = env.inherit(envp) {
-        log::drop_connection_and_exit(&[b"read environment: ", log::errno_text(e)]);
+        log::die_dropping_sys(e, &[b"read environment"]);
     }
     let client = (o.rules.is_some() || logging).then(|| Client::from_env(envp).unwrap_or_else(|bad| bad.die()));
 
@@ -159,7 +159,7 @@ fn main(start: Start) -> ! {
         (None, None) if o.strip && !logging => b"",
         (None, None) => {
             looked_up = socket::local_path(io::stdin())
-                .unwrap_or_else(|e| log::drop_connection_and_exit(&[b"get local socket path: ", log::errno_text(e)]));
+                .unwrap_or_else(|e| log::die_dropping_sys(e, &[b"get local socket path"]));
             &looked_up
         }
     };
@@ -167,7 +167,7 @@ fn main(start: Start) -> ! {
         env.retain(|name| name != b"PROTO" && !name.starts_with(b"IPC"));
     } else if env.get(b"IPCLOCALPATH") != Some(local) {
         if let Err(e) = env.set(b"IPCLOCALPATH", local) {
-            log::drop_connection_and_exit(&[b"set environment variable IPCLOCALPATH: ", log::errno_text(e)]);
+            log::die_dropping_sys(e, &[b"set environment variable IPCLOCALPATH"]);
         }
     }
 
@@ -196,7 +196,7 @@ fn main(start: Start) -> ! {
         let argv = StrVec::take();
         for arg in [c"execlineb", c"-Pc", script] {
             if let Err(e) = argv.push_borrowed(arg) {
-                log::drop_connection_and_exit(&[b"run execlineb: ", log::errno_text(e)]);
+                log::die_dropping_sys(e, &[b"run execlineb"]);
             }
         }
         exec::exec_or_drop(argv.finish(), env.finish())

@@ -42,7 +42,7 @@ fn main(start: Start) -> ! {
     let path = socket::server_path(opts.operands());
     let sock = socket::listen_or_die(path, &o);
     if let Err(e) = io::install_std(sock, &[Std::In]) {
-        log::fatal_sys(e, &[b"move the socket to descriptor 0"]);
+        log::die_sys(e, &[b"move the socket to descriptor 0"]);
     }
     exec::exec_or_die(opts.operands().skip(1), start.envp)
 }

@@ -58,16 +58,16 @@ fn main(start: Start) -> ! {
     let mut dir = exec::own_directory(start);
     let argv = StrVec::take();
     if let Err(e) = build_chain(&o, &target, &dir, opts.operands(), argv) {
-        log::fatal_sys(e, &[b"build the command line"]);
+        log::die_sys(e, &[b"build the command line"]);
     }
     // The first link is executed by its path, under the name "ipcserver".
     if dir.try_extend_from_slice(b"/ipcserver-socketbinder\0").is_err() {
-        log::fatal_sys(Errno::NAMETOOLONG, &[b"run ", &dir, b"/ipcserver-socketbinder"]);
+        log::die_sys(Errno::NAMETOOLONG, &[b"run ", &dir, b"/ipcserver-socketbinder"]);
     }
     // Cannot fail: `dir` came from a path, which holds no NUL.
     let first = runtime::cstr_with_nul(&dir).unwrap_or(c"/");
     let err = runtime::execve(first, argv.finish(), start.envp);
-    log::fatal_sys(err, &[b"run ", first.to_bytes()])
+    log::die_sys(err, &[b"run ", first.to_bytes()])
 }
 
 /// The rules are read at each connection, and rules that cannot be read
@@ -79,12 +79,13 @@ fn warn_of_unreadable_rules(o: &ConnectionOptions) {
     match Reader::open(rules) {
         Ok(_) => {}
         Err(CdbError::Open(Errno::NOENT)) if o.rules_optional => {}
-        Err(e) if log::verbosity() >= 1 => {
-            let mut l = log::Line::new();
-            l.str(b"warning: unable to read ").str(rules.to_bytes()).str(b": ").str(e.reason());
-            l.str(b" (every connection is dropped until it can be read)").emit();
-        }
-        Err(_) => {}
+        Err(e) => log::warn(&[
+            b"unable to read ",
+            rules.to_bytes(),
+            b": ",
+            e.reason(),
+            b" (every connection is dropped until it can be read)",
+        ]),
     }
 }
 

@@ -138,7 +138,7 @@ fn main(start: Start) -> ! {
 
     let env = Env::take();
     if let Err(e) = connection::server_env(env, start.envp, &local) {
-        log::fatal_sys(e, &[b"build the environment"]);
+        log::die_sys(e, &[b"build the environment"]);
     }
     let base = env.mark();
 
@@ -162,7 +162,7 @@ fn main(start: Start) -> ! {
     // closed, so that no connection is ever accepted onto it. Children get
     // their connection on 0 and 1 instead.
     if let Err(e) = io::replace_std(listener, Std::Out) {
-        log::fatal_sys(e, &[b"replace standard output"]);
+        log::die_sys(e, &[b"replace standard output"]);
     }
 
     let mut server = Server {
@@ -231,7 +231,7 @@ impl Server {
                     self.collect_exits(exits);
                     continue;
                 }
-                Err(e) => log::fatal_sys(e, &[b"poll"]),
+                Err(e) => log::die_sys(e, &[b"poll"]),
             }
             let connecting = accepting && !fds[0].revents().is_empty();
             let signalled = !fds[1].revents().is_empty();
@@ -351,14 +351,14 @@ impl Server {
                 child_log(count, maxconn, local, &peer);
             }
             if let Err(e) = io::replace_std(conn_fd, Std::In).and_then(|()| io::replace_std(conn_fd, Std::Out)) {
-                log::drop_connection_and_exit(&[b"move the connection to descriptors 0 and 1: ", log::errno_text(e)]);
+                log::die_dropping_sys(e, &[b"move the connection to descriptors 0 and 1"]);
             }
             if let Err(e) = runtime::set_signal_mask(SigSet::EMPTY) {
-                log::drop_connection_and_exit(&[b"clear the signal mask: ", log::errno_text(e)]);
+                log::die_dropping_sys(e, &[b"clear the signal mask"]);
             }
             let err = exec::exec_search(prog, envp, path_var);
             let name = prog.first().map_or(&b""[..], |p| p.to_bytes());
-            log::drop_connection_and_exit(&[b"run ", name, b": ", log::errno_text(err)])
+            log::die_dropping_sys(err, &[b"run ", name])
         };
         let spawned = match how {
             Spawn::Vfork => runtime::spawn(&mut || child()),
