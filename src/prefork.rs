@@ -229,7 +229,7 @@ impl Server {
         if opts.operand_count() < 1 + operands {
             log::usage();
         }
-        let path = socket::server_path(opts.operands());
+        let path = socket::server_path(opts.operands(), o.file_option);
         target.complete().unwrap_or_else(|e| e.die());
         target.refuse_without_privilege();
         if let Some(lockfile) = lockfile {
@@ -246,17 +246,9 @@ impl Server {
             // What the children will do: fail here rather than in each.
             drop(LockFile::open(lockfile, None));
         }
-        let local: &'static [u8] = match o.connection.localname {
-            Some(l) => l.to_bytes(),
-            None => {
-                let bound = socket::local_path(&listener)
-                    .unwrap_or_else(|e| log::die_sys(e, &[b"get the local path of ", path.to_bytes()]));
-                LOCAL.take().map_or(&b""[..], |l| {
-                    *l = bound;
-                    &l[..]
-                })
-            }
-        };
+        // The socket's path is PATH as given: the kernel reports a path
+        // (or an abstract name) as it was bound, so none is asked for.
+        let local = o.connection.localname.unwrap_or(path).to_bytes();
         let base = Env::take();
         if let Err(e) = connection::server_env(base, start.envp, local) {
             log::die_sys(e, &[b"build the environment"]);
@@ -546,10 +538,6 @@ impl Server {
         }
     }
 }
-
-/// The local path, when the socket's own is used, kept for the life of
-/// the program.
-static LOCAL: Table<SockPath> = Table::new(SockPath::new_const());
 
 /// A child, as its connections know it.
 #[derive(Clone, Copy)]

@@ -124,6 +124,9 @@ pub struct ServerOptions {
     pub backlog: Option<Number>,
     /// `-a`: the socket file's permissions.
     pub perms: Option<Number>,
+    /// The last of `-d -D -a` given (0: none), which an abstract socket,
+    /// having no file, refuses (see [`socket::server_path`]).
+    pub file_option: u8,
     /// The privilege drop.
     pub ids: IdOptions,
 }
@@ -135,12 +138,17 @@ impl ServerOptions {
         let number = |value| Some(Number { text: opt.arg, value });
         match opt.letter {
             b'1' => self.ready = true,
-            b'd' => self.keep_existing = false,
-            b'D' => self.keep_existing = true,
+            b'd' | b'D' => {
+                self.keep_existing = opt.letter == b'D';
+                self.file_option = opt.letter;
+            }
             b'c' => self.maxconn = number(opt.number(1, children::MAX as u32)),
             b'C' => self.localmax = number(opt.number(1, children::MAX as u32)),
             b'b' => self.backlog = number(opt.number(0, i32::MAX as u32)),
-            b'a' => self.perms = number(opt.value(socket::parse_permissions, socket::PERMISSIONS_EXPECTED)),
+            b'a' => {
+                self.perms = number(opt.value(socket::parse_permissions, socket::PERMISSIONS_EXPECTED));
+                self.file_option = b'a';
+            }
             _ => return self.connection.read(opt) || self.ids.read(opt, envp),
         }
         true

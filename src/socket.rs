@@ -3,6 +3,15 @@
 //! socket paths (at most 108 bytes on Linux, the last one without a
 //! terminating NUL: longer is `file name too long`, never truncated).
 //!
+//! A path that starts with `@` names a socket in Linux's abstract
+//! namespace, as ss, socat and systemd write it: `@name` is the address
+//! whose `sun_path` is a NUL then `name`, of exactly that length (no
+//! padding NULs), so a name holds at most 107 bytes and `@name` at most
+//! 108, the rule for paths. Nothing is made in, or removed from, a file
+//! system for it, and the options about the socket's file (`-d -D -a`)
+//! are refused with one ([`server_path`]). Addresses the kernel reports
+//! are written back the same way ([`path_of`]); `./@name` is a file.
+//!
 //! Addresses the kernel reports (`accept`, `getsockname`) are decoded here,
 //! bounded by the buffer the kernel filled, whatever length it claims: a
 //! client bound to a 108-byte path makes the kernel report 111 bytes, and
@@ -18,7 +27,7 @@ use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, SocketAddrAny, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{self, AddressFamily, SocketAddrAny, SocketFlags, SocketType};
 
 /// Longest usable socket path, in bytes, without the NUL: the size of
 /// `sun_path` in a Unix socket address, far less than a file's path may
@@ -67,16 +76,53 @@ pub fn reason((step, e): Failure) -> &'static [u8] {
     }
 }
 
-/// The address for `path`, refusing paths the kernel would truncate.
-pub fn address(path: &CStr) -> Result<SocketAddrUnix, Errno> {
-    let len = path.to_bytes().len();
-    if len > SOCKET_PATH_MAX {
+/// Whether `path` names a socket in the abstract namespace (`@name`).
+pub fn is_abstract(path: &CStr) -> bool {
+    path.to_bytes().first() == Some(&b'@')
+}
+
+/// A Unix socket address as the kernel reads it (`struct sockaddr_un`),
+/// and its length: what [`address`] makes of a path or an abstract name.
+#[repr(C)]
+pub struct Address {
+    family: u16,
+    path: [u8; SOCKET_PATH_MAX],
+    len: u32,
+}
+
+// SAFETY: `with_sockaddr` passes a pointer to a `struct sockaddr_un` (the
+// first two fields, `repr(C)`, as the kernel lays it out) and a length
+// [`address`] made at most its size, valid for the call.
+unsafe impl net::addr::SocketAddrArg for Address {
+    unsafe fn with_sockaddr<R>(&self, f: impl FnOnce(*const net::addr::SocketAddrOpaque, u32) -> R) -> R {
+        f((self as *const Address).cast(), self.len)
+    }
+}
+
+/// The address for `path`, refusing paths and names the kernel would
+/// truncate. A file path's length counts its terminating NUL where there
+/// is room for one (as rustix and libc count it); an abstract name's
+/// (`@name`: a NUL, then at most 107 bytes) is exact, without padding
+/// NULs, as ss, socat and systemd make it.
+pub fn address(path: &CStr) -> Result<Address, Errno> {
+    let bytes = path.to_bytes();
+    if bytes.len() > SOCKET_PATH_MAX {
         return Err(Errno::NAMETOOLONG);
     }
-    if len == 0 {
+    if bytes.is_empty() {
         return Err(Errno::NOENT);
     }
-    SocketAddrUnix::new(path)
+    let mut a = Address { family: AddressFamily::UNIX.as_raw(), path: [0; SOCKET_PATH_MAX], len: 0 };
+    a.path[..bytes.len()].copy_from_slice(bytes);
+    let nul = match &mut a.path[0] {
+        at @ b'@' => {
+            *at = 0;
+            0
+        }
+        _ => (bytes.len() < SOCKET_PATH_MAX) as usize,
+    };
+    a.len = (SUN_PATH + bytes.len() + nul) as u32;
+    Ok(a)
 }
 
 fn stream_socket(nonblocking: bool) -> Result<OwnedFd, Errno> {
@@ -127,16 +173,19 @@ fn remove_old_socket(path: &CStr) -> Result<(), Failure> {
     }
 }
 
-/// Creates a socket bound to `path` and listening.
+/// Creates a socket bound to `path` and listening. For an abstract name
+/// nothing is removed first (there is no file: [`server_path`] refuses
+/// `-d` and `-D` with one, so `remove_existing` is only their default).
 pub fn listen(path: &CStr, o: &ListenOptions) -> Result<OwnedFd, Failure> {
     let addr = address(path).map_err(|e| (Step::Bind, e))?;
     let fd = stream_socket(o.nonblocking).map_err(|e| (Step::Create, e))?;
-    if o.remove_existing {
+    if o.remove_existing && !is_abstract(path) {
         remove_old_socket(path)?;
         net::sockopt::set_socket_reuseaddr(&fd, true).map_err(|e| (Step::Bind, e))?;
     }
     // bind creates the file with 0777 & ~umask: set the umask so that the
-    // file gets exactly `perms`, then put it back for our successors.
+    // file gets exactly `perms`, then put it back for our successors (an
+    // abstract name makes no file, and the umask does nothing).
     let mask = rustix::fs::Mode::from_bits_truncate(!o.perms & 0o777);
     let old = rustix::process::umask(mask);
     let bound = net::bind(&fd, &addr);
@@ -148,12 +197,25 @@ pub fn listen(path: &CStr, o: &ListenOptions) -> Result<OwnedFd, Failure> {
 
 /// The socket path operand of a server: the first of `operands`. None, or
 /// an empty one (a run script whose `$SOCK` is unset), is a usage error:
-/// the usage line, 100, as the original ipcserver says.
-pub fn server_path(operands: crate::runtime::CStrArray<'_>) -> &CStr {
-    match operands.first() {
-        Some(path) if !path.is_empty() => path,
+/// the usage line, 100, as the original ipcserver says; so is `@` alone
+/// (`@$NAME` with `$NAME` unset). An abstract name with `file_option`,
+/// the last option given about the socket's file (`-d`, `-D` or `-a`; 0
+/// for none), is an option error, exit 100: `option -X does not apply to
+/// an abstract socket: @name`, then the usage line.
+pub fn server_path(operands: crate::runtime::CStrArray<'_>, file_option: u8) -> &CStr {
+    let path = match operands.first() {
+        Some(path) if !matches!(path.to_bytes(), b"" | b"@") => path,
         _ => crate::log::usage(),
+    };
+    if file_option != 0 && is_abstract(path) {
+        crate::log::option_error(&[
+            b"option -",
+            &[file_option],
+            b" does not apply to an abstract socket: ",
+            path.to_bytes(),
+        ]);
     }
+    path
 }
 
 /// Binds and listens like [`listen`], or exits 111 with `fatal: unable
@@ -207,10 +269,12 @@ pub fn connect_or_die(path: &CStr, local: Option<&CStr>) -> OwnedFd {
 /// The offset of `sun_path` in `struct sockaddr_un`.
 const SUN_PATH: usize = 2;
 
-/// The file system path of a Unix address (empty when it has none, or for
-/// an abstract or foreign address), read from the bytes the kernel filled
-/// in and cut at the first NUL: never more than [`SOCKET_PATH_MAX`] bytes, whatever
-/// length the kernel reported.
+/// The path of a Unix address (empty when it has none, or for a foreign
+/// address), read from the bytes the kernel filled in and cut at the
+/// first NUL: never more than [`SOCKET_PATH_MAX`] bytes, whatever length
+/// the kernel reported. An abstract name is `@name`, cut at its first NUL
+/// too (an environment variable cannot hold one: a name padded with NULs
+/// to the whole `sun_path`, as some programs bind, shows without them).
 pub fn path_of(addr: &SocketAddrAny) -> SockPath {
     let mut out = SockPath::new();
     if addr.address_family() != AddressFamily::UNIX {
@@ -223,9 +287,12 @@ pub fn path_of(addr: &SocketAddrAny) -> SockPath {
     let bytes = unsafe { core::slice::from_raw_parts(addr.as_ptr() as *const u8, filled) };
     let path = bytes.get(SUN_PATH..).unwrap_or(&[]);
     // Cut, as this function says, where the kernel reported more.
-    let path = &path[..path.len().min(SOCKET_PATH_MAX)];
-    let path = &path[..memchr::memchr(0, path).unwrap_or(path.len())];
     crate::bounded::append(&mut out, path);
+    // The leading NUL of an abstract name is written `@`, in its room.
+    if let Some(first @ 0) = out.first_mut() {
+        *first = b'@';
+    }
+    out.truncate(memchr::memchr(0, &out).unwrap_or(out.len()));
     out
 }
 
@@ -395,6 +462,47 @@ mod tests {
         assert!(address(&ok).is_ok());
         let long = CString::new("a".repeat(109)).unwrap();
         assert_eq!(address(&long).err(), Some(Errno::NAMETOOLONG));
+    }
+
+    #[test]
+    fn an_abstract_name_has_its_exact_length() {
+        let a = address(c"@x").unwrap();
+        assert_eq!((a.len, &a.path[..3]), (4, &b"\0x\0"[..]));
+        // A file path counts its NUL, where it has room for one.
+        let a = address(c"x").unwrap();
+        assert_eq!((a.len, &a.path[..2]), (4, &b"x\0"[..]));
+        let whole = CString::new("a".repeat(108)).unwrap();
+        assert_eq!(address(&whole).unwrap().len, 110);
+        // `@` and 107 bytes fill sun_path; one more is too long.
+        let name = CString::new(format!("@{}", "n".repeat(107))).unwrap();
+        let a = address(&name).unwrap();
+        assert_eq!((a.len, a.path[0], a.path[107]), (110, 0, b'n'));
+        let long = CString::new(format!("@{}", "n".repeat(108))).unwrap();
+        assert_eq!(address(&long).err(), Some(Errno::NAMETOOLONG));
+    }
+
+    #[test]
+    fn abstract_names_are_served_reached_and_reported_with_an_at() {
+        let name = |what: &str| CString::new(format!("@ucspi-ipc-unit.{}.{what}", std::process::id())).unwrap();
+        let (server, client) = (name("server"), name("client"));
+        let o = ListenOptions { remove_existing: true, backlog: 1, perms: 0o700, nonblocking: false };
+        let l = listen(&server, &o).unwrap();
+        assert_eq!(&local_path(&l).unwrap()[..], server.to_bytes());
+        let c = connect(&server, Some(&client)).unwrap();
+        assert_eq!(&local_path(&c).unwrap()[..], client.to_bytes());
+        let (_conn, remote) = accept(&l).unwrap();
+        assert_eq!(&remote[..], client.to_bytes());
+        // A client without a name is still one without a path.
+        let _c = connect(&server, None).unwrap();
+        assert_eq!(&accept(&l).unwrap().1[..], b"");
+        // A name padded with NULs (as some programs bind) shows without
+        // them; an environment variable could not hold them.
+        let padded = net::SocketAddrUnix::new_abstract_name(b"ucspi-ipc-unit-padded\0\0\0").unwrap();
+        let fd = stream_socket(false).unwrap();
+        net::bind(&fd, &padded).unwrap();
+        assert_eq!(&local_path(&fd).unwrap()[..], b"@ucspi-ipc-unit-padded");
+        // The same name is taken while the first socket lives.
+        assert_eq!(listen(&server, &o).err(), Some((Step::Bind, Errno::ADDRINUSE)));
     }
 
     #[test]

@@ -37,11 +37,15 @@ fn main(start: Start) -> ! {
     let mut listen = ListenOptions { remove_existing: true, backlog: i32::MAX, perms: 0o777, nonblocking: false };
     let mut limit = 1;
     let mut ids = IdOptions::default();
+    // The last of -d -D, which an abstract socket refuses.
+    let mut file_option = 0;
     let mut opts = Getopt::new(start.argv, b"UdDqQvc:g:u:b:");
     for opt in opts.by_ref() {
         match opt.letter {
-            b'd' => listen.remove_existing = true,
-            b'D' => listen.remove_existing = false,
+            b'd' | b'D' => {
+                listen.remove_existing = opt.letter == b'd';
+                file_option = opt.letter;
+            }
             b'q' => log::set_verbosity(0),
             b'Q' => log::set_verbosity(1),
             b'v' => log::set_verbosity(2),
@@ -56,7 +60,7 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
-    let path = socket::server_path(opts.operands());
+    let path = socket::server_path(opts.operands(), file_option);
     // Before anything is bound: a uid without a gid needs the user
     // database, and a change of ids needs root.
     target.complete().unwrap_or_else(|e| e.die());

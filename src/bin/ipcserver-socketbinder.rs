@@ -23,8 +23,13 @@ fn main(start: Start) -> ! {
         c"[ -d | -D ] [ -b backlog ] [ -a perms ] [ -B ] [ -v verbosity ] [ -N name ] path prog...",
     );
     let mut o = ListenOptions { remove_existing: true, backlog: BACKLOG_SYSTEM_MAX, perms: 0o777, nonblocking: true };
+    // The last of -d -D -a, which an abstract socket refuses.
+    let mut file_option = 0;
     let mut opts = Getopt::new(start.argv, b"dDb:a:Bv:N:");
     for opt in opts.by_ref() {
+        if matches!(opt.letter, b'd' | b'D' | b'a') {
+            file_option = opt.letter;
+        }
         match opt.letter {
             b'd' => o.remove_existing = true,
             b'D' => o.remove_existing = false,
@@ -39,7 +44,7 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
-    let path = socket::server_path(opts.operands());
+    let path = socket::server_path(opts.operands(), file_option);
     let sock = socket::listen_or_die(path, &o);
     if let Err(e) = io::install_std(sock, &[Std::In]) {
         log::die_sys(e, &[b"move the socket to descriptor 0"]);

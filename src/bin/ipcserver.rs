@@ -49,7 +49,7 @@ fn main(start: Start) -> ! {
     if opts.operand_count() < 2 {
         log::usage();
     }
-    socket::server_path(opts.operands());
+    socket::server_path(opts.operands(), o.file_option);
     // Before anything is bound: a uid without a gid needs the user
     // database, and a change of ids needs root.
     target.complete().unwrap_or_else(|e| e.die());
