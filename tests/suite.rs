@@ -18,6 +18,7 @@
 
 mod common;
 
+mod abstract_sockets;
 mod compat_original;
 mod docs;
 mod fuzz_corpus;
