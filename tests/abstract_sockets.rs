@@ -156,36 +156,46 @@ fn ipcserver_serves_an_abstract_name_through_the_chain() {
     assert_eq!(listing(cwd.path()), Vec::<String>::new());
 }
 
+/// Starts the server `serve(NAME)` makes on a name of its own (tagged
+/// `tag`), ready once it writes the line `ready` (`None`: the name, as
+/// `-1` writes it), in an empty directory; a client bound to a name of
+/// its own is seen with both names, `logger` logs its access line
+/// (`LOGGER: ok PID NAME CLIENT:UID,GID`), and the directory stays empty.
+fn serves_a_client_with_a_name(tag: &str, serve: impl FnOnce(&str) -> Command, ready: Option<&str>, logger: &str) {
+    let cwd = TempDir::new();
+    let name = unique(tag);
+    let mut server = Watched::start(&mut serve(&name), cwd.path(), ready.unwrap_or(&name));
+    let me = unique(&format!("{tag}-client"));
+    assert_eq!(paths(&client(cwd.path(), Some(&me), &name)), (some(&name), some(&me)));
+    server.wait_for(|l| l.starts_with(&format!("{logger}: ok ")) && l.contains(&format!(" {name} {me}:")));
+    assert_eq!(listing(cwd.path()), Vec::<String>::new());
+}
+
 /// The chain by hand: ipcserver-socketbinder binds the name; with
 /// IPCLOCALPATH taken away, ipcserver-access finds it on the connection
 /// itself.
 #[test]
 fn socketbinder_binds_and_access_finds_the_name() {
-    let cwd = TempDir::new();
-    let name = unique("binder");
-    let mut c = cmd("ipcserver-socketbinder");
-    c.arg(&name).arg(bin("ipcserverd")).args(["-1", "env", "-u", "IPCLOCALPATH"]);
-    c.arg(bin("ipcserver-access")).args(["-v2", "env"]);
-    let mut server = Watched::start(&mut c, cwd.path(), &name);
-    let me = unique("binder-client");
-    assert_eq!(paths(&client(cwd.path(), Some(&me), &name)), (some(&name), some(&me)));
-    server.wait_for(|l| l.starts_with("ipcserver-access: ok ") && l.contains(&format!(" {name} {me}:")));
-    assert_eq!(listing(cwd.path()), Vec::<String>::new());
+    let serve = |name: &str| {
+        let mut c = cmd("ipcserver-socketbinder");
+        c.arg(name).arg(bin("ipcserverd")).args(["-1", "env", "-u", "IPCLOCALPATH"]);
+        c.arg(bin("ipcserver-access")).args(["-v2", "env"]);
+        c
+    };
+    serves_a_client_with_a_name("binder", serve, None, "ipcserver-access");
 }
 
-/// ucspi-ipc 0.70's split server: ipclisten binds the name, ipcaccept
-/// serves it and finds the name on the socket it was given.
+/// ucspi-ipc 0.70's split server: ipclisten binds the name (and says
+/// `status:` once it listens), ipcaccept serves it and finds the name on
+/// the socket it was given.
 #[test]
 fn ipclisten_and_ipcaccept_serve_an_abstract_name() {
-    let cwd = TempDir::new();
-    let name = unique("listen");
-    let mut c = cmd("ipclisten");
-    c.args(["-v", &name]).arg(bin("ipcaccept")).args(["-v", "env"]);
-    let mut server = Watched::start(&mut c, cwd.path(), "ipclisten: status: 0/1");
-    let me = unique("listen-client");
-    assert_eq!(paths(&client(cwd.path(), Some(&me), &name)), (some(&name), some(&me)));
-    server.wait_for(|l| l.starts_with("ipcaccept: ok ") && l.contains(&format!(" {name} {me}:")));
-    assert_eq!(listing(cwd.path()), Vec::<String>::new());
+    let serve = |name: &str| {
+        let mut c = cmd("ipclisten");
+        c.args(["-v", name]).arg(bin("ipcaccept")).args(["-v", "env"]);
+        c
+    };
+    serves_a_client_with_a_name("listen", serve, Some("ipclisten: status: 0/1"), "ipcaccept");
 }
 
 /// A preforking server, ipcprint, on an abstract name.
