@@ -214,6 +214,24 @@ fn ipcprint_serves_an_abstract_name() {
     assert_eq!(listing(cwd.path()), Vec::<String>::new());
 }
 
+/// ipcperl, the other preforking server, on an abstract name (built with
+/// the `perl` feature only: SKIPPED without it). Its access lines start
+/// with `ipcserver:`, as ipcserver's do.
+#[test]
+fn ipcperl_serves_an_abstract_name() {
+    let Some(ipcperl) = crate::ipcperl::ipcperl() else { return };
+    let state = TempDir::new();
+    let handler = state.join("h.pm");
+    let code = "sub h { print \"IPCLOCALPATH=$ENV{IPCLOCALPATH}\\nIPCREMOTEPATH=$ENV{IPCREMOTEPATH}\\n\" }\n1;\n";
+    std::fs::write(&handler, code).unwrap();
+    let serve = |name: &str| {
+        let mut c = Command::new(&ipcperl);
+        c.args(["-1", "-v", "-c", "1", name]).arg(&handler).arg("h");
+        c
+    };
+    serves_a_client_with_a_name("perl", serve, None, "ipcserver");
+}
+
 /// Every client reaches a server on an abstract name: ipcclient and ipccat
 /// one that prints its environment; ipcconnect (a request written by
 /// hand), ipccommand (under ipcclient), ipcdo and ipcrun (IPCEXEC_SOCKET)

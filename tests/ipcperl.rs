@@ -31,7 +31,7 @@ const TEST_COMMAND: &str = "cargo test --release --features perl --test suite ip
 /// ipcperl, if the `perl` feature built it; says SKIPPED if not. (Cargo
 /// names the executable even without the feature, which a build with it
 /// may have left behind: the feature is what says it is current.)
-fn ipcperl() -> Option<PathBuf> {
+pub(crate) fn ipcperl() -> Option<PathBuf> {
     let path = option_env!("CARGO_BIN_EXE_ipcperl").filter(|_| cfg!(feature = "perl")).map(PathBuf::from);
     if path.is_none() {
         skip(&format!("ipcperl was not built (it needs libperl-dev and the perl feature: {TEST_COMMAND})"));
