@@ -588,7 +588,7 @@ impl Kept {
                     if holes.try_push((fd, fd)).is_err() {
                         // Not silent: a descriptor opened in a run not
                         // remembered would outlive its connection.
-                        log::warn(&[b"too many runs of closed descriptors after set-up: descriptors opened past them are not closed between connections"]);
+                        log::warn(&[b"too many gaps among the descriptors set up: some may outlive connections"]);
                         break;
                     }
                 }
