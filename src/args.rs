@@ -185,12 +185,18 @@ impl<'a> Getopt<'a> {
     }
 }
 
+/// Reads the options of a program whose only option is one flag (`spec`
+/// is that letter, or empty): whether it was given, and the rest.
+fn flag<'a>(argv: CStrArray<'a>, spec: &'static [u8]) -> (bool, Getopt<'a>) {
+    let mut opts = Getopt::new(argv, spec);
+    (opts.by_ref().count() > 0, opts)
+}
+
 /// The options of a program whose only option is one flag (`spec` is that
 /// letter): whether it was given, and the operands, at least `min` of them
 /// (else a usage error).
 pub fn flag_and_operands<'a>(argv: CStrArray<'a>, spec: &'static [u8], min: usize) -> (bool, CStrArray<'a>) {
-    let mut opts = Getopt::new(argv, spec);
-    let flag = opts.by_ref().count() > 0;
+    let (flag, opts) = flag(argv, spec);
     if opts.operand_count() < min {
         log::usage();
     }
@@ -200,12 +206,19 @@ pub fn flag_and_operands<'a>(argv: CStrArray<'a>, spec: &'static [u8], min: usiz
 /// The operands of a program that takes no options and exactly `N`
 /// operands (`--` is allowed first); anything else is a usage error.
 pub fn exact_operands<const N: usize>(argv: CStrArray<'_>) -> [&CStr; N] {
-    let mut opts = Getopt::new(argv, b"");
-    if opts.next().is_some() || opts.operand_count() != N {
+    flag_and_exact_operands(argv, b"").1
+}
+
+/// The options of a program whose only option is one flag (`spec` is that
+/// letter, or empty for none): whether it was given, and exactly `N`
+/// operands (else a usage error).
+pub fn flag_and_exact_operands<'a, const N: usize>(argv: CStrArray<'a>, spec: &'static [u8]) -> (bool, [&'a CStr; N]) {
+    let (flag, opts) = flag(argv, spec);
+    if opts.operand_count() != N {
         log::usage();
     }
     let mut it = opts.operands().iter();
-    core::array::from_fn(|_| it.next().unwrap_or(c""))
+    (flag, core::array::from_fn(|_| it.next().unwrap_or(c"")))
 }
 
 #[cfg(test)]

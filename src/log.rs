@@ -91,7 +91,9 @@ pub fn name() -> &'static [u8] {
 }
 
 /// 0: nothing, 1: errors and warnings (default), 2: also status lines
-/// (and 3, for ipcserverd, also one access line per connection).
+/// and access lines, 3: access lines with the client's pid and groups
+/// (for ipcserverd, 3: also one access line per connection, 4: with
+/// them).
 pub fn set_verbosity(v: u8) {
     VERBOSITY.store(v, Ordering::Relaxed);
 }

@@ -27,7 +27,7 @@
 #![allow(unsafe_code)]
 
 use crate::children::{self, Children, Signals};
-use crate::connection::{self, Access, Peer};
+use crate::connection::{self, Access, GroupsBuf, Peer};
 use crate::env::{self, Env};
 use crate::lockfile::LockFile;
 use crate::log::{self, Line};
@@ -54,7 +54,8 @@ pub struct Connection<'c> {
 impl<'c> Connection<'c> {
     /// The connection's whole environment, ready for `execve`: what the
     /// server inherited, then PROTO, IPCLOCALPATH, IPCREMOTEPATH,
-    /// IPCREMOTEEUID, IPCREMOTEEGID, IPCCONNNUM and the rule's assignments.
+    /// IPCREMOTEEUID, IPCREMOTEEGID, IPCREMOTEPID, IPCREMOTEGIDLIST,
+    /// IPCCONNNUM and the rule's assignments.
     pub fn env(&self) -> CStrArray<'c> {
         self.env
     }
@@ -104,7 +105,7 @@ macro_rules! prefork_usage {
     (@ $tail:expr) => {
         match core::ffi::CStr::from_bytes_with_nul(
             concat!(
-                "[ -1UXdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] \
+                "[ -1UXSdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] \
                  [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] [ -f lockfile ] path",
                 $tail,
                 "\0"
@@ -216,7 +217,7 @@ impl Server {
         log::init(invoked, usage);
         log::set_option_error_name(name);
         let mut o = ServerOptions::default();
-        let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:f:");
+        let mut opts = Getopt::new(start.argv, b"1UXShHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:f:");
         for opt in opts.by_ref() {
             if !o.read(&opt, start.envp) {
                 log::usage();
@@ -239,6 +240,9 @@ impl Server {
             drop(LockFile::open(lockfile, Some(Mode::from_bits_truncate(0o644))));
         }
         let listener = socket::listen_or_die(path, &listen);
+        if o.connection.peercred {
+            connection::probe_groups(&listener);
+        }
         if let Err((what, e)) = target.apply() {
             log::die_sys(e, &[what]);
         }
@@ -433,13 +437,14 @@ impl Server {
         }
         let kept = (!self.keep_descriptors).then(Kept::now);
         let Some(record) = RECORD.take() else { runtime::exit(log::EXIT_TEMP) };
+        let groups = GroupsBuf::take();
         slots.set_state(slot, SLOT_SERVING);
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
         // Out of descriptors or memory: said once per shortage.
         let mut short = false;
         loop {
             if let Some(remote) = self.accept(lock.as_ref(), &mut short) {
-                self.serve(Me { slot, slots, pid }, &remote, record, &mut handler);
+                self.serve(Me { slot, slots, pid }, &remote, record, groups, &mut handler);
             }
             // Before the client can see the end of its connection: once it
             // has, its next connection must not count this one.
@@ -509,10 +514,10 @@ impl Server {
     /// `accept`): inlined into the child's loop, they made ipcprint 240
     /// bytes larger on 32-bit ARM.
     #[inline(never)]
-    fn serve<H: Handler>(&self, me: Me<'_>, remote: &[u8], record: &mut [u8], handler: &mut H) {
+    fn serve<H: Handler>(&self, me: Me<'_>, remote: &[u8], record: &mut [u8], groups: &mut GroupsBuf, handler: &mut H) {
         let Me { slot, slots, pid } = me;
         let o = &self.o.connection;
-        let peer = match Peer::of(io::stdin(), remote, o.peercred) {
+        let peer = match Peer::of(io::stdin(), remote, o.peercred, groups) {
             Ok(peer) => peer,
             Err(e) => return log::warn_dropping_sys(e, &[b"obtain client eid"]),
         };

@@ -23,7 +23,9 @@
 //! Lookup tries the keys `U.G`, `U`, `.G` then the empty key, each followed
 //! by an optional suffix (`,UID.CMD` for ipcexec, which then also tries the
 //! bare empty key last). Keys that need an id the client does not have are
-//! skipped.
+//! skipped. A client looked up with its supplementary groups (`-S`) has
+//! `U.Gn` tried after `U.G`, and `.Gn` after `.G`, for each of them in
+//! order; without them the keys are the original's, one for one.
 //!
 //! [`apply_file`] is what a server does with a rules file for one
 //! connection: the lookup, the rule's variables set, the verdict, and the
@@ -39,7 +41,7 @@
 
 use crate::bounded;
 use crate::cdb::{self, CdbError, Reader};
-use crate::client::{Client, Verdict};
+use crate::client::{Client, ClientGids, Verdict};
 use crate::lines::{LineError, Lines};
 use crate::num;
 use arrayvec::ArrayVec;
@@ -580,18 +582,25 @@ pub fn apply<'v>(value: &'v [u8], env: &mut crate::env::Env<'v>) -> Result<Verdi
     Ok(Verdict::Allow(instead))
 }
 
-/// The keys to try for `client`, in order, each ending with `suffix`.
+/// The keys to try for `client`, in order, each ending with `suffix`:
+/// `U.G`, `U.G1`, `U.G2`..., `U`, `.G`, `.G1`, `.G2`..., the empty key
+/// (then, after a suffix, the bare empty key), where G1, G2... are its
+/// supplementary groups (none unless looked up with `-S`; then a lookup
+/// costs at most twice [`uidgid::GIDLIST_MAX`](crate::uidgid::GIDLIST_MAX)
+/// keys more). Keys that need an id the client lacks are skipped.
 struct RulesKeys<'s> {
-    client: Client,
+    client: Client<'s>,
     suffix: &'s [u8],
     step: u8,
+    /// The gids still to try at the step that tries them.
+    gids: ClientGids<'s>,
 }
 
 /// The lookup keys for `client`. `suffix` must leave room in a [`Key`]
 /// for `EUID.EGID` (21 bytes): only [`lookup`] makes them, once it has
 /// checked that.
-fn keys(client: Client, suffix: &[u8]) -> RulesKeys<'_> {
-    RulesKeys { client, suffix, step: 0 }
+fn keys<'s>(client: Client<'s>, suffix: &'s [u8]) -> RulesKeys<'s> {
+    RulesKeys { client, suffix, step: 0, gids: client.gids() }
 }
 
 impl RulesKeys<'_> {
@@ -600,15 +609,25 @@ impl RulesKeys<'_> {
     fn next_into(&mut self, out: &mut Key) -> bool {
         loop {
             let step = self.step;
-            self.step = self.step.saturating_add(1);
-            let (uid, gid, with_suffix) = match (step, self.client.euid, self.client.egid) {
-                (0, Some(u), Some(g)) => (Some(u), Some(g), true),
-                (1, Some(u), _) => (Some(u), None, true),
-                (2, _, Some(g)) => (None, Some(g), true),
-                (3, _, _) => (None, None, true),
+            let euid = self.client.euid;
+            // Steps 0 (`U.G`) and 2 (`.G`) take one gid at a time, the
+            // primary one first, and stay until there is none left.
+            let gid = match step {
+                0 if euid.is_some() => self.gids.next(),
+                2 => self.gids.next(),
+                _ => None,
+            };
+            if gid.is_none() {
+                self.step = self.step.saturating_add(1);
+                self.gids = self.client.gids();
+            }
+            let (uid, with_suffix) = match (step, gid) {
+                (0, Some(_)) => (euid, true),
+                (1, _) if euid.is_some() => (euid, true),
+                (2, Some(_)) | (3, _) => (None, true),
                 // The bare empty key; for access rules step 3 was it.
-                (4, _, _) if !self.suffix.is_empty() => (None, None, false),
-                (0..=3, _, _) => continue,
+                (4, _) if !self.suffix.is_empty() => (None, false),
+                (0..=3, _) => continue,
                 _ => return false,
             };
             out.clear();
@@ -628,7 +647,7 @@ impl RulesKeys<'_> {
 /// `key`. `Ok(None)`: no rule.
 pub fn lookup(
     rules: &Reader,
-    client: Client,
+    client: Client<'_>,
     suffix: &[u8],
     buf: &mut [u8],
     key: &mut Key,
@@ -652,7 +671,8 @@ pub fn lookup(
 pub struct Dropped;
 
 /// Applies the ucspi-ipc rules file `path` (as `ipcrules` compiles it) to
-/// the connection of a client with effective ids `ids`: the rule's
+/// the connection of `client` (its ids the server's own where it does
+/// not know them, as the original's; its groups tried under `-S`): the rule's
 /// variables go into `env`, borrowed from `buf` (at least [`RULES_RECORD_MAX`]
 /// bytes), and the verdict is returned: `true` allow (also when no rule
 /// matches, or when the file does not exist and `optional`), `false` deny.
@@ -663,7 +683,7 @@ pub struct Dropped;
 pub fn apply_file<'b>(
     path: &CStr,
     optional: bool,
-    ids: (u32, u32),
+    client: Client<'_>,
     buf: &'b mut [u8],
     env: &mut crate::env::Env<'b>,
 ) -> Result<bool, Dropped> {
@@ -676,7 +696,6 @@ pub fn apply_file<'b>(
         Err(CdbError::Open(Errno::NOENT)) if optional => return Ok(true),
         Err(e) => return Err(unreadable(e.reason())),
     };
-    let client = Client { euid: Some(ids.0), egid: Some(ids.1) };
     let mut key = Key::new();
     let Some(found) = lookup(&rules, client, b"", buf, &mut key).map_err(|e| unreadable(e.reason()))? else {
         return Ok(true);
@@ -1024,13 +1043,31 @@ mod tests {
 
     #[test]
     fn lookup_key_order() {
-        let both = Client { euid: Some(5), egid: Some(10) };
+        let both = Client { euid: Some(5), egid: Some(10), ..Client::default() };
         assert_eq!(key_list(both, ""), vec!["5.10", "5", ".10", ""]);
-        assert_eq!(key_list(Client { euid: Some(5), egid: None }, ""), vec!["5", ""]);
-        assert_eq!(key_list(Client { euid: None, egid: Some(10) }, ""), vec![".10", ""]);
+        assert_eq!(key_list(Client { euid: Some(5), ..Client::default() }, ""), vec!["5", ""]);
+        assert_eq!(key_list(Client { egid: Some(10), ..Client::default() }, ""), vec![".10", ""]);
         assert_eq!(key_list(Client::default(), ""), vec![""]);
         assert_eq!(key_list(both, ",0.echo"), vec!["5.10,0.echo", "5,0.echo", ".10,0.echo", ",0.echo", ""]);
         assert_eq!(key_list(Client::default(), ",0.echo"), vec![",0.echo", ""]);
+    }
+
+    #[test]
+    fn lookup_key_order_with_supplementary_groups() {
+        let groups = crate::uidgid::parse_gidlist(b"3,10,20").unwrap();
+        let c = Client { euid: Some(5), egid: Some(10), groups };
+        // The primary gid, in the list too, is tried twice: the same key,
+        // the same answer.
+        let expected = ["5.10", "5.3", "5.10", "5.20", "5", ".10", ".3", ".10", ".20", ""];
+        assert_eq!(key_list(c, ""), expected);
+        let with_suffix: Vec<String> = expected.iter().map(|k| format!("{k},0.id")).chain(["".into()]).collect();
+        assert_eq!(key_list(c, ",0.id"), with_suffix);
+        // Without a uid, or a primary gid, their keys are left out.
+        assert_eq!(key_list(Client { euid: None, ..c }, ""), [".10", ".3", ".10", ".20", ""]);
+        assert_eq!(key_list(Client { egid: None, ..c }, ""), ["5.3", "5.10", "5.20", "5", ".3", ".10", ".20", ""]);
+        // An empty list is no list.
+        let none = crate::uidgid::parse_gidlist(b"").unwrap();
+        assert_eq!(key_list(Client { groups: none, ..c }, ""), ["5.10", "5", ".10", ""]);
     }
 
     struct Compiled {
@@ -1068,7 +1105,7 @@ mod tests {
 
     fn check(r: &Reader, euid: Option<u32>, egid: Option<u32>) -> Option<(String, Vec<u8>)> {
         let (mut buf, mut key) = (vec![0u8; RULES_RECORD_MAX], Key::new());
-        lookup(r, Client { euid, egid }, b"", &mut buf, &mut key)
+        lookup(r, Client { euid, egid, ..Client::default() }, b"", &mut buf, &mut key)
             .unwrap()
             .map(|v| (String::from_utf8(key.to_vec()).unwrap(), buf[v].to_vec()))
     }

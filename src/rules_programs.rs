@@ -8,7 +8,7 @@
 //! this one only drives them and prints, and no server uses it.
 
 use crate::cdb::{self, AtomicError, Reader, Step};
-use crate::client::Client;
+use crate::client::{self, Client};
 use crate::lines::Lines;
 use crate::log;
 use crate::rules::{self, CompileError, Key, Record, Syntax, MALFORMED, RULES_LINE_MAX, RULES_RECORD_MAX};
@@ -28,6 +28,18 @@ pub enum Checker {
     Exec,
 }
 
+/// The client the checkers look up: with `-S` (`supplementary`), with
+/// the supplementary groups of `$IPCREMOTEGIDLIST` (unset: none, as an
+/// unset id is unknown); a set but unusable list is `fatal: invalid
+/// IPCREMOTEGIDLIST: VALUE`, 100.
+pub fn with_groups<'e>(client: Client<'e>, envp: crate::runtime::CStrArray<'e>, supplementary: bool) -> Client<'e> {
+    if !supplementary {
+        return client;
+    }
+    let groups = client::groups_from_env(envp).unwrap_or_else(|bad| bad.die());
+    Client { groups: groups.unwrap_or_default(), ..client }
+}
+
 /// What `ipcrulescheck` and `ipcexecrulescheck` do: looks up the rule for
 /// `client` (keys ending in `suffix`) in `path` and prints, as the
 /// originals do, `rule KEY:`, a line per record (`set environment variable
@@ -35,7 +47,7 @@ pub enum Checker {
 /// `deny connection`; or `default:` and the default. Nothing is printed
 /// unless the whole rule decodes. Exits 0, or 111 with `unable to read
 /// FILE: REASON`.
-pub fn check(path: &CStr, client: Client, suffix: &[u8], checker: Checker) -> ! {
+pub fn check(path: &CStr, client: Client<'_>, suffix: &[u8], checker: Checker) -> ! {
     let unable =
         |reason: &[u8]| -> ! { log::die(log::EXIT_TEMP, &[b"unable to read ", path.to_bytes(), b": ", reason]) };
     let file = Reader::open(path).unwrap_or_else(|e| unable(e.reason()));

@@ -6,7 +6,8 @@
 //! [`Start::from_entry`]), the handful of system calls that rustix does
 //! not expose publicly (`exit_group`, `execve`, a vfork-style `clone` and a
 //! fork, `rt_sigprocmask`, `rt_sigaction`, `signalfd4`, `close_range`,
-//! `getgroups`, which rustix has only with an allocator; `fstatat64` on
+//! `getgroups`, which rustix has only with an allocator; `getsockopt`,
+//! for the peer's groups, which rustix does not ask; `fstatat64` on
 //! 32-bit machines, where rustix's stat converts a whole `statx`), and the
 //! memory functions the compiler emits calls to. Everything that differs
 //! between architectures (system call numbers and instructions, the entry
@@ -85,6 +86,7 @@ mod nr {
     pub const GETGROUPS: usize = k::__NR_getgroups as usize;
     pub const WRITE: usize = k::__NR_write as usize;
     pub const GETRUSAGE: usize = k::__NR_getrusage as usize;
+    pub const GETSOCKOPT: usize = k::__NR_getsockopt as usize;
     pub const SIGCHLD: usize = k::SIGCHLD as usize;
 }
 
@@ -101,7 +103,7 @@ pub(crate) use cstr::leaked_array;
 pub use cstr::{cstr_with_nul, CStrArray, CStrs};
 #[cfg(target_pointer_width = "32")]
 pub use fd::stat_mode;
-pub use fd::{above_stdio, close, close_from, close_range, is_open};
+pub use fd::{above_stdio, close, close_from, close_range, getsockopt, is_open};
 pub use process::{execve, exit, fork, getgroups, preemptions, spawn, Forked, Never, CHILD_STACK};
 pub use signal::{
     block_signals, default_dispositions, ignored_signals, set_disposition, set_signal_mask, signalfd, unblock_signals,

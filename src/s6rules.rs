@@ -6,7 +6,9 @@
 //! A client with effective ids U and G is looked up under the keys
 //! `uid/self` (if U is our own effective uid), `uid/U`, `gid/self` (if G is
 //! our own effective gid), `gid/G`, then `uid/default`; keys that need an id
-//! the client does not have are skipped. The first key that holds a rule
+//! the client does not have are skipped. Looked up with its supplementary
+//! groups (`-S`, ours), `gid/Gn` for each of them, in order, comes after
+//! `gid/G`; without them the keys are s6's, one for one. The first key that holds a rule
 //! decides, and no rule means deny.
 //!
 //! In a directory, the rule for a key is the subdirectory of that name
@@ -38,6 +40,7 @@ use crate::cdb::{CdbError, Reader};
 use crate::client::{Client, Verdict};
 use crate::env::Env;
 use crate::num;
+use crate::uidgid::Gids;
 use arrayvec::ArrayVec;
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
@@ -73,17 +76,20 @@ const _: () = assert!(KEY_FILE_MAX >= S6_KEY_MAX + "/allow\0".len());
 /// A lookup key, such as `uid/1000`.
 pub type Key = ArrayVec<u8, S6_KEY_MAX>;
 
-/// The keys to look a client up under, in s6's order.
-pub struct S6Keys {
-    client: Client,
+/// The keys to look a client up under, in s6's order, with its
+/// supplementary groups (`-S`) after `gid/G`.
+pub struct S6Keys<'g> {
+    client: Client<'g>,
     own: (u32, u32),
     step: u8,
+    /// The supplementary groups still to try.
+    groups: Gids<'g>,
 }
 
 /// The keys for `client`, for a process whose effective uid and gid are
 /// `own`.
-pub fn keys(client: Client, own: (u32, u32)) -> S6Keys {
-    S6Keys { client, own, step: 0 }
+pub fn keys(client: Client<'_>, own: (u32, u32)) -> S6Keys<'_> {
+    S6Keys { client, own, step: 0, groups: client.groups.gids() }
 }
 
 enum Name {
@@ -92,21 +98,27 @@ enum Name {
     Default,
 }
 
-impl Iterator for S6Keys {
+impl Iterator for S6Keys<'_> {
     type Item = Key;
 
     fn next(&mut self) -> Option<Key> {
-        let Client { euid, egid } = self.client;
+        let Client { euid, egid, .. } = self.client;
         loop {
             let step = self.step;
-            self.step = self.step.saturating_add(1);
-            let (class, name): (&[u8], Name) = match (step, euid, egid) {
-                (0, Some(u), _) if u == self.own.0 => (b"uid/", Name::Own),
-                (1, Some(u), _) => (b"uid/", Name::Id(u)),
-                (2, _, Some(g)) if g == self.own.1 => (b"gid/", Name::Own),
-                (3, _, Some(g)) => (b"gid/", Name::Id(g)),
-                (4, _, _) => (b"uid/", Name::Default),
-                (0..=3, _, _) => continue,
+            // Step 4 (`gid/Gn`) takes one group at a time, and stays until
+            // there is none left.
+            let group = if step == 4 { self.groups.next() } else { None };
+            if group.is_none() {
+                self.step = self.step.saturating_add(1);
+            }
+            let (class, name): (&[u8], Name) = match (step, euid, egid, group) {
+                (0, Some(u), _, _) if u == self.own.0 => (b"uid/", Name::Own),
+                (1, Some(u), _, _) => (b"uid/", Name::Id(u)),
+                (2, _, Some(g), _) if g == self.own.1 => (b"gid/", Name::Own),
+                (3, _, Some(g), _) => (b"gid/", Name::Id(g)),
+                (4, _, _, Some(g)) => (b"gid/", Name::Id(g)),
+                (5, ..) => (b"uid/", Name::Default),
+                (0..=4, ..) => continue,
                 _ => return None,
             };
             let mut digits = [0; num::U64_DIGITS];
@@ -212,7 +224,7 @@ impl Rules {
     /// them from `buf`. [`S6_RECORD_MAX`] bytes hold any cdb rule.
     pub fn check<'b>(
         &self,
-        client: Client,
+        client: Client<'_>,
         own: (u32, u32),
         buf: &'b mut [u8],
         env: &mut Env<'b>,
@@ -276,7 +288,7 @@ fn read_file(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize, 
 
 fn check_dir<'b>(
     dir: BorrowedFd<'_>,
-    keys: S6Keys,
+    keys: S6Keys<'_>,
     buf: &'b mut [u8],
     env: &mut Env<'b>,
 ) -> Result<Verdict<'b>, Error> {
@@ -423,7 +435,7 @@ pub fn decode(v: &[u8]) -> Option<Value> {
     Some(Value::Allow { env, exec })
 }
 
-fn check_cdb<'b>(rules: &Reader, keys: S6Keys, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
+fn check_cdb<'b>(rules: &Reader, keys: S6Keys<'_>, buf: &'b mut [u8], env: &mut Env<'b>) -> Result<Verdict<'b>, Error> {
     for key in keys {
         let found = rules.find(&key, buf).map_err(|e| Error::new(&[], Reason::Cdb(e)))?;
         if let Some(value) = found {
@@ -477,7 +489,7 @@ mod tests {
     const OWN: (u32, u32) = (500, 600);
 
     fn keys_of(euid: Option<u32>, egid: Option<u32>) -> Vec<String> {
-        keys(Client { euid, egid }, OWN).map(|k| String::from_utf8(k.to_vec()).unwrap()).collect()
+        keys(Client { euid, egid, ..Client::default() }, OWN).map(|k| String::from_utf8(k.to_vec()).unwrap()).collect()
     }
 
     #[test]
@@ -490,6 +502,21 @@ mod tests {
         assert_eq!(keys_of(None, Some(600)), ["gid/self", "gid/600", "uid/default"]);
         assert_eq!(keys_of(Some(1), None), ["uid/1", "uid/default"]);
         assert_eq!(keys_of(None, None), ["uid/default"]);
+    }
+
+    #[test]
+    fn supplementary_groups_come_after_the_primary_gid() {
+        let groups = crate::uidgid::parse_gidlist(b"27,600,1000").unwrap();
+        let keys_with = |euid, egid| -> Vec<String> {
+            keys(Client { euid, egid, groups }, OWN).map(|k| String::from_utf8(k.to_vec()).unwrap()).collect()
+        };
+        // Numbers only: `gid/self` is for the primary gid, as s6 has it.
+        assert_eq!(keys_with(Some(1), Some(7)), ["uid/1", "gid/7", "gid/27", "gid/600", "gid/1000", "uid/default"]);
+        assert_eq!(
+            keys_with(Some(500), Some(600)),
+            ["uid/self", "uid/500", "gid/self", "gid/600", "gid/27", "gid/600", "gid/1000", "uid/default"]
+        );
+        assert_eq!(keys_with(None, None), ["gid/27", "gid/600", "gid/1000", "uid/default"]);
     }
 
     fn value(file: &[u8]) -> Vec<u8> {
@@ -575,7 +602,7 @@ mod tests {
         let mut env = Env::new();
         env.set(b"A", b"old").unwrap();
         env.set(b"B", b"old").unwrap();
-        let client = Client { euid: Some(euid), egid: Some(egid) };
+        let client = Client { euid: Some(euid), egid: Some(egid), ..Client::default() };
         let script = match rules.check(client, OWN, &mut buf, &mut env).map_err(|e| e.reason)? {
             Verdict::Deny => None,
             Verdict::Allow(s) => Some(s.map_or(String::new(), |s| s.to_str().unwrap().to_string())),
@@ -735,7 +762,9 @@ mod tests {
             Ok(rules) => {
                 let mut buf = vec![0u8; S6_RECORD_MAX];
                 let mut env = Env::new();
-                rules.check(Client { euid: Some(euid), egid: Some(1) }, OWN, &mut buf, &mut env).unwrap_err()
+                rules
+                    .check(Client { euid: Some(euid), egid: Some(1), ..Client::default() }, OWN, &mut buf, &mut env)
+                    .unwrap_err()
             }
         };
         (String::from_utf8(e.path.to_vec()).unwrap(), e.reason)
@@ -800,7 +829,9 @@ mod tests {
         // ...but not a smaller one: a clear error.
         let mut buf = vec![0u8; 64 * 1024];
         let mut env = Env::new();
-        let e = rules.check(Client { euid: Some(1), egid: Some(1) }, OWN, &mut buf, &mut env).unwrap_err();
+        let e = rules
+            .check(Client { euid: Some(1), egid: Some(1), ..Client::default() }, OWN, &mut buf, &mut env)
+            .unwrap_err();
         assert_eq!(e.reason, Reason::Env(Errno::TOOBIG));
         assert!(e.message(b"R")[0].starts_with(b"set environment variable"));
         assert!(e.path.starts_with(b"V"), "names the variable");

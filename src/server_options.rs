@@ -12,18 +12,20 @@
 
 use crate::args::Opt;
 use crate::children;
-use crate::connection::RulesFile;
+use crate::connection::{RulesFile, FACTS_VERBOSITY};
 use crate::runtime::CStrArray;
 use crate::socket::{self, ListenOptions};
 use crate::uidgid::IdOptions;
 use core::ffi::CStr;
 
-/// What is done for each connection: `-q -Q -v` (verbosity 0, 1, 2),
-/// `-p -P` (the client's ids asked for, or not), `-x rules.cdb`, `-X`,
-/// `-B banner`, `-l localname`, `-f lockfile`; `-h -H -o -O -d -D` are
+/// What is done for each connection: `-q -Q -v` (verbosity 0, 1, 2; `-v`
+/// twice, 3: access lines with the client's pid and groups), `-p -P` (the
+/// client's ids asked for, or not), `-x rules.cdb`, `-X`, `-S`, `-B
+/// banner`, `-l localname`, `-f lockfile`; `-h -H -o -O -d -D` are
 /// accepted without effect (ucspi-ipc's, for TCP or binding).
 pub struct ConnectionOptions {
-    /// `-q` 0, `-Q` 1 (the default), `-v` 2.
+    /// `-q` 0, `-Q` 1 (the default), `-v` 2, `-vv`
+    /// ([`connection::FACTS_VERBOSITY`](crate::connection::FACTS_VERBOSITY)) 3.
     pub verbosity: u8,
     /// Whether the client's ids are asked for (`-p`, the default; `-P`
     /// not).
@@ -32,6 +34,9 @@ pub struct ConnectionOptions {
     pub rules: Option<&'static CStr>,
     /// `-X`: a missing rules file allows.
     pub rules_optional: bool,
+    /// `-S`: rules are looked up with the client's supplementary groups
+    /// too.
+    pub supplementary: bool,
     /// `-B`: the banner.
     pub banner: Option<&'static CStr>,
     /// `-l`: the local path to report instead of the socket's.
@@ -48,6 +53,7 @@ impl ConnectionOptions {
             peercred: true,
             rules: None,
             rules_optional: false,
+            supplementary: false,
             banner: None,
             localname: None,
             lockfile: None,
@@ -59,11 +65,13 @@ impl ConnectionOptions {
         match opt.letter {
             b'q' => self.verbosity = 0,
             b'Q' => self.verbosity = 1,
-            b'v' => self.verbosity = 2,
+            // A second -v says more (the original takes -vv as -v).
+            b'v' => self.verbosity = if self.verbosity >= 2 { FACTS_VERBOSITY } else { 2 },
             b'p' => self.peercred = true,
             b'P' => self.peercred = false,
             b'x' => self.rules = Some(opt.arg),
             b'X' => self.rules_optional = true,
+            b'S' => self.supplementary = true,
             b'B' => self.banner = Some(opt.arg),
             b'l' => self.localname = Some(opt.arg),
             b'f' => self.lockfile = Some(opt.arg),
@@ -79,7 +87,7 @@ impl ConnectionOptions {
 
     /// The rules file, if `-x` gave one.
     pub fn rules_file(&self) -> Option<RulesFile> {
-        self.rules.map(|path| RulesFile { path, optional: self.rules_optional })
+        self.rules.map(|path| RulesFile { path, optional: self.rules_optional, supplementary: self.supplementary })
     }
 
     /// The banner's bytes, if `-B` gave one.

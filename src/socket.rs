@@ -1,5 +1,5 @@
 //! Unix stream sockets: binding and listening, connecting, accepting, the
-//! local and remote paths, the peer's credentials, and the length rule for
+//! local and remote paths, the peer's credentials and groups, and the length rule for
 //! socket paths (at most 108 bytes on Linux, the last one without a
 //! terminating NUL: longer is `file name too long`, never truncated).
 //!
@@ -332,10 +332,42 @@ pub fn accept_inheritable(listener: impl AsFd) -> Result<(OwnedFd, SockPath), Er
     Ok((fd, addr.as_ref().map(path_of).unwrap_or_default()))
 }
 
-/// The effective uid and gid of the process that connected (SO_PEERCRED).
-pub fn peer_ids(fd: impl AsFd) -> Result<(u32, u32), Errno> {
-    let c = net::sockopt::socket_peercred(fd)?;
-    Ok((c.uid.as_raw(), c.gid.as_raw()))
+/// What the kernel says of the process that connected, as it was when it
+/// connected (SO_PEERCRED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCred {
+    /// Its effective uid.
+    pub uid: u32,
+    /// Its effective gid.
+    pub gid: u32,
+    /// Its pid; `None` when the kernel says 0: the process is in a pid
+    /// namespace ours cannot see (a client on the host of a server in a
+    /// container).
+    pub pid: Option<u32>,
+}
+
+/// The credentials of the process that connected (SO_PEERCRED), read
+/// with [`runtime::getsockopt`](crate::runtime::getsockopt): rustix's own
+/// answer holds the pid as a number that cannot be 0, which the kernel
+/// may say.
+pub fn peer_cred(fd: impl AsFd) -> Result<PeerCred, Errno> {
+    use linux_raw_sys::net::{SOL_SOCKET, SO_PEERCRED};
+    // struct ucred: pid, uid, gid, each 32 bits.
+    let mut c = [0u32; 3];
+    if crate::runtime::getsockopt(fd.as_fd(), SOL_SOCKET, SO_PEERCRED, &mut c)? != core::mem::size_of_val(&c) {
+        return Err(Errno::INVAL);
+    }
+    Ok(PeerCred { uid: c[1], gid: c[2], pid: (c[0] as i32 > 0).then_some(c[0]) })
+}
+
+/// The supplementary groups of the process that connected, as it had
+/// them when it connected (SO_PEERGROUPS, Linux 4.13 and later), in the
+/// kernel's order (ascending), read into `buf`. More than `buf` holds is
+/// `ERANGE`; a kernel that does not tell them says `ENOPROTOOPT`.
+pub fn peer_groups(fd: impl AsFd, buf: &mut [u32]) -> Result<&[u32], Errno> {
+    use linux_raw_sys::net::{SOL_SOCKET, SO_PEERGROUPS};
+    let bytes = crate::runtime::getsockopt(fd.as_fd(), SOL_SOCKET, SO_PEERGROUPS, buf)?;
+    Ok(&buf[..(bytes / 4).min(buf.len())])
 }
 
 /// Most descriptors passed in one message (SCM_RIGHTS).
@@ -518,7 +550,17 @@ mod tests {
         let c = connect(&server, Some(&client)).unwrap();
         let (conn, remote) = accept(&l).unwrap();
         assert_eq!(&remote[..], client.to_bytes());
-        assert!(peer_ids(&conn).is_ok());
+        let me = peer_cred(&conn).unwrap();
+        assert_eq!(me.pid, Some(std::process::id()));
+        assert_eq!((me.uid, me.gid), crate::uidgid::own_ids());
+        let mut groups = [0u32; 65536];
+        let mine = peer_groups(&conn, &mut groups).unwrap().to_vec();
+        let mut own = [0u32; 65536];
+        let n = crate::runtime::getgroups(&mut own).unwrap();
+        let mut own = own[..n].to_vec();
+        own.sort_unstable();
+        assert_eq!(mine, own);
+        assert!(mine.is_empty() || peer_groups(&conn, &mut groups[..mine.len() - 1]) == Err(Errno::RANGE));
         drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }

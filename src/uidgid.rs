@@ -24,6 +24,7 @@ use crate::args::Opt;
 use crate::env;
 use crate::num;
 use crate::runtime::CStrArray;
+use arrayvec::ArrayVec;
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
@@ -32,17 +33,26 @@ pub const GIDLIST_MAX: usize = 1024;
 
 /// A supplementary group list, checked by [`parse_gidlist`] and kept as
 /// the text it came in (a command-line argument or an environment
-/// variable, which live as long as the process): an array of
-/// [`GIDLIST_MAX`] gids would be 4 KiB that every stack frame holding a
-/// [`Target`] carries, and that the stack probes of each such frame touch
-/// page by page at every start, for a list most command lines never give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GidList(&'static [u8]);
+/// variable, which live as long as the process, or a server's account of
+/// a client's groups): an array of [`GIDLIST_MAX`] gids would be 4 KiB
+/// that every stack frame holding a [`Target`] carries, and that the
+/// stack probes of each such frame touch page by page at every start, for
+/// a list most command lines never give. The default is the empty list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GidList<'a>(&'a [u8]);
 
-impl GidList {
+impl<'a> GidList<'a> {
+    /// The empty list (also the default).
+    pub const EMPTY: GidList<'static> = GidList(b"");
+
     /// The list as given: comma-separated decimal gids, or empty.
-    pub fn as_bytes(self) -> &'static [u8] {
+    pub fn as_bytes(self) -> &'a [u8] {
         self.0
+    }
+
+    /// The gids, in the list's order.
+    pub fn gids(self) -> Gids<'a> {
+        Gids(self.0)
     }
 
     /// The gids, in `buf`.
@@ -50,6 +60,48 @@ impl GidList {
         // Checked by `parse_gidlist`: it parses again, the same.
         let n = read_gidlist(self.0, buf).unwrap_or(0);
         &buf[..n]
+    }
+}
+
+/// The gids of a [`GidList`], in its order, read from its text as they
+/// are asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Gids<'a>(&'a [u8]);
+
+impl Iterator for Gids<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let (gid, rest) = match memchr::memchr(b',', self.0) {
+            Some(comma) => (&self.0[..comma], &self.0[comma + 1..]),
+            None => (self.0, &b""[..]),
+        };
+        self.0 = rest;
+        // Checked by `parse_gidlist`, or written by `GidList::write`:
+        // every element is a number.
+        num::parse_u32(gid)
+    }
+}
+
+impl<'a> GidList<'a> {
+    /// Writes `gids` into `text` as a list (ten digits and a comma at
+    /// most for each: `text` must have room for as many as `gids` has)
+    /// and returns it: for a list that comes as numbers (a client's
+    /// groups, from the kernel).
+    pub fn write<const N: usize>(gids: &[u32], text: &'a mut ArrayVec<u8, N>) -> GidList<'a> {
+        text.clear();
+        for &gid in gids {
+            let mut digits = [0; num::U64_DIGITS];
+            // Fits: the caller's bound.
+            crate::bounded::append(text, num::fmt_u64(gid as u64, &mut digits));
+            crate::bounded::push(text, b',');
+        }
+        // The last comma.
+        text.pop();
+        GidList(text)
     }
 }
 
@@ -68,7 +120,7 @@ pub fn parse_id(s: &[u8]) -> Option<u32> {
 /// Parses a comma-separated list of decimal gids; the empty string is the
 /// empty list. An empty or bad element, or more than [`GIDLIST_MAX`]
 /// elements, is an error.
-pub fn parse_gidlist(s: &'static [u8]) -> Option<GidList> {
+pub fn parse_gidlist(s: &[u8]) -> Option<GidList<'_>> {
     read_gidlist(s, &mut [Gid::ROOT; 0]).map(|_| GidList(s))
 }
 
@@ -122,14 +174,14 @@ pub struct Target {
     pub gid: Option<Gid>,
     /// The supplementary groups; `None`: no list given (then, if anything
     /// changes, the gid becomes the only group).
-    pub groups: Option<GidList>,
+    pub groups: Option<GidList<'static>>,
 }
 
 /// A supplementary group list to set.
 #[derive(Debug, PartialEq, Clone, Copy)]
 enum Groups {
     /// The list given.
-    List(GidList),
+    List(GidList<'static>),
     /// Just this gid.
     Only(Gid),
 }
@@ -165,13 +217,13 @@ fn set_groups(list: &[Gid], gid: Gid) -> Result<(), Errno> {
 // only a program given a list touches those pages.
 
 #[inline(never)]
-fn set_list(list: GidList, gid: Gid) -> Result<(), Errno> {
+fn set_list(list: GidList<'_>, gid: Gid) -> Result<(), Errno> {
     let mut buf = [Gid::ROOT; GIDLIST_MAX];
     set_groups(list.to_slice(&mut buf), gid)
 }
 
 #[inline(never)]
-fn list_changes(list: GidList, gid: Gid) -> bool {
+fn list_changes(list: GidList<'_>, gid: Gid) -> bool {
     let mut buf = [Gid::ROOT; GIDLIST_MAX];
     !changes_nothing(list.to_slice(&mut buf), gid)
 }
@@ -413,12 +465,12 @@ fn same_groups(wanted: &[Gid], current: &[u32], gid: u32) -> bool {
 mod tests {
     use super::*;
 
-    fn target(uid: u32, gid: u32, groups: Option<GidList>) -> Target {
+    fn target(uid: u32, gid: u32, groups: Option<GidList<'static>>) -> Target {
         Target { uid: Some(Uid::from_raw(uid)), gid: Some(Gid::from_raw(gid)), groups }
     }
 
     /// The list of `list`'s gids, as a command line would give it.
-    fn gids(list: &[u32]) -> GidList {
+    fn gids(list: &[u32]) -> GidList<'static> {
         let text: Vec<String> = list.iter().map(|g| g.to_string()).collect();
         GidList(leak(&text.join(",")))
     }
@@ -460,6 +512,15 @@ mod tests {
         let list = parse_gidlist(b"1,20,300").unwrap();
         assert_eq!(list.to_slice(&mut buf), [1, 20, 300].map(Gid::from_raw));
         assert_eq!(parse_gidlist(b"").unwrap().to_slice(&mut buf), []);
+        assert_eq!(parse_gidlist(b"").unwrap().gids().count(), 0);
+        assert_eq!(parse_gidlist(b"1,20,300").unwrap().gids().collect::<Vec<_>>(), [1, 20, 300]);
+        assert_eq!(parse_gidlist(b"007").unwrap().gids().collect::<Vec<_>>(), [7]);
+        assert_eq!(GidList::default(), gids(&[]));
+        // Written from numbers, as a server writes a client's groups.
+        let mut text = ArrayVec::<u8, 64>::new();
+        assert_eq!(GidList::write(&[0, 27, 4294967295], &mut text).as_bytes(), b"0,27,4294967295");
+        assert_eq!(GidList::write(&[0, 27, 4294967295], &mut text).gids().collect::<Vec<_>>(), [0, 27, u32::MAX]);
+        assert_eq!(GidList::write(&[], &mut text).as_bytes(), b"");
     }
 
     #[test]

@@ -166,7 +166,7 @@ fn bind_names_the_path(_: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
     *ours != before
 }
 
-const OUR_SERVER_USAGE: &str = "ipcserver: usage: ipcserver [ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] \
+const OUR_SERVER_USAGE: &str = "ipcserver: usage: ipcserver [ -1UXShHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] \
 [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] \
 path program";
 const THEIR_SERVER_USAGE: &str = "ipcserver: usage: ipcserver [ -UXhHoOdDqQvpP ] [ -c limit ] [ -x rules.cdb ] \
@@ -404,6 +404,32 @@ fn connnum_is_set(_: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
     *ours != before
 }
 
+/// `IPCREMOTEPID` and `IPCREMOTEGIDLIST`, the client's pid and
+/// supplementary groups, are set by ours (issue 19), not by the original.
+fn pid_and_groups_are_set(_: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
+    let before = ours.clone();
+    let ours_only = |l: &str| l.starts_with("IPCREMOTEPID=") || l.starts_with("IPCREMOTEGIDLIST=");
+    ours.out = ours.out.lines().filter(|l| !ours_only(l)).map(|l| format!("{l}\n")).collect();
+    *ours != before
+}
+
+/// The usage lines of the programs that read rules list `-S` (issue 19:
+/// lookups with the client's supplementary groups).
+fn usage_lists_s(_: &str, _: &mut Outcome, ours: &mut Outcome) -> bool {
+    let mut changed = false;
+    for (with, without) in [
+        ("ipcrulescheck [ -S ] rules.cdb", "ipcrulescheck rules.cdb"),
+        ("ipcexecrulescheck [ -S ] rules.cdb", "ipcexecrulescheck rules.cdb"),
+        ("ipcexec [ -S ] rules.cdb", "ipcexec rules.cdb"),
+        ("ipcaccept [ -XShHoOdDqQvpP ]", "ipcaccept [ -XhHoOdDqQvpP ]"),
+        ("ipcprint [ -1UXSdDqQvpP ]", "ipcprint [ -1UXdDqQvpP ]"),
+        ("ipcperl [ -1UXSdDqQvpP ]", "ipcperl [ -1UXdDqQvpP ]"),
+    ] {
+        changed |= replace_all(ours, with, without);
+    }
+    changed
+}
+
 /// ipccat and ipcconnect are programs, not scripts over ipcclient: their
 /// messages start with their own names, and a closed stdout is their
 /// error (111), not cat's, nor ignored as the original's ipcconnect
@@ -553,15 +579,17 @@ fn handlers_start_with_an_empty_mask(case: &str, orig: &mut Outcome, ours: &mut 
 
 /// In order: first those that edit one side, then those that make one
 /// side a copy of the other when the difference is of their kind.
-const NORMALISERS: [(&str, Normaliser); 24] = [
+const NORMALISERS: [(&str, Normaliser); 26] = [
     ("log lines sanitise client strings", log_strings_are_sanitised),
     ("unreadable rules are reported at start", unreadable_rules_are_reported_at_start),
     ("refused rule lines say where and what was expected", refusals_say_where_and_what),
     ("REASON texts are strerror's", reason_texts),
     ("bind messages name the path", bind_names_the_path),
-    ("ipcserver's usage lists -1 -C -G -a", server_usage_lists_our_options),
+    ("ipcserver's usage lists -1 -C -G -S -a", server_usage_lists_our_options),
+    ("usage lines list -S", usage_lists_s),
     ("rule numbers are canonical", rule_numbers_are_canonical),
     ("IPCCONNNUM is set", connnum_is_set),
+    ("IPCREMOTEPID and IPCREMOTEGIDLIST are set", pid_and_groups_are_set),
     ("ipccat and ipcconnect are programs", clients_are_programs),
     ("-h -H -o -O are accepted", listed_options_are_accepted),
     ("the original crashes", the_original_crashes),

@@ -13,7 +13,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const USAGE: &str = "ipcaccept: usage: ipcaccept [ -XhHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] \
+const USAGE: &str = "ipcaccept: usage: ipcaccept [ -XShHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] \
 [ -l localname ] [ -f lockfile ] program\n";
 
 /// An ipcaccept we started on DIR/s, with its stderr in DIR/log.
@@ -129,7 +129,8 @@ fn stdin_must_be_a_listening_socket() {
 }
 
 /// PROTO, IPCLOCALPATH, IPCREMOTEPATH, IPCREMOTEEUID, IPCREMOTEEGID, as
-/// the original sets them, whether the socket blocks or not; no
+/// the original sets them, then ours, IPCREMOTEPID and IPCREMOTEGIDLIST
+/// (the client is this process), whether the socket blocks or not; no
 /// IPCCONNNUM (it serves one connection at a time); the values of these
 /// variables in its own environment are not passed on.
 #[test]
@@ -137,6 +138,7 @@ fn sets_the_ucspi_environment() {
     for nonblocking in [false, true] {
         let a = Accept::start_with(&["env"], nonblocking, |c, _| {
             c.env("IPCCONNNUM", "5").env("IPCREMOTEEUID", "7").env("PROTO", "TCP").env("KEPT", "yes");
+            c.env("IPCREMOTEPID", "1").env("IPCREMOTEGIDLIST", "1,2");
         });
         let out = a.fetch();
         let (uid, gid) = own_ids();
@@ -148,6 +150,8 @@ fn sets_the_ucspi_environment() {
             ("IPCREMOTEPATH", String::new()),
             ("IPCREMOTEEUID", uid.to_string()),
             ("IPCREMOTEEGID", gid.to_string()),
+            ("IPCREMOTEPID", std::process::id().to_string()),
+            ("IPCREMOTEGIDLIST", own_groups()),
         ];
         let expected: Vec<(String, String)> = expected.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
         assert_eq!(server_vars, expected, "nonblocking {nonblocking}");

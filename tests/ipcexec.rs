@@ -26,7 +26,7 @@ fn access_line(verdict: &str, (e, g): (u32, u32), uid: u32, cmd: &str) -> String
 
 #[test]
 fn usage() {
-    let usage = "ipcserver: usage: ipcexec rules.cdb \n";
+    let usage = "ipcserver: usage: ipcexec [ -S ] rules.cdb \n";
     for (args, err) in [
         (&[][..], usage.to_string()),
         (&["a", "b"][..], usage.to_string()),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const USAGE: &str = "ipcperl: usage: ipcperl [ -1UXdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] \
+const USAGE: &str = "ipcperl: usage: ipcperl [ -1UXSdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] \
 [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] \
 [ -f lockfile ] path file.pm sub [ args... ]\n";
 

@@ -80,7 +80,7 @@ fn deny_default_and_several_assignments() {
 
 #[test]
 fn usage_and_bad_ids() {
-    let usage = "ipcrulescheck: usage: ipcrulescheck rules.cdb\n";
+    let usage = "ipcrulescheck: usage: ipcrulescheck [ -S ] rules.cdb\n";
     for (args, err) in [
         (vec![], usage.to_string()),
         (vec!["a", "b"], usage.to_string()),

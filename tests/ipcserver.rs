@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The original's usage line, with our extra options (-1, -C, -G, -a).
-const USAGE: &str = "ipcserver: usage: ipcserver [ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] \
+const USAGE: &str = "ipcserver: usage: ipcserver [ -1UXShHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] \
 [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] \
 [ -l localname ] path program\n";
 

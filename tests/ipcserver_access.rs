@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const USAGE: &str = "ipcserver-access: usage: ipcserver-access [ -v verbosity ] [ -E | -e ] [ -l localname ] \
+const USAGE: &str = "ipcserver-access: usage: ipcserver-access [ -v verbosity ] [ -E | -e ] [ -S ] [ -l localname ] \
                      [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ] [ -N name ] prog...\n";
 
 /// ipcserver-access with exactly `vars` (and PATH) in its environment.

@@ -197,7 +197,7 @@ fn quiet_logs_nothing_and_default_logs_no_status() {
 fn usage_errors_exit_100_before_binding() {
     let dir = TempDir::new();
     let sock = dir.join("s");
-    let usage = "ipcprint: usage: ipcprint [ -1UXdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] \
+    let usage = "ipcprint: usage: ipcprint [ -1UXSdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] \
 [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] [ -f lockfile ] path\n";
     let s = sock.to_str().unwrap();
     for (args, msg) in [

@@ -965,7 +965,7 @@ fn privilege_state_of_the_program() {
     };
     assert_eq!(
         row("the program's environment", &names, &nobody, 0),
-        "server's +IPCCONNNUM,IPCLOCALPATH,IPCREMOTEEGID,IPCREMOTEEUID,IPCREMOTEPATH,PROTO -"
+        "server's +IPCCONNNUM,IPCLOCALPATH,IPCREMOTEEGID,IPCREMOTEEUID,IPCREMOTEGIDLIST,IPCREMOTEPATH,IPCREMOTEPID,PROTO -"
     );
 }
 

@@ -21,6 +21,7 @@ use ucspi_ipc::cdb::{CdbError, Reader, Writer};
 use ucspi_ipc::client::Client;
 use ucspi_ipc::lines::Lines;
 use ucspi_ipc::rules::{self, Address, CompileError, ParseError, Record, Syntax, Value};
+use ucspi_ipc::uidgid;
 
 /// The format's limits, as the rules module documents them: the longest
 /// key, `NAME=VALUE` and encoded rule.
@@ -355,20 +356,18 @@ fn check_line(line: &[u8], syntax: Syntax) {
     });
 }
 
-/// The lookup keys for a client, in order (rules module doc): `U.G`, `U`,
-/// `.G`, the empty ids, each followed by the suffix; with a suffix, the
-/// bare empty key last. Keys needing an unknown id are left out.
+/// The lookup keys for a client, in order (rules module doc): `U.G`, then
+/// `U.Gn` for each supplementary group, `U`, `.G`, `.Gn` for each, the
+/// empty ids, each followed by the suffix; with a suffix, the bare empty
+/// key last. Keys needing an unknown id are left out.
 fn lookup_keys(client: Client, suffix: &[u8]) -> Vec<Vec<u8>> {
+    let gids: Vec<u32> = client.egid.into_iter().chain(client.groups.gids()).collect();
     let mut ids = Vec::new();
-    if let (Some(u), Some(g)) = (client.euid, client.egid) {
-        ids.push(format!("{u}.{g}"));
-    }
     if let Some(u) = client.euid {
+        ids.extend(gids.iter().map(|g| format!("{u}.{g}")));
         ids.push(u.to_string());
     }
-    if let Some(g) = client.egid {
-        ids.push(format!(".{g}"));
-    }
+    ids.extend(gids.iter().map(|g| format!(".{g}")));
     ids.push(String::new());
     let mut keys: Vec<Vec<u8>> = ids.into_iter().map(|i| [i.as_bytes(), suffix].concat()).collect();
     if !suffix.is_empty() {
@@ -438,10 +437,16 @@ fn check_compile(data: &[u8], syntax: Syntax, buffer: usize) {
                 suffixes.push(rule.suffix());
             }
         }
+        // Without supplementary groups (the original's lookups), and with
+        // the file's gids as the client's supplementary groups (-S).
+        // (4294967295 is no gid: a list leaves it out.)
+        let listed: Vec<String> = gids.iter().flatten().filter(|&&g| g != u32::MAX).map(|g| g.to_string()).collect();
+        let listed = listed.join(",");
+        let lists = [uidgid::GidList::default(), uidgid::parse_gidlist(listed.as_bytes()).expect("a list")];
         for &euid in &uids {
-            for &egid in &gids {
+            for (&egid, groups) in gids.iter().flat_map(|g| lists.iter().map(move |l| (g, *l))) {
                 for suffix in &suffixes {
-                    let client = Client { euid, egid };
+                    let client = Client { euid, egid, groups };
                     let expected = lookup_keys(client, suffix)
                         .into_iter()
                         .find_map(|k| first.get(&k[..]).map(|v| (Text(k.clone()), Text::from(*v))));

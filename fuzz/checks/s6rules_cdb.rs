@@ -33,6 +33,7 @@ use ucspi_ipc::client::{Client, Verdict};
 use ucspi_ipc::env::Env;
 use ucspi_ipc::runtime::CStrArray;
 use ucspi_ipc::s6rules::{self, Reason, Rules, Value};
+use ucspi_ipc::uidgid;
 
 /// The most variables an environment holds (env.rs's `VARS_MAX`).
 const VARS_MAX: usize = 2048;
@@ -40,7 +41,7 @@ const VARS_MAX: usize = 2048;
 /// under.
 const KEY: &[u8] = b"uid/default";
 /// Who is looked up, and who we are.
-const CLIENT: Client = Client { euid: Some(1000), egid: Some(1000) };
+const CLIENT: Client = Client { euid: Some(1000), egid: Some(1000), groups: uidgid::GidList::EMPTY };
 const OWN: (u32, u32) = (0, 0);
 /// What fills the buffers, and the record after the value.
 const JUNK: u8 = b'Z';

@@ -1,11 +1,12 @@
-//! ipcaccept [ -XhHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] [ -l localname ] [ -f lockfile ] program...
+//! ipcaccept [ -XShHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] [ -l localname ] [ -f lockfile ] program...
 //!
 //! ucspi-ipc 0.70's acceptor, typically an instance of ipclisten: accepts
 //! connections on the listening socket on descriptor 0, one at a time.
 //! For each it forks a child that puts the connection on descriptors 0
 //! and 1, writes the banner, applies the rules (a deny exits 100) and
 //! executes into program with PROTO, IPCLOCALPATH, IPCREMOTEPATH,
-//! IPCREMOTEEUID and IPCREMOTEEGID set (and the rule's variables); it
+//! IPCREMOTEEUID, IPCREMOTEEGID, IPCREMOTEPID and IPCREMOTEGIDLIST set
+//! (and the rule's variables); it
 //! waits for that child before it accepts again. With -f it accepts only
 //! while it holds an exclusive lock on lockfile, so that the instances of
 //! one ipclisten take turns.
@@ -28,7 +29,7 @@ use rustix::fs::Mode;
 use rustix::io::Errno;
 use rustix::process::Signal;
 use ucspi_ipc::children::{Children, Signals};
-use ucspi_ipc::connection::{self, Access, Peer};
+use ucspi_ipc::connection::{self, Access, GroupsBuf, Peer};
 use ucspi_ipc::env::Env;
 use ucspi_ipc::io::Std;
 use ucspi_ipc::lockfile::LockFile;
@@ -57,10 +58,10 @@ struct Server<'s> {
 fn main(start: Start) -> ! {
     log::init(
         c"ipcaccept",
-        c"[ -XhHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] [ -l localname ] [ -f lockfile ] program",
+        c"[ -XShHoOdDqQvpP ] [ -x rules.cdb ] [ -B banner ] [ -l localname ] [ -f lockfile ] program",
     );
     let mut o = ConnectionOptions::new();
-    let mut opts = Getopt::new(start.argv, b"XhHoOdDqQvpPx:B:l:f:");
+    let mut opts = Getopt::new(start.argv, b"XShHoOdDqQvpPx:B:l:f:");
     for opt in opts.by_ref() {
         if !o.read(&opt) {
             log::usage();
@@ -82,12 +83,16 @@ fn main(start: Start) -> ! {
     let base = env.mark();
     let record = RECORD.take().unwrap_or_else(|| runtime::exit(log::EXIT_TEMP));
     let signals = Signals::new(SigSet::EMPTY.with(Signal::TERM).with(Signal::CHILD), BLOCKED_TOO);
+    let groups = GroupsBuf::take();
     let mut child = Children::take(1).without_status_lines();
     let server = Server { o: &o, prog: opts.operands(), local };
     log::set_verbosity(o.verbosity);
+    if o.peercred {
+        connection::probe_groups(listener.fd);
+    }
     loop {
         let Some((conn, remote)) = accept(&listener, lock.as_ref(), &signals) else { continue };
-        let Some(peer) = Peer::accepted(&conn, &remote, o.peercred) else { continue };
+        let Some(peer) = Peer::accepted(&conn, &remote, o.peercred, groups) else { continue };
         env.truncate(base);
         if !peer.pushed_env(env, None) {
             continue;

@@ -1,12 +1,14 @@
-//! ipcexec rules.cdb
+//! ipcexec [ -S ] rules.cdb
 //!
 //! Runs under a server, once per connection, as root: reads one request
 //! (a uid and a command line, see [`ucspi_ipc::request`]), looks up the
 //! rules for the client and that request, and runs the program as that
 //! uid, its primary gid and no other group. Keys are tried in the
 //! original's order (`EUID.EGID,UID.CMD`, `EUID,UID.CMD`, `.EGID,UID.CMD`,
-//! `,UID.CMD`, then the empty key); no matching rule means deny (the
-//! original allows). An allowed rule's assignments reach the program;
+//! `,UID.CMD`, then the empty key; with `-S`, `EUID.Gn,UID.CMD` and
+//! `.Gn,UID.CMD` for each of the client's supplementary groups, from
+//! IPCREMOTEGIDLIST, after the primary gid's); no matching rule means
+//! deny (the original allows). An allowed rule's assignments reach the program;
 //! `allow="path"` runs path instead; `IPCUID` and `IPCGID` (from the rule
 //! or the environment) override the ids; unless `IPCERROUT` is set to a
 //! value that does not read as a nonzero number, the program's stderr is
@@ -28,7 +30,7 @@ use core::ffi::CStr;
 use rustix::fd::AsFd;
 use rustix::process::{Gid, Uid, WaitOptions};
 use ucspi_ipc::cdb::Reader;
-use ucspi_ipc::client::{Client, Verdict};
+use ucspi_ipc::client::{self, Client, Verdict};
 use ucspi_ipc::env::{self, Env};
 use ucspi_ipc::io::Std;
 use ucspi_ipc::pty::{Program, Pty};
@@ -37,7 +39,7 @@ use ucspi_ipc::rules::{self, ApplyError, Key};
 use ucspi_ipc::runtime::{self, CStrArray, Never, Start};
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::userdb::{self, Query};
-use ucspi_ipc::{args, exec, io, log, netstring, num, relay, uidgid};
+use ucspi_ipc::{args, exec, io, log, netstring, num, relay, socket, uidgid};
 
 ucspi_ipc::program!(main);
 
@@ -49,10 +51,11 @@ static RECORD: runtime::Table<[u8; rules::RULES_RECORD_MAX]> = runtime::Table::n
 static RELAY: runtime::Table<relay::Buffers> = runtime::Table::new(relay::Buffers::new());
 
 fn main(start: Start) -> ! {
-    log::init(c"ipcserver", c"rules.cdb ");
-    // The original's usage line: `ipcserver: usage: ipcexec rules.cdb `.
+    log::init(c"ipcserver", c"[ -S ] rules.cdb ");
+    // The original's usage line, with our -S: `ipcserver: usage: ipcexec
+    // rules.cdb `.
     log::set_usage_name(c"ipcexec");
-    let [path] = args::exact_operands(start.argv);
+    let (supplementary, [path]) = args::flag_and_exact_operands(start.argv, b"S");
     let envp = start.envp;
     let timeout = match env::get(envp, b"IPCEXEC_TIMEOUT") {
         None => TIMEOUT_DEFAULT,
@@ -61,6 +64,12 @@ fn main(start: Start) -> ! {
             .unwrap_or_else(|| log::die(log::EXIT_PERMANENT, &[b"invalid IPCEXEC_TIMEOUT: ", t])),
     };
     let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
+    // With -S, the client as the rules see it has its groups; `None`, a
+    // client whose groups are not known, is denied.
+    let with_groups = match supplementary {
+        false => Some(client),
+        true => client.with_groups(client::groups_from_env(envp).unwrap_or_else(|bad| bad.die())),
+    };
     let (Some(buf), Some(record)) = (REQUEST.take(), RECORD.take()) else { runtime::exit(log::EXIT_TEMP) };
     let deadline =
         request::Deadline::after(u64::from(timeout), 0).unwrap_or_else(|e| log::die_sys(e, &[b"create a timer"]));
@@ -69,7 +78,7 @@ fn main(start: Start) -> ! {
     // Closed now, before descriptors 0 to 2 are rearranged (it could be 2).
     drop(deadline);
     let with_fds = req.with_fds;
-    let Err(failure) = serve(path, envp, client, req, fds, record);
+    let Err(failure) = serve(path, envp, (client, with_groups), req, fds, record);
     // A client that sent its descriptors waits for a status: it gets ours.
     if with_fds {
         send_status((failure.code as u32) << 8);
@@ -105,12 +114,13 @@ fn fatal_sys(e: rustix::io::Errno, pieces: &[&[u8]]) -> Failure {
 
 /// Everything after the request is read: the rules, the ids, and running
 /// the program, which does not return. Not inlined: its frame (keys of
-/// 4 KiB) is touched only once there is a request.
+/// 4 KiB) is touched only once there is a request. `client`: as the
+/// environment names it, and as the rules see it (see [`apply_rules`]).
 #[inline(never)]
 fn serve(
     path: &CStr,
     envp: CStrArray<'static>,
-    client: Client,
+    (client, with_groups): (Client<'static>, Option<Client<'static>>),
     req: Request<'static>,
     fds: Fds,
     record: &'static mut [u8],
@@ -118,7 +128,7 @@ fn serve(
     let user = known_user(req.uid)?;
     let env = Env::take();
     env.inherit(envp).map_err(|e| fatal_sys(e, &[b"read environment"]))?;
-    let allowed = apply_rules(path, client, &req, record, env)?;
+    let allowed = apply_rules(path, with_groups, &req, record, env)?;
     access_line(allowed.is_some(), client, &req);
     let Some(run_instead) = allowed else { return Err(Failure { code: log::EXIT_PERMANENT }) };
 
@@ -190,11 +200,12 @@ fn decimal_nonzero(v: &[u8]) -> bool {
 }
 
 /// The rule for this client and request, applied to `env`: `None` for a
-/// deny (or no rule), else the program to run instead of the one asked
-/// for, if the rule names one.
+/// deny (or no rule, or a client whose groups `-S` asked for and are not
+/// known: `client` is `None`), else the program to run instead of the one
+/// asked for, if the rule names one.
 fn apply_rules(
     path: &CStr,
-    client: Client,
+    client: Option<Client<'_>>,
     req: &Request<'_>,
     record: &'static mut [u8],
     env: &mut Env<'static>,
@@ -211,6 +222,7 @@ fn apply_rules(
     if !fits || suffix.len() > rules::SUFFIX_MAX {
         return Err(fatal(log::EXIT_TEMP, &[b"bad ipc request: program name too long"]));
     }
+    let Some(client) = client else { return Ok(None) };
     let rules = Reader::open(path).map_err(|e| unable(e.reason()))?;
     let mut key = Key::new();
     let found = rules::lookup(&rules, client, &suffix, record, &mut key).map_err(|e| unable(e.reason()))?;
@@ -227,7 +239,7 @@ fn apply_rules(
 }
 
 /// `ipcexec: ok|deny EUID.EGID,UID.CMD` on the server's log.
-fn access_line(allowed: bool, client: Client, req: &Request<'_>) {
+fn access_line(allowed: bool, client: Client<'_>, req: &Request<'_>) {
     if log::verbosity() == 0 {
         return;
     }
@@ -361,7 +373,7 @@ fn relay_terminal(pty: Pty, kept: &[Option<rustix::fd::OwnedFd>; 3], pid: rustix
     let output = kept[1].as_ref().or(kept[2].as_ref()).map_or(input, |fd| Some(fd.as_fd()));
     let Some(output) = output else { return };
     // The client's process, to follow whether it is in the foreground.
-    let client = rustix::net::sockopt::socket_peercred(io::stdin()).ok().map(|c| c.pid);
+    let client = socket::peer_cred(io::stdin()).ok().and_then(|c| rustix::process::Pid::from_raw(c.pid? as i32));
     let Some(buffers) = RELAY.take() else { return };
     if let Err((what, e)) =
         pty.relay(input, output, Program { pid, pidfd: pidfd.as_fd() }, io::stdin(), client, buffers)

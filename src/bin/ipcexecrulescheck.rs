@@ -1,6 +1,8 @@
-//! ipcexecrulescheck rules.cdb: say what ipcexec using rules.cdb would do
-//! with a request from a client whose ids are $IPCREMOTEEUID and
-//! $IPCREMOTEEGID to run $IPCCOMMAND (required) as $IPCUID (default 0).
+//! ipcexecrulescheck [ -S ] rules.cdb: say what ipcexec using rules.cdb
+//! would do with a request from a client whose ids are $IPCREMOTEEUID and
+//! $IPCREMOTEEGID (with -S, whose supplementary groups are
+//! $IPCREMOTEGIDLIST, as ipcexec -S) to run $IPCCOMMAND (required) as
+//! $IPCUID (default 0).
 //! No matching rule is `default:` and `deny connection`: ipcexec fails
 //! closed.
 #![cfg_attr(not(test), no_std)]
@@ -15,10 +17,11 @@ use ucspi_ipc::{args, env, log, uidgid};
 ucspi_ipc::program!(main);
 
 fn main(start: Start) -> ! {
-    log::init(c"ipcexecrulescheck", c"rules.cdb");
-    let [path] = args::exact_operands(start.argv);
+    log::init(c"ipcexecrulescheck", c"[ -S ] rules.cdb");
+    let (supplementary, [path]) = args::flag_and_exact_operands(start.argv, b"S");
     let envp = start.envp;
     let client = Client::from_env(envp).unwrap_or_else(|bad| bad.die());
+    let client = rules_programs::with_groups(client, envp, supplementary);
     // The original's code for it: 111.
     let command = env::get(envp, b"IPCCOMMAND").unwrap_or_else(|| log::die(log::EXIT_TEMP, &[b"IPCCOMMAND not set"]));
     let uid = match env::get(envp, b"IPCUID") {

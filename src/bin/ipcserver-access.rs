@@ -1,11 +1,13 @@
-//! ipcserver-access [ -v verbosity ] [ -E | -e ] [ -l localname ]
+//! ipcserver-access [ -v verbosity ] [ -E | -e ] [ -S ] [ -l localname ]
 //! [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ]
 //! [ -N name ] prog...
 //!
 //! Runs once per connection between the server and the application:
 //! writes the banner, sets IPCLOCALPATH, applies the access rules for the
-//! client's ids (ucspi-ipc's with `-x`, s6's with `-i` and `-s`; a deny
-//! exits 100 without running prog), logs, and executes into prog, or into
+//! client's ids (ucspi-ipc's with `-x`, s6's with `-i` and `-s`; with
+//! `-S` its supplementary groups from IPCREMOTEGIDLIST too; a deny exits
+//! 100 without running prog), logs (at verbosity 3 with the client's pid
+//! and groups), and executes into prog, or into
 //! `execlineb -Pc SCRIPT` for an s6 rule's exec file. Every failure drops
 //! the connection with the original's `warning: dropping connection,
 //! unable to ...` (111).
@@ -13,11 +15,11 @@
 #![cfg_attr(not(test), no_main)]
 
 use core::ffi::CStr;
-use ucspi_ipc::client::{Client, Verdict};
-use ucspi_ipc::connection::{self, Access, RulesFile};
+use ucspi_ipc::client::{self, Client, Verdict};
+use ucspi_ipc::connection::{self, Access, Facts, RulesFile};
 use ucspi_ipc::env::{self, Env};
 use ucspi_ipc::rules::{self, Dropped};
-use ucspi_ipc::runtime::{self, Start};
+use ucspi_ipc::runtime::{self, CStrArray, Start};
 use ucspi_ipc::s6rules;
 use ucspi_ipc::strvec::StrVec;
 use ucspi_ipc::{args::Getopt, exec, io, log, socket, uidgid};
@@ -50,11 +52,19 @@ struct Options {
     banner: Option<&'static [u8]>,
     rules: Option<RulesOption>,
     rules_optional: bool,
+    supplementary: bool,
 }
 
 fn options(opts: &mut Getopt<'static>) -> Options {
-    let mut o =
-        Options { verbosity: 1, strip: false, localname: None, banner: None, rules: None, rules_optional: false };
+    let mut o = Options {
+        verbosity: 1,
+        strip: false,
+        localname: None,
+        banner: None,
+        rules: None,
+        rules_optional: false,
+        supplementary: false,
+    };
     for opt in opts.by_ref() {
         match opt.letter {
             b'v' => o.verbosity = opt.number(0, 255) as u8,
@@ -67,6 +77,7 @@ fn options(opts: &mut Getopt<'static>) -> Options {
             b'i' => o.rules = Some(RulesOption::S6Dir(opt.arg)),
             b's' => o.rules = Some(RulesOption::S6Cdb(opt.arg)),
             b'X' => o.rules_optional = true,
+            b'S' => o.supplementary = true,
             b'N' => log::set_name(opt.arg),
             _ => log::usage(),
         }
@@ -76,8 +87,29 @@ fn options(opts: &mut Getopt<'static>) -> Options {
 
 /// The client's ids, the server's own for unknown ones (ucspi-ipc's rules
 /// and the log line).
-fn or_own(c: Client) -> (u32, u32) {
+fn or_own(c: Client<'_>) -> (u32, u32) {
     uidgid::known_or_own(c.euid, c.egid)
+}
+
+/// The client whose ids are `ids` as its rules see it: with `-S`
+/// (`supplementary`) with its groups from the environment; `None` for a
+/// client whose groups are not known (denied, see
+/// [`Client::with_groups`]). A set but unusable list: `fatal: invalid
+/// IPCREMOTEGIDLIST: VALUE`, 100.
+fn with_groups(ids: Client<'static>, envp: CStrArray<'static>, supplementary: bool) -> Option<Client<'static>> {
+    if !supplementary {
+        return Some(ids);
+    }
+    ids.with_groups(client::groups_from_env(envp).unwrap_or_else(|bad| bad.die()))
+}
+
+/// What the access line says of the client at verbosity 3: its pid and
+/// groups, as the server set them.
+fn facts(envp: CStrArray<'static>) -> Facts<'static> {
+    Facts {
+        pid: client::pid_from_env(envp).unwrap_or_else(|bad| bad.die()),
+        groups: client::groups_from_env(envp).unwrap_or_else(|bad| bad.die()),
+    }
 }
 
 /// The rule buffer (taken once: one rules format is read per run).
@@ -91,7 +123,7 @@ fn apply_s6_rules(
     path: &CStr,
     open: fn(&CStr) -> Result<s6rules::Rules, s6rules::Error>,
     optional: bool,
-    client: Client,
+    client: Option<Client<'static>>,
     env: &mut Env<'static>,
 ) -> Verdict<'static> {
     let unable = |e: s6rules::Error| {
@@ -104,6 +136,8 @@ fn apply_s6_rules(
         Ok(rules) => rules,
         Err(e) => return unable(e),
     };
+    // A client whose groups -S asked for and are not known.
+    let Some(client) = client else { return Verdict::Deny };
     let decided = rules.check(client, uidgid::own_ids(), record(), env);
     // Close-on-exec, and we exit or exec soon: leaving it open saves a
     // close per connection.
@@ -114,9 +148,9 @@ fn apply_s6_rules(
 fn main(start: Start) -> ! {
     log::init(
         c"ipcserver-access",
-        c"[ -v verbosity ] [ -E | -e ] [ -l localname ] [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ] [ -N name ] prog...",
+        c"[ -v verbosity ] [ -E | -e ] [ -S ] [ -l localname ] [ -B banner ] [ -x rules.cdb | -i rulesdir | -s s6rules.cdb ] [ -X ] [ -N name ] prog...",
     );
-    let mut opts = Getopt::new(start.argv, b"v:Eel:B:x:i:s:XN:");
+    let mut opts = Getopt::new(start.argv, b"v:EeSl:B:x:i:s:XN:");
     let o = options(&mut opts);
     log::set_verbosity(o.verbosity);
     if opts.operand_count() == 0 {
@@ -137,16 +171,19 @@ fn main(start: Start) -> ! {
     if let Err(e) = env.inherit(envp) {
         log::die_dropping_sys(e, &[b"read environment"]);
     }
-    let client = (o.rules.is_some() || logging).then(|| Client::from_env(envp).unwrap_or_else(|bad| bad.die()));
+    // The ids are read for the rules and the access line; the groups for
+    // -S, once a rule would be looked up.
+    let ids = (o.rules.is_some() || logging).then(|| Client::from_env(envp).unwrap_or_else(|bad| bad.die()));
+    let client = || ids.and_then(|ids| with_groups(ids, envp, o.supplementary));
 
     // s6 rules come first, so that what the server sets (IPCLOCALPATH) or
     // removes (-E) wins over a rule's variables, as in s6-ipcserver-access.
-    let s6 = match (o.rules, client) {
-        (Some(RulesOption::S6Dir(path)), Some(c)) => {
-            Some(apply_s6_rules(path, s6rules::Rules::open_dir, o.rules_optional, c, env))
+    let s6 = match o.rules {
+        Some(RulesOption::S6Dir(path)) => {
+            Some(apply_s6_rules(path, s6rules::Rules::open_dir, o.rules_optional, client(), env))
         }
-        (Some(RulesOption::S6Cdb(path)), Some(c)) => {
-            Some(apply_s6_rules(path, s6rules::Rules::open_cdb, o.rules_optional, c, env))
+        Some(RulesOption::S6Cdb(path)) => {
+            Some(apply_s6_rules(path, s6rules::Rules::open_cdb, o.rules_optional, client(), env))
         }
         _ => None,
     };
@@ -173,19 +210,24 @@ fn main(start: Start) -> ! {
 
     // ucspi-ipc's rules come after -E's clean-up: their variables are
     // always passed on.
-    let allowed = match (o.rules, client, s6) {
-        (Some(RulesOption::Ucspi(path)), Some(c), _) => {
-            let rules = RulesFile { path, optional: o.rules_optional };
-            connection::verdict(Some(rules), or_own(c), record(), env)
+    let allowed = match (o.rules, s6) {
+        (Some(RulesOption::Ucspi(path)), _) => {
+            let rules = RulesFile { path, optional: o.rules_optional, supplementary: o.supplementary };
+            let client = client().map(|c| {
+                let (euid, egid) = or_own(c);
+                Client { euid: Some(euid), egid: Some(egid), ..c }
+            });
+            connection::verdict(Some(rules), client, record(), env)
                 .unwrap_or_else(|Dropped| runtime::exit(log::EXIT_TEMP))
         }
-        (_, _, Some(Verdict::Deny)) => false,
+        (_, Some(Verdict::Deny)) => false,
         _ => true,
     };
-    if let (true, Some(c)) = (logging, client) {
+    if let (true, Some(c)) = (logging, ids) {
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
         let remote = env::get(envp, b"IPCREMOTEPATH").unwrap_or(b"");
-        connection::log_access(Access { name: log::name(), pid, local }, allowed, remote, or_own(c));
+        let facts = (o.verbosity >= connection::FACTS_VERBOSITY).then(|| facts(envp));
+        connection::log_access(Access { name: log::name(), pid, local }, allowed, remote, or_own(c), facts);
     }
     if !allowed {
         runtime::exit(log::EXIT_PERMANENT);

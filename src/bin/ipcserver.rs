@@ -1,4 +1,4 @@
-//! ipcserver [ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ]
+//! ipcserver [ -1UXShHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ]
 //!   [ -B banner ] [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ]
 //!   [ -l localname ] PATH prog...
 //!
@@ -30,13 +30,13 @@ ucspi_ipc::program!(main);
 fn main(start: Start) -> ! {
     log::init(
         c"ipcserver",
-        c"[ -1UXhHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] \
+        c"[ -1UXShHoOdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] \
 [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] path program",
     );
     // Numbers are checked here (so that nothing is bound for a command
     // line that will fail) and passed on as written.
     let mut o = ServerOptions::default();
-    let mut opts = Getopt::new(start.argv, b"1UXhHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:");
+    let mut opts = Getopt::new(start.argv, b"1UXShHoOdDqQvpPc:C:x:B:g:u:G:b:a:l:");
     for opt in opts.by_ref() {
         if !o.read(&opt, start.envp) {
             log::usage();
@@ -101,15 +101,19 @@ fn build_chain(
 ) -> Result<(), rustix::io::Errno> {
     let c = &o.connection;
     let access = c.rules.is_some() || c.banner.is_some() || c.localname.is_some();
-    let verbosity = |link_logs_access: bool| -> &'static CStr {
-        match c.verbosity {
-            0 => c"-v0",
-            1 => c"-v1",
-            // With -v the original logs an access line for every
-            // connection: ipcserverd writes it when no link after it will.
-            _ if link_logs_access => c"-v3",
-            _ => c"-v2",
-        }
+    // Each link's -v: the front end's (0 to 3, -vv), but ipcserverd's
+    // levels from the access line on are one above the others' (it writes
+    // that line, at 3, only when no link after it will; at 4 with the
+    // client's pid and groups, as ipcserver-access at 3), and the links
+    // that write no access line have nothing above 2.
+    const LEVELS: [&CStr; 5] = [c"-v0", c"-v1", c"-v2", c"-v3", c"-v4"];
+    let v = (c.verbosity as usize).min(3);
+    let plain = LEVELS[v.min(2)];
+    let daemon = match v {
+        // With -v the original logs an access line for every connection:
+        // ipcserverd writes it when no link after it will.
+        2.. if !access => LEVELS[v + 1],
+        _ => plain,
     };
     let link = |argv: &mut StrVec<'static>, name: &[u8], v: &'static CStr| {
         argv.push_concat(&[dir, b"/", name])?;
@@ -136,7 +140,7 @@ fn build_chain(
     argv.push_borrowed(c"ipcserver")?;
     argv.push_borrowed(c"-N")?;
     argv.push_borrowed(c"ipcserver")?;
-    argv.push_borrowed(verbosity(false))?;
+    argv.push_borrowed(plain)?;
     flag(argv, o.keep_existing, c"-D")?;
     option(argv, text(o.backlog), c"-b")?;
     option(argv, text(o.perms), c"-a")?;
@@ -144,7 +148,7 @@ fn build_chain(
     argv.push_borrowed(path)?;
 
     if t.uid.is_some() || t.gid.is_some() || t.groups.is_some() {
-        link(argv, b"ipcapplyuidgid", verbosity(false))?;
+        link(argv, b"ipcapplyuidgid", plain)?;
         number(argv, t.uid.map(Uid::as_raw), b"-u")?;
         number(argv, t.gid.map(Gid::as_raw), b"-g")?;
         if let Some(groups) = t.groups {
@@ -156,7 +160,7 @@ fn build_chain(
         argv.push_borrowed(c"--")?;
     }
 
-    link(argv, b"ipcserverd", verbosity(!access))?;
+    link(argv, b"ipcserverd", daemon)?;
     flag(argv, o.ready, c"-1")?;
     flag(argv, !c.peercred, c"-P")?;
     option(argv, text(o.maxconn), c"-c")?;
@@ -164,9 +168,10 @@ fn build_chain(
     argv.push_borrowed(c"--")?;
 
     if access {
-        link(argv, b"ipcserver-access", verbosity(false))?;
+        link(argv, b"ipcserver-access", LEVELS[v])?;
         option(argv, c.rules, c"-x")?;
         flag(argv, c.rules_optional, c"-X")?;
+        flag(argv, c.supplementary, c"-S")?;
         option(argv, c.banner, c"-B")?;
         option(argv, c.localname, c"-l")?;
         argv.push_borrowed(c"--")?;

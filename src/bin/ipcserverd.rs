@@ -44,7 +44,7 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::Signal;
 use ucspi_ipc::children::{self, Children, Signals};
-use ucspi_ipc::connection::{self, Access, Peer};
+use ucspi_ipc::connection::{self, Access, GroupsBuf, Peer};
 use ucspi_ipc::env::{Env, Mark};
 use ucspi_ipc::io::Std;
 use ucspi_ipc::runtime::{self, CStrArray, Forked, SigSet, Start};
@@ -92,6 +92,8 @@ struct Server {
     localmax: usize,
     /// The running children, tagged with their client's uid.
     children: Children,
+    /// Where each client's groups are read.
+    groups: &'static mut GroupsBuf,
     /// The environment of every child up to `base`; per connection only
     /// the remote variables are added after it.
     env: &'static mut Env<'static>,
@@ -135,6 +137,9 @@ fn main(start: Start) -> ! {
         log::usage();
     }
     let Inherited { fd: listener, nonblocking, local } = Inherited::stdin();
+    if peercred {
+        connection::probe_groups(listener);
+    }
 
     let env = Env::take();
     if let Err(e) = connection::server_env(env, start.envp, &local) {
@@ -171,6 +176,7 @@ fn main(start: Start) -> ! {
         peercred,
         localmax: localmax.unwrap_or(maxconn).min(maxconn),
         children: Children::take(maxconn),
+        groups: GroupsBuf::take(),
         env,
         base,
         prog: opts.operands(),
@@ -326,13 +332,13 @@ impl Server {
     }
 
     fn serve(&mut self, conn: OwnedFd, remote: &[u8], how: Spawn) {
-        let Some(peer) = Peer::accepted(&conn, remote, self.peercred) else { return };
+        let Some(peer) = Peer::accepted(&conn, remote, self.peercred, self.groups) else { return };
         let tag = peer.uid_tag();
         let mut others = self.children.count(tag);
         if connection::over_local_limit(others, self.localmax) {
             // Children of this uid may have exited since the last look at
             // the signals: count again before refusing.
-            self.reap();
+            reap(&mut self.children, &mut self.paused);
             others = self.children.count(tag);
             if connection::over_local_limit(others, self.localmax) {
                 return connection::refuse(&peer, self.localmax);
@@ -405,23 +411,30 @@ impl Server {
         }
     }
 
-    /// Collects every child that has exited; a child exiting also ends a
-    /// pause for a resource shortage.
+    /// Collects every child that has exited ([`reap`]).
     fn reap(&mut self) {
-        let paused = &mut self.paused;
-        self.children.reap(|_, _| *paused = false);
+        reap(&mut self.children, &mut self.paused);
     }
+}
+
+/// Collects every child that has exited; a child exiting also ends a
+/// pause for a resource shortage. (Of the server's fields, for a caller
+/// that borrows another: a client's groups.)
+fn reap(children: &mut Children, paused: &mut bool) {
+    children.reap(|_, _| *paused = false);
 }
 
 /// What a child logs before it executes prog: `status: N/MAX`, `pid PID
 /// from REMOTE`, and at verbosity 3 the access line (when there is no
 /// ipcserver-access to write it), with our own ids under -P as the
-/// original.
+/// original; at verbosity 4 with the client's pid and groups.
 fn child_log(count: usize, maxconn: usize, local: &[u8], peer: &Peer<'_>) {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     children::log_status(count, maxconn);
     connection::log_pid_from(pid, peer.remote);
     if log::verbosity() >= 3 {
-        connection::log_access(Access { name: log::name(), pid, local }, true, peer.remote, peer.ids_or_own());
+        let facts = (log::verbosity() > connection::FACTS_VERBOSITY).then(|| peer.facts());
+        let access = Access { name: log::name(), pid, local };
+        connection::log_access(access, true, peer.remote, peer.ids_or_own(), facts);
     }
 }

@@ -1,7 +1,9 @@
 //! Calls on descriptors that rustix lacks or makes dear: whether a number
 //! is an open descriptor, closing every descriptor of a range
-//! (`close_range`, one by one on kernels without it), and on 32-bit
-//! machines a file's mode from `fstatat64`.
+//! (`close_range`, one by one on kernels without it), a socket option
+//! read into words (`getsockopt`: rustix has no `SO_PEERGROUPS`, and its
+//! `SO_PEERCRED` makes a pid that cannot be 0 of one the kernel says is),
+//! and on 32-bit machines a file's mode from `fstatat64`.
 //!
 //! And the two descriptor steps the runtime itself takes, which
 //! [`crate::io`] re-exports for everyone: closing a descriptor by number,
@@ -13,10 +15,11 @@
 use super::arch::syscall3;
 #[cfg(target_pointer_width = "32")]
 use super::arch::syscall4;
+use super::arch::syscall5;
 use super::{nr, result};
 #[cfg(target_pointer_width = "32")]
 use core::ffi::CStr;
-use rustix::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
 
 /// Whether `fd` is an open descriptor (fcntl F_GETFD succeeds): a
@@ -26,6 +29,30 @@ pub fn is_open(fd: u32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags, if it exists.
     let ret = unsafe { syscall3(nr::FCNTL, fd as usize, F_GETFD, 0) };
     result(ret).is_ok()
+}
+
+/// Reads socket option `name` of `level` on `fd` into `buf`, as
+/// getsockopt(2) does: how many bytes the kernel wrote (the options read
+/// this way, `SO_PEERCRED` and `SO_PEERGROUPS`, are made of 32-bit words,
+/// which any bytes make). A `buf` too small for `SO_PEERGROUPS` is
+/// `ERANGE`.
+pub fn getsockopt(fd: BorrowedFd<'_>, level: u32, name: u32, buf: &mut [u32]) -> Result<usize, Errno> {
+    let mut len = core::mem::size_of_val(buf).min(i32::MAX as usize) as u32;
+    // SAFETY: the kernel writes at most `len` bytes into `buf`, which has
+    // room for them, and the length it wrote into `len`, a socklen_t; `fd`
+    // is borrowed, so open.
+    let ret = unsafe {
+        syscall5(
+            nr::GETSOCKOPT,
+            fd.as_raw_fd() as usize,
+            level as usize,
+            name as usize,
+            buf.as_mut_ptr() as usize,
+            &mut len as *mut u32 as usize,
+        )
+    };
+    result(ret)?;
+    Ok(len as usize)
 }
 
 /// The mode of the file `path` names, relative to `dir`, as fstatat64(2)

@@ -337,6 +337,16 @@ pub fn own_ids() -> (u32, u32) {
     (field("Uid:"), field("Gid:"))
 }
 
+/// Our supplementary groups, from /proc, as a server writes a client's:
+/// comma-separated, ascending.
+pub fn own_groups() -> String {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = s.lines().find(|l| l.starts_with("Groups:")).unwrap();
+    let mut gids: Vec<u32> = line.split_whitespace().skip(1).map(|g| g.parse().unwrap()).collect();
+    gids.sort_unstable();
+    gids.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",")
+}
+
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
