@@ -42,6 +42,7 @@ mod ipcserver_socketbinder;
 mod ipcserverd;
 mod man;
 mod package;
+mod peer_facts;
 mod prefork;
 mod readme;
 mod recipes;
