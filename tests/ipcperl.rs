@@ -188,10 +188,12 @@ fn the_handler_sees_its_arguments_environment_and_input() {
     let want = format!(
         "args=one,two words, $0=h.pm\nline=a line from the client\nfloor=2\n\
          GREETING=hello there\nINHERITED=yes\nIPCCONNNUM=0\nIPCLOCALPATH={}\nIPCREMOTEEGID={}\n\
-         IPCREMOTEEUID={}\nIPCREMOTEPATH=\nPROTO=IPC\n",
+         IPCREMOTEEUID={}\nIPCREMOTEGIDLIST={}\nIPCREMOTEPATH=\nIPCREMOTEPID={}\nPROTO=IPC\n",
         sock.display(),
         std::fs::metadata("/proc/self").unwrap().gid(),
-        euid()
+        euid(),
+        own_groups(),
+        std::process::id()
     );
     assert_eq!(got, want, "{}", p.log());
     p.stop();
