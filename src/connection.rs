@@ -207,13 +207,13 @@ impl<'a> Peer<'a> {
     /// groups. `None` when they are asked for and not known: the client
     /// is denied (the warning is written, see [`Client::with_groups`]).
     pub fn client(&self, supplementary: bool) -> Option<Client<'a>> {
-        let (euid, egid) = self.ids.unzip();
-        let mut client = Client { euid, egid, groups: GidList::default() };
-        if supplementary {
-            client = client.with_groups(self.groups)?;
-        }
         let (euid, egid) = self.ids_or_own();
-        Some(Client { euid: Some(euid), egid: Some(egid), ..client })
+        let client = Client { euid: Some(euid), egid: Some(egid), groups: GidList::EMPTY };
+        // A client the server knows nothing of (-P) has no groups to try.
+        match supplementary && self.ids.is_some() {
+            true => client.with_groups(self.groups),
+            false => Some(client),
+        }
     }
 
     /// What its access line says of it at a higher verbosity.

@@ -66,7 +66,7 @@ impl ConnectionOptions {
             b'q' => self.verbosity = 0,
             b'Q' => self.verbosity = 1,
             // A second -v says more (the original takes -vv as -v).
-            b'v' => self.verbosity = if self.verbosity >= 2 { FACTS_VERBOSITY } else { 2 },
+            b'v' => self.verbosity = (self.verbosity + 1).clamp(2, FACTS_VERBOSITY),
             b'p' => self.peercred = true,
             b'P' => self.peercred = false,
             b'x' => self.rules = Some(opt.arg),
