@@ -100,11 +100,7 @@ impl<'g> Client<'g> {
             Some(groups) => Some(Client { groups, ..self }),
             None if self.euid.is_none() && self.egid.is_none() => Some(self),
             None => {
-                if crate::log::verbosity() >= 1 {
-                    crate::log::Line::new()
-                        .str(b"warning: denying a client whose supplementary groups are not known")
-                        .emit();
-                }
+                crate::log::warn(&[b"denying a client whose supplementary groups are not known"]);
                 None
             }
         }
