@@ -374,11 +374,7 @@ fn s6_rules_with_and_without_big_s() {
     }
     let dir = TempDir::new();
     let rules = dir.join("rules");
-    for f in ["gid/60002/allow", "uid/default/deny"] {
-        let p = rules.join(f);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, b"").unwrap();
-    }
+    write_tree(&rules, &[("gid/60002/allow", b""), ("uid/default/deny", b"")]);
     for (s_flag, allowed) in [(true, true), (false, false)] {
         let mut argv = vec!["ipcserver-socketbinder", "SOCK", "BIN/ipcserverd", "-1", "BIN/ipcserver-access", "-v2"];
         argv.extend(if s_flag { &["-S"][..] } else { &[] });
@@ -399,21 +395,18 @@ fn s6_rules_with_and_without_big_s() {
 fn s6_keys_with_supplementary_groups() {
     let dir = TempDir::new();
     let rules = dir.join("rules");
-    for (f, body) in [
-        ("gid/10/allow", "primary\n"),
-        ("gid/20/deny", ""),
-        ("gid/30/allow", "thirty\n"),
-        ("uid/default/allow", "default\n"),
-    ] {
-        let p = rules.join(f);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, b"").unwrap();
-        if !body.is_empty() {
-            let env = rules.join(f).parent().unwrap().join("env/WHO");
-            std::fs::create_dir_all(env.parent().unwrap()).unwrap();
-            std::fs::write(env, body).unwrap();
-        }
-    }
+    write_tree(
+        &rules,
+        &[
+            ("gid/10/allow", b""),
+            ("gid/10/env/WHO", b"primary\n"),
+            ("gid/20/deny", b""),
+            ("gid/30/allow", b""),
+            ("gid/30/env/WHO", b"thirty\n"),
+            ("uid/default/allow", b""),
+            ("uid/default/env/WHO", b"default\n"),
+        ],
+    );
     let decide = |s_flag: bool, egid: &str, groups: Option<&str>| {
         let mut c = cmd("ipcserver-access");
         c.args(if s_flag { &["-S"][..] } else { &[] }).arg("-i").arg(&rules).args(["sh", "-c", "echo $WHO"]);

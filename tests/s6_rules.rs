@@ -111,15 +111,6 @@ fn without_execline_wrapper(o: Outcome) -> Outcome {
     }
 }
 
-fn write_tree(root: &Path, tree: &[(&str, &[u8])]) {
-    std::fs::create_dir_all(root).unwrap();
-    for (path, content) in tree {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-}
-
 /// s6-accessrules-cdb-from-fs DIR into CDB.
 fn s6_compile(dir: &Path, cdb: &Path) {
     let o = run(Command::new("s6-accessrules-cdb-from-fs").arg(cdb).arg(dir), 10);

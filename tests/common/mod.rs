@@ -479,6 +479,17 @@ pub fn env_value(out: &[u8], name: &str) -> Option<String> {
     env_lines(out).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
 }
 
+/// Writes the files of `tree` (path under `root`, contents) under
+/// `root`, making the directories: an s6 rules directory, say.
+pub fn write_tree(root: &Path, tree: &[(&str, &[u8])]) {
+    std::fs::create_dir_all(root).unwrap();
+    for (path, content) in tree {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
 /// Compiles access rules with our ipcrules into DIR/rules.cdb.
 pub fn rules(dir: &Path, text: &str) -> PathBuf {
     let cdb = dir.join("rules.cdb");
