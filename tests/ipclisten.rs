@@ -213,6 +213,8 @@ fn instances_are_kept_running_and_restarted() {
         "ipclisten: status: 0/3\nipclisten: status: 1/3\nipclisten: status: 2/3\nipclisten: status: 3/3\n"
     );
     kill(first[1], 9);
+    // Its end first: until it is reaped, the killed one is still a child.
+    assert!(wait_until(10, || l.log().contains(&format!("end {} status 9\n", first[1]))), "{}", l.log());
     let now = l.instances(3, "sleep");
     assert!(!now.contains(&first[1]) && now.contains(&first[0]) && now.contains(&first[2]), "{first:?} then {now:?}");
     let after = l.log_lines(7).lines().skip(4).map(|l| format!("{l}\n")).collect::<String>();
