@@ -16,6 +16,8 @@ pub mod connection;
 pub mod env;
 pub mod exec;
 pub mod io;
+#[cfg(feature = "libc")]
+pub mod libc;
 pub mod lines;
 pub mod lockfile;
 pub mod log;

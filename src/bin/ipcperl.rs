@@ -13,16 +13,16 @@
 //! the C library's state is right in the children that run Perl.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
-// The one program that calls C: libc (fork, errno, environ) and the shim.
+// It calls C: the shim (libc's fork and environ through ucspi_ipc::libc).
 #![allow(unsafe_code)]
 
 use core::ffi::{c_char, c_int, CStr};
 use core::ptr::NonNull;
-use rustix::io::Errno;
 use rustix::process::Pid;
+use ucspi_ipc::libc;
 use ucspi_ipc::log::{self, Line};
 use ucspi_ipc::prefork::{Connection, Server};
-use ucspi_ipc::runtime::{self, CStrArray, Forked, Start};
+use ucspi_ipc::runtime::{self, CStrArray, Start};
 
 const USAGE: &CStr = ucspi_ipc::prefork_usage!("file.pm sub [ args... ]");
 
@@ -34,12 +34,6 @@ const BOOTSTRAP: &str = concat!(include_str!("../perl/bootstrap.pl"), "\0");
 const MESSAGE_MAX: usize = 1024;
 
 extern "C" {
-    /// libc's.
-    fn fork() -> c_int;
-    /// libc's: where errno is, for this thread.
-    fn __errno_location() -> *mut c_int;
-    /// libc's: the process's environment, which Perl's %ENV writes through.
-    static environ: *const *const c_char;
     /// src/perl/shim.c: creates and starts the interpreter, with $0 set to
     /// `script`; 0 or -1.
     fn ipcperl_start(
@@ -79,15 +73,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 #[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    let (Some(args), Some(env)) = (NonNull::new(argv.cast_mut()), NonNull::new(envp.cast_mut())) else {
-        runtime::exit(log::EXIT_TEMP)
-    };
-    // SAFETY: libc's start files call main with the process's argv and
-    // envp: null-terminated arrays of NUL-terminated strings, on the
-    // initial stack, which live as long as the process; nothing changes
-    // those arrays (libc's setenv, and Perl as src/perl/shim.c sets it up,
-    // copy the environment before they change it).
-    let start = unsafe { Start { argv: CStrArray::from_ptr(args), envp: CStrArray::from_ptr(env) } };
+    // SAFETY: main's own arguments, which nothing changes: Perl, as
+    // src/perl/shim.c sets it up, copies the environment before it
+    // changes it.
+    let start = unsafe { libc::start(argv, envp) };
     ipcperl(start, MainArgs { argc, argv, envp })
 }
 
@@ -97,9 +86,9 @@ const _: fn(Start, MainArgs) -> ! = ipcperl;
 
 fn ipcperl(start: Start, main_args: MainArgs) -> ! {
     let mut server = Server::from_command_line(start, c"ipcperl", USAGE, 2);
-    // SAFETY: libc_fork is fork(2) through libc, and this program has one
+    // SAFETY: libc::fork is fork(2) through libc, and this program has one
     // thread.
-    unsafe { server.fork_with(libc_fork) };
+    unsafe { server.fork_with(libc::fork) };
     // Perl owns the descriptors its handles use, opened when it likes (a
     // database handle kept in a global, say): closing them behind its back
     // would break them. A handle in a lexical closes with its scope.
@@ -110,22 +99,6 @@ fn ipcperl(start: Start, main_args: MainArgs) -> ! {
         let child = rustix::process::getpid();
         move |connection: &Connection<'_>| handle(connection, child)
     })
-}
-
-/// fork(2) through libc, which runs its `atfork` handlers and resets its
-/// own per-process state in the child.
-///
-/// # Safety
-/// As fork(2) in a program with one thread: always.
-unsafe fn libc_fork() -> Result<Forked, Errno> {
-    // SAFETY: libc's fork takes nothing and returns -1, 0 or a pid.
-    match unsafe { fork() } {
-        // SAFETY: errno is this thread's, set by the failed fork.
-        -1 => Err(Errno::from_raw_os_error(unsafe { *__errno_location() })),
-        0 => Ok(Forked::Child),
-        // SAFETY: a positive return of fork is the child's pid.
-        pid => Ok(Forked::Parent(unsafe { Pid::from_raw_unchecked(pid) })),
-    }
 }
 
 /// A child's set-up: an interpreter, the bootstrap, file.pm. Exits 111 with
@@ -189,8 +162,7 @@ fn handle(connection: &Connection<'_>, child: Pid) {
     if environ_digest() != before {
         // Perl restores %ENV, and through it the C environment, after each
         // call; something else changed the latter (see doc/ipcperl.md).
-        warn(&[b"dropping connection, environ changed"], &[0]);
-        runtime::exit(log::EXIT_TEMP);
+        libc::drop_for_changed_environ();
     }
 }
 
@@ -244,11 +216,9 @@ struct Digest {
 
 fn environ_digest() -> Digest {
     let mut d = Digest { entries: 0, sums: (0, 0) };
-    // SAFETY: `environ` is libc's, read on the only thread; it is null
-    // (after clearenv) or a null-terminated array of NUL-terminated
-    // strings, which nothing changes while we read them.
-    let Some(p) = NonNull::new(unsafe { core::ptr::addr_of!(environ).read() }.cast_mut()) else { return d };
-    // SAFETY: as above, for the time of this loop.
+    let Some(p) = NonNull::new(libc::environ().cast_mut()) else { return d };
+    // SAFETY: libc's environ is a null-terminated array of NUL-terminated
+    // strings, which nothing changes while we read them (one thread).
     for entry in unsafe { CStrArray::from_ptr(p) }.iter() {
         let (a, b) = hash(entry.to_bytes());
         d.entries += 1;
