@@ -20,23 +20,32 @@ use std::time::Duration;
 /// the path of its program `name`. The target directory is kept between
 /// runs, so only the first build compiles the dependencies.
 fn build_crate(manifest: &Path, target_dir: &Path, name: &str) -> PathBuf {
+    cargo_build(manifest, &[], target_dir).join(name)
+}
+
+/// `cargo build` of `manifest`'s crate (or, with `-p NAME` in `args`, of
+/// one package of its workspace) as [`build_crate`] does it; returns the
+/// directory of what it built.
+pub(crate) fn cargo_build(manifest: &Path, args: &[&str], target_dir: &Path) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = env!("UCSPI_IPC_TARGET");
     let o = run(
         Command::new(cargo)
-            .args(["build", "--release", "--offline", "--quiet", "--target", target, "--manifest-path"])
+            .args(["build", "--release", "--offline", "--quiet", "--target", target])
+            .args(args)
+            .arg("--manifest-path")
             .arg(manifest)
             .arg("--target-dir")
             .arg(target_dir)
             .env_remove("RUSTFLAGS"),
         600,
     );
-    assert!(o.status.success(), "{} does not build:\n{}", manifest.display(), stderr(&o));
-    target_dir.join(target).join("release").join(name)
+    assert!(o.status.success(), "{} {args:?} does not build:\n{}", manifest.display(), stderr(&o));
+    target_dir.join(target).join("release")
 }
 
 /// Where the tests build their crates: beside our own release directory.
-fn tests_target(what: &str) -> PathBuf {
+pub(crate) fn tests_target(what: &str) -> PathBuf {
     bin("ipccat").parent().unwrap().parent().unwrap().join(what)
 }
 
@@ -52,18 +61,18 @@ fn fixture() -> PathBuf {
 }
 
 /// A preforking server on `DIR/s`, stderr in `DIR/log`.
-struct Prefork {
-    server: Server,
+pub(crate) struct Prefork {
+    pub(crate) server: Server,
     dir: TempDir,
 }
 
 impl Prefork {
-    fn start(program: &Path, opts: &[&str], args: &[&str]) -> Prefork {
+    pub(crate) fn start(program: &Path, opts: &[&str], args: &[&str]) -> Prefork {
         let dir = TempDir::new();
         Prefork::start_in(dir, program, opts, args)
     }
 
-    fn start_in(dir: TempDir, program: &Path, opts: &[&str], args: &[&str]) -> Prefork {
+    pub(crate) fn start_in(dir: TempDir, program: &Path, opts: &[&str], args: &[&str]) -> Prefork {
         let sock = dir.join("s");
         let log = std::fs::File::create(dir.join("log")).unwrap();
         let mut c = Command::new(program);
@@ -78,16 +87,16 @@ impl Prefork {
         Prefork { server, dir }
     }
 
-    fn sock(&self) -> PathBuf {
+    pub(crate) fn sock(&self) -> PathBuf {
         self.dir.join("s")
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap()
     }
 
     /// Sends one command line and reads the answer to EOF.
-    fn ask(&self, line: &str) -> String {
+    pub(crate) fn ask(&self, line: &str) -> String {
         let mut s = self.connect();
         // A dropped or denied connection may be closed before the line is
         // written: what it answered is what counts.
@@ -97,19 +106,19 @@ impl Prefork {
         String::from_utf8(v).unwrap()
     }
 
-    fn connect(&self) -> UnixStream {
+    pub(crate) fn connect(&self) -> UnixStream {
         let s = UnixStream::connect(self.sock()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s
     }
 
     /// Waits until the log has `n` lines containing `what`.
-    fn wait_log(&self, what: &str, n: usize) -> bool {
+    pub(crate) fn wait_log(&self, what: &str, n: usize) -> bool {
         wait_until(10, || self.log().matches(what).count() >= n)
     }
 
     /// SIGTERM, then the exit status; no child of the server is left.
-    fn stop(&mut self) -> i32 {
+    pub(crate) fn stop(&mut self) -> i32 {
         let pid = self.server.pid();
         let kids = children(pid).0;
         self.server.signal(15);
@@ -487,7 +496,7 @@ fn a_quiet_server_refuses_over_the_local_limit_without_a_line() {
 
 /// The original's ipcprint of each release at hand: 0.67
 /// (`UCSPI_IPC_ORIGINAL`) and 0.70 (`UCSPI_IPC_ORIGINAL_070`).
-fn originals() -> Vec<PathBuf> {
+pub(crate) fn originals() -> Vec<PathBuf> {
     let mut found = Vec::new();
     for var in ["UCSPI_IPC_ORIGINAL", "UCSPI_IPC_ORIGINAL_070"] {
         match std::env::var_os(var) {
@@ -499,7 +508,7 @@ fn originals() -> Vec<PathBuf> {
 }
 
 /// A log with the numbers that vary (pids) as N and the socket as S.
-fn normal_log(log: &str, sock: &Path) -> Vec<String> {
+pub(crate) fn normal_log(log: &str, sock: &Path) -> Vec<String> {
     log.replace(sock.to_str().unwrap(), "S")
         .lines()
         .map(|l| {

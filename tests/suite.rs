@@ -32,6 +32,7 @@ mod ipcclient;
 mod ipcconnect;
 mod ipcexec;
 mod ipcexec_config;
+mod ipchandle_c;
 mod ipclisten;
 mod ipcperl;
 mod ipcrules;
