@@ -1,8 +1,12 @@
 //! package/install and package/modes: every program the crate builds is
 //! installed, with its mode, and a partial build installs nothing; a
 //! program only a Cargo feature builds (ipcperl) is installed when built.
-//! Every program has a manual page, installed where man finds it.
+//! Every program has a manual page, installed where man finds it. The C
+//! interface to the preforking servers (library, header, pkg-config
+//! file) is installed when it was built, where pkg-config and a C
+//! compiler find it.
 use crate::common;
+use crate::ipchandle_c;
 
 use common::TempDir;
 use std::os::unix::fs::PermissionsExt;
@@ -200,7 +204,8 @@ fn an_unknown_option_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(100));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "package/install: usage: package/install [ --prefix DIR ] [ --destdir DIR ] [ --mandir DIR ] [ --target TRIPLE ]\n"
+        "package/install: usage: package/install [ --prefix DIR ] [ --destdir DIR ] [ --mandir DIR ] \
+[ --libdir DIR ] [ --includedir DIR ] [ --target TRIPLE ]\n"
     );
 }
 
@@ -307,6 +312,147 @@ fn install_puts_the_pages_in_mandir() {
     let out = install_command(&stand_ins(false, ""), &dest).env("MANDIR", "/srv/man").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dest.join("srv/man/man1/ipcserver.1").is_file());
+    assert!(!dest.join("usr/local/lib").exists() && !dest.join("usr/local/include").exists(), "no C interface built");
+}
+
+/// Stand-ins for the programs, and the C interface's library as built
+/// (tests/ipchandle_c.rs builds it).
+fn stand_ins_with_the_c_library() -> TempDir {
+    let built = stand_ins(false, "");
+    std::fs::copy(ipchandle_c::library(), built.join("release/libucspi_ipc_ipchandle.a")).unwrap();
+    built
+}
+
+/// The pkg-config file package/install writes for these directories.
+fn pc_file(prefix: &str, libdir: &str, includedir: &str) -> String {
+    let template = std::fs::read_to_string(top().join("ipchandle/ucspi-ipc-ipchandle.pc.in")).unwrap();
+    let manifest = std::fs::read_to_string(top().join("Cargo.toml")).unwrap();
+    let version = manifest.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
+    let mut pc = String::new();
+    for line in template.lines().filter(|l| !l.starts_with('#')) {
+        let line = line
+            .replace("@prefix@", prefix)
+            .replace("@libdir@", libdir)
+            .replace("@includedir@", includedir)
+            .replace("@version@", version);
+        pc.push_str(&line);
+        pc.push('\n');
+    }
+    assert!(!pc.contains('@'), "{pc}");
+    pc
+}
+
+/// When the C interface was built: the library in LIBDIR (PREFIX/lib),
+/// its header in INCLUDEDIR/ucspi-ipc (INCLUDEDIR: PREFIX/include), the
+/// pkg-config file in LIBDIR/pkgconfig naming both, all 0644, under
+/// DESTDIR; --libdir and --includedir (or LIBDIR and INCLUDEDIR) move them.
+#[test]
+fn install_puts_the_c_interface_where_pkg_config_finds_it() {
+    let built = stand_ins_with_the_c_library();
+    for (args, env, prefix, libdir, includedir) in [
+        (vec!["--prefix", "/usr"], None, "/usr", "/usr/lib", "/usr/include"),
+        (
+            vec!["--libdir", "/usr/lib/x86_64-linux-gnu", "--includedir=/opt/c&d|e"],
+            None,
+            "/usr/local",
+            "/usr/lib/x86_64-linux-gnu",
+            "/opt/c&d|e",
+        ),
+        (vec![], Some(("LIBDIR", "/srv/lib")), "/usr/local", "/srv/lib", "/usr/local/include"),
+    ] {
+        let dest = TempDir::new();
+        let mut c = install_command(&built, &dest);
+        c.env_remove("LIBDIR").env_remove("INCLUDEDIR").args(&args);
+        if let Some((name, value)) = env {
+            c.env(name, value);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let under = |dir: &str, name: &str| dest.path().join(dir.trim_start_matches('/')).join(name);
+        let files = [
+            (under(libdir, "libucspi_ipc_ipchandle.a"), std::fs::read(built.join("release/libucspi_ipc_ipchandle.a"))),
+            (under(includedir, "ucspi-ipc/ipchandle.h"), std::fs::read(top().join("ipchandle/ipchandle.h"))),
+            (under(libdir, "pkgconfig/ucspi-ipc-ipchandle.pc"), Ok(pc_file(prefix, libdir, includedir).into_bytes())),
+        ];
+        for (file, contents) in files {
+            assert_eq!(std::fs::read(&file).ok(), contents.ok(), "{args:?}: {}", file.display());
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o7777, 0o644, "{}", file.display());
+            assert!(stdout.contains(&format!("package/install: installed {} (0644)\n", file.display())), "{stdout}");
+        }
+        let leftovers: Vec<_> = walk(dest.path()).into_iter().filter(|p| p.ends_with(".tmp")).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+/// Every file under `dir`, as text.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+/// The C block of doc/ipchandle.md's "From C": greet.c.
+fn documented_c_server() -> String {
+    let page = std::fs::read_to_string(top().join("doc/ipchandle.md")).unwrap();
+    let from_c = page.split("\n## From C\n").nth(1).expect("doc/ipchandle.md has a section \"From C\"");
+    let block = from_c.split("```c\n").nth(1).expect("a ```c block in \"From C\"");
+    block.split("\n```\n").next().unwrap().to_string() + "\n"
+}
+
+/// The page's greet.c, compiled as the page says against what
+/// package/install installed (found through pkg-config, in a DESTDIR),
+/// serves as the page shows.
+#[test]
+fn the_documented_c_server_builds_with_pkg_config_and_serves() {
+    if !common::have("pkg-config") {
+        return;
+    }
+    let Some(cc) = ipchandle_c::c_compiler() else {
+        common::skip(ipchandle_c::NO_C_COMPILER);
+        return;
+    };
+    let built = stand_ins_with_the_c_library();
+    let dest = TempDir::new();
+    let out = install_command(&built, &dest).env_remove("LIBDIR").env_remove("INCLUDEDIR").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let pkg_config = common::run(
+        Command::new("pkg-config")
+            .args(["--cflags", "--libs", "ucspi-ipc-ipchandle"])
+            .env("PKG_CONFIG_PATH", dest.join("usr/local/lib/pkgconfig"))
+            .env("PKG_CONFIG_SYSROOT_DIR", dest.path())
+            .env_remove("PKG_CONFIG_LIBDIR"),
+        30,
+    );
+    assert_eq!(pkg_config.status.code(), Some(0), "{}", common::stderr(&pkg_config));
+    let flags = common::stdout(&pkg_config);
+    let source = dest.join("greet.c");
+    std::fs::write(&source, documented_c_server()).unwrap();
+    let greet = dest.join("greet");
+    let o = common::run(
+        Command::new(cc)
+            .args(["-O2", "-Wall", "-Werror", "-o"])
+            .arg(&greet)
+            .arg(&source)
+            .args(flags.split_whitespace()),
+        120,
+    );
+    assert!(o.status.success(), "cc greet.c {flags}: {}", common::stderr(&o));
+    let sock = dest.join("s");
+    let mut c = Command::new(&greet);
+    c.args(["-c", "2"]).arg(&sock).arg("hi");
+    let mut server = common::Server::start(&mut c, &sock);
+    let (uid, _) = common::own_ids();
+    let answer = common::fetch(&sock).unwrap();
+    assert_eq!(String::from_utf8_lossy(&answer), format!("hi, uid {uid}: you are client 1 of this child\n"));
+    common::stop_with_children(&mut server);
 }
 
 /// After `package/install --prefix /usr/local`, man finds every page by
