@@ -41,6 +41,8 @@ CHILDREN=40
 CONFIGS=${CONFIGS:-"ours_print orig_print ours_exec ours_perl orig_perl"}
 
 say() { echo "bench_prefork: $*" >&2; }
+# start_servers, measure, rss_kb.
+. "$ROOT/tools/bench_lib.sh"
 
 WORK=$(mktemp -d /tmp/ucspi-bench-prefork.XXXXXX) || exit 111
 chmod 0755 "$WORK"
@@ -96,77 +98,6 @@ command_of() {
 	orig_perl) echo "$ORIG/ipcperl -c $CHILDREN $s $WORK/printvars.pm print_vars" ;;
 	esac
 }
-
-start_servers() {
-	local c cmd
-	for c in $CONFIGS; do
-		cmd=$(command_of "$c")
-		set -- $cmd
-		if [ ! -x "$1" ]; then
-			say "$c: $1 is missing"
-			continue
-		fi
-		(cd "$WORK" && exec env -i PATH="$PATH" $cmd) 2>"$WORK/$c.log" &
-		PID[$c]=$!
-	done
-	for c in "${!PID[@]}"; do
-		for _ in $(seq 100); do
-			[ -S "$WORK/$c.sock" ] && break
-			sleep 0.05
-		done
-	done
-	# ipcperl children load Perl: let them.
-	sleep 1
-}
-
-# cpu_ticks PID: utime+stime of PID and its children now running, plus the
-# children it has waited for.
-cpu_ticks() {
-	python3 - "$1" <<-'EOF'
-		import os, sys
-		top = int(sys.argv[1])
-		def fields(pid):
-		    with open(f"/proc/{pid}/stat") as f:
-		        return f.read().rsplit(")", 1)[1].split()
-		total = 0
-		try:
-		    f = fields(top)
-		    total += sum(int(x) for x in f[11:15])
-		except OSError:
-		    pass
-		for d in os.listdir("/proc"):
-		    if d.isdigit():
-		        try:
-		            f = fields(int(d))
-		        except OSError:
-		            continue
-		        if int(f[1]) == top:
-		            total += int(f[11]) + int(f[12])
-		print(total)
-	EOF
-}
-
-# measure CONFIG C: "conn_per_s p50 p99 cpu_us_per_conn", or FAILED.
-measure() {
-	local c=$1 k=$2 pid=${PID[$1]:-} before after line conns
-	if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo FAILED
-		return
-	fi
-	before=$(cpu_ticks "$pid")
-	line=$("$LOADGEN" "$WORK/$c.sock" -c "$k" -t "$SECS" -n 1000000)
-	after=$(cpu_ticks "$pid")
-	conns=$(sed -n 's/.*conns=\([0-9]*\) .*/\1/p' <<<"$line")
-	if [ -z "$conns" ] || [ "$conns" = 0 ] || ! grep -q "errors=0" <<<"$line"; then
-		say "$c c=$k: $line"
-		echo FAILED
-		return
-	fi
-	local tick_us=$((1000000 / $(getconf CLK_TCK)))
-	echo "$(sed -n 's/.*conn_per_s=\([0-9.]*\) p50_us=\([0-9]*\) p99_us=\([0-9]*\).*/\1 \2 \3/p' <<<"$line") $(((after - before) * tick_us * 100 / conns))"
-}
-
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 build
 start_servers
