@@ -135,6 +135,11 @@ fn session(program: &Path, opts: &[&str], connections: usize) -> (Vec<String>, V
     (answers, normal_log(&log, &p.sock()))
 }
 
+/// Rules in DIR/rules.cdb that allow our uid with `assignments`.
+fn allow_me(dir: &TempDir, assignments: &str) -> PathBuf {
+    rules(dir.path(), &format!("{}:allow,{assignments}\n", own_ids().0))
+}
+
 /// The example's bytes are ipcprint's in Rust, under the options that
 /// change them.
 #[test]
@@ -142,7 +147,7 @@ fn the_c_ipcprint_writes_what_ours_writes() {
     let Some(c_ipcprint) = c_ipcprint() else { return };
     let (uid, gid) = own_ids();
     let dir = TempDir::new();
-    let cdb = rules(dir.path(), &format!("{uid}:allow,IPCREMOTEPATH=\"set by a rule\"\n"));
+    let cdb = allow_me(&dir, "IPCREMOTEPATH=\"set by a rule\"");
     let cdb = cdb.to_str().unwrap();
     for opts in [
         vec!["-c", "1"],
@@ -272,7 +277,7 @@ fn environ_is_the_connections() {
     let Some(handler) = handler() else { return };
     let (uid, _) = own_ids();
     let dir = TempDir::new();
-    let cdb = rules(dir.path(), &format!("{uid}:allow,FOO=\"bar\"\n"));
+    let cdb = allow_me(&dir, "FOO=\"bar\"");
     let sock = dir.join("s");
     let mut c = Command::new(&handler);
     c.env("INHERITED", "yes").args(["-c", "1", "-x"]).arg(&cdb).arg(&sock);

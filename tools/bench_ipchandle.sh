@@ -45,18 +45,9 @@ ORIG=${UCSPI_IPC_ORIGINAL:-$ROOT/../shared/reference/ucspi-ipc-0.67/bin}
 CHILDREN=40
 CONFIGS="ours_print c_dynamic c_static_pie orig_print"
 
-say() { echo "bench_ipchandle: $*" >&2; }
-# start_servers, measure, rss_kb.
+# WORK, PID, say, start_servers, measure, rss_kb.
+BENCH=ipchandle
 . "$ROOT/tools/bench_lib.sh"
-
-WORK=$(mktemp -d /tmp/ucspi-bench-ipchandle.XXXXXX) || exit 111
-chmod 0755 "$WORK"
-declare -A PID
-cleanup() {
-	for c in "${!PID[@]}"; do kill "${PID[$c]}" 2>/dev/null; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 declare -A LABEL=(
 	[ours_print]="ipcprint (ours, Rust, no libc)"
@@ -120,26 +111,18 @@ build() {
 	LOADGEN=$TOOLS/release/loadgen
 }
 
-# startup CONFIG: "p50_us cpu_us" of its usage error path, or FAILED.
-startup() {
+# Each round, after a server's loadgen runs: its start-up, "start p50_us
+# cpu_us" of its usage error path, or FAILED.
+extra() {
 	local line
 	line=$("$TOOLS/spawnlimit" vfork -a -c 1 -n "$RUNS" -t 60 "${PROGRAM[$1]}" 2>/dev/null |
 		sed -n 's/.* p50_us=\([0-9]*\) .* cpu_median_us=\([0-9]*\).*/\1 \2/p')
-	echo "${line:-FAILED}"
+	echo "start ${line:-FAILED}"
 }
 
 build
 start_servers
-RAW=$WORK/raw
-for r in $(seq "$ROUNDS"); do
-	say "round $r/$ROUNDS"
-	for c in $CONFIGS; do
-		for k in 1 16; do
-			echo "$c $k $(measure "$c" "$k")" >>"$RAW"
-		done
-		echo "$c start $(startup "$c")" >>"$RAW"
-	done
-done
+run_rounds
 
 python3 - "$RAW" ${CONFIGS} <<-'EOF' "${LABEL[ours_print]}" "${LABEL[c_dynamic]}" "${LABEL[c_static_pie]}" "${LABEL[orig_print]}"
 	import statistics, sys
@@ -181,13 +164,10 @@ python3 - "$RAW" ${CONFIGS} <<-'EOF' "${LABEL[ours_print]}" "${LABEL[c_dynamic]}
 EOF
 
 echo
-echo "| server | parent RSS kB | one child's RSS kB | program bytes |"
-echo "|---|---:|---:|---:|"
+memory_table
+echo
+echo "| program | bytes |"
+echo "|---|---:|"
 for c in $CONFIGS; do
-	pid=${PID[$c]:-}
-	if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "| ${LABEL[$c]} | FAILED | | |"
-		continue
-	fi
-	echo "| ${LABEL[$c]} | $(rss_kb "$pid") | $(rss_kb "$(pgrep -P "$pid" | head -1)") | $(stat -L -c %s "${PROGRAM[$c]}") |"
+	echo "| ${LABEL[$c]} | $(stat -L -c %s "${PROGRAM[$c]}") |"
 done

@@ -1,16 +1,41 @@
-# tools/bench_lib.sh: what the preforking benchmarks share (sourced by
-# tools/bench_prefork.sh and tools/bench_ipchandle.sh, after they define
-# say, command_of CONFIG (the server's command line) and WORK (where each
-# CONFIG's socket, WORK/CONFIG.sock, and log go), and set CONFIGS, SECS,
-# LOADGEN and an associative array PID).
+# tools/bench_lib.sh: what the preforking benchmarks share, sourced by
+# tools/bench_prefork.sh and tools/bench_ipchandle.sh once they have set
+# BENCH (their name, for messages and the temporary directory). It makes
+# WORK, the temporary directory where each configuration's socket
+# (WORK/CONFIG.sock) and log go, removed at exit with every server left
+# in PID (CONFIG -> pid), and defines:
 #
-#   start_servers           starts each of CONFIGS, environment reduced to
-#                           PATH, its pid in PID[CONFIG], and waits for the
-#                           sockets
-#   measure CONFIG C        loadgen at concurrency C for SECS seconds:
-#                           "conn_per_s p50 p99 cpu_us_per_conn*100", or FAILED
+#   say MESSAGE...          progress, on stderr
+#   start_servers           starts each of CONFIGS (the script's
+#                           command_of CONFIG gives the command line),
+#                           environment reduced to PATH, its pid in
+#                           PID[CONFIG], and waits for the sockets
+#   measure CONFIG C        loadgen ($LOADGEN) at concurrency C for SECS
+#                           seconds: "conn_per_s p50 p99 cpu", cpu the
+#                           servers' CPU time per connection in hundredths
+#                           of µs, or FAILED
+#   run_rounds              ROUNDS rounds: each of CONFIGS measured at
+#                           concurrency 1 then 16, then, if the script
+#                           defines extra CONFIG, what it prints; each a
+#                           line "CONFIG C FIGURES" or "CONFIG EXTRA..."
+#                           in RAW (WORK/raw)
 #   rss_kb PID              a process's resident memory
+#   memory_table            each of CONFIGS's resident memory, parent and
+#                           one child (or what the script's child_rss
+#                           CONFIG PID says, if it defines one), as a
+#                           Markdown table, labelled by LABEL[CONFIG]
 # shellcheck shell=bash
+
+say() { echo "bench_$BENCH: $*" >&2; }
+
+WORK=$(mktemp -d "/tmp/ucspi-bench-$BENCH.XXXXXX") || exit 111
+chmod 0755 "$WORK"
+declare -A PID
+cleanup() {
+	for c in "${!PID[@]}"; do kill "${PID[$c]}" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 start_servers() {
 	local c cmd
@@ -83,3 +108,37 @@ measure() {
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
+memory_table() {
+	local c pid child
+	echo "| server | parent RSS kB | one child's RSS kB |"
+	echo "|---|---:|---:|"
+	for c in $CONFIGS; do
+		pid=${PID[$c]:-}
+		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+			echo "| ${LABEL[$c]} | FAILED | |"
+			continue
+		fi
+		if declare -F child_rss >/dev/null; then
+			child=$(child_rss "$c" "$pid")
+		else
+			child=$(rss_kb "$(pgrep -P "$pid" | head -1)")
+		fi
+		echo "| ${LABEL[$c]} | $(rss_kb "$pid") | $child |"
+	done
+}
+
+RAW=$WORK/raw
+run_rounds() {
+	local r c k
+	for r in $(seq "$ROUNDS"); do
+		say "round $r/$ROUNDS"
+		for c in $CONFIGS; do
+			for k in 1 16; do
+				echo "$c $k $(measure "$c" "$k")" >>"$RAW"
+			done
+			if declare -F extra >/dev/null; then
+				echo "$c $(extra "$c")" >>"$RAW"
+			fi
+		done
+	done
+}

@@ -40,18 +40,9 @@ ORIG=${UCSPI_IPC_ORIGINAL:-$ROOT/../shared/reference/ucspi-ipc-0.67/bin}
 CHILDREN=40
 CONFIGS=${CONFIGS:-"ours_print orig_print ours_exec ours_perl orig_perl"}
 
-say() { echo "bench_prefork: $*" >&2; }
-# start_servers, measure, rss_kb.
+# WORK, PID, say, start_servers, measure, rss_kb.
+BENCH=prefork
 . "$ROOT/tools/bench_lib.sh"
-
-WORK=$(mktemp -d /tmp/ucspi-bench-prefork.XXXXXX) || exit 111
-chmod 0755 "$WORK"
-declare -A PID
-cleanup() {
-	for c in "${!PID[@]}"; do kill "${PID[$c]}" 2>/dev/null; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 build() {
 	mkdir -p "$TOOLS" || exit 111
@@ -101,15 +92,7 @@ command_of() {
 
 build
 start_servers
-RAW=$WORK/raw
-for r in $(seq "$ROUNDS"); do
-	say "round $r/$ROUNDS"
-	for c in $CONFIGS; do
-		for k in 1 16; do
-			echo "$c $k $(measure "$c" "$k")" >>"$RAW"
-		done
-	done
-done
+run_rounds
 
 python3 - "$RAW" <<-'EOF' "${LABEL[ours_print]}" "${LABEL[orig_print]}" "${LABEL[ours_exec]}" "${LABEL[ours_perl]}" "${LABEL[orig_perl]}"
 	import statistics, sys
@@ -148,19 +131,13 @@ python3 - "$RAW" <<-'EOF' "${LABEL[ours_print]}" "${LABEL[orig_print]}" "${LABEL
 	print(f"| server CPU per connection, original ipcprint / ours | {ratio('ours_print', 'orig_print', 1, 3, True)} | {ratio('ours_print', 'orig_print', 16, 3, True)} |")
 EOF
 
-echo
-echo "| server | parent RSS kB | one child's RSS kB |"
-echo "|---|---:|---:|"
-for c in $CONFIGS; do
-	pid=${PID[$c]:-}
-	if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "| ${LABEL[$c]} | FAILED | |"
-		continue
-	fi
-	if [ "$c" = ours_exec ]; then
-		child_rss="(a handler lives for one connection)"
+# The fork-and-exec server keeps no child.
+child_rss() {
+	if [ "$1" = ours_exec ]; then
+		echo "(a handler lives for one connection)"
 	else
-		child_rss=$(rss_kb "$(pgrep -P "$pid" | head -1)")
+		rss_kb "$(pgrep -P "$2" | head -1)"
 	fi
-	echo "| ${LABEL[$c]} | $(rss_kb "$pid") | $child_rss |"
-done
+}
+echo
+memory_table
