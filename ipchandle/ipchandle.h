@@ -23,7 +23,8 @@ extern "C" {
  *   (write to it); the server closes both after the call;
  * - environ is the connection's environment: the server's own, then
  *   PROTO=IPC, IPCLOCALPATH, IPCREMOTEPATH, IPCREMOTEEUID, IPCREMOTEEGID,
- *   IPCCONNNUM and the access rule's assignments (read them with getenv);
+ *   IPCREMOTEPID, IPCREMOTEGIDLIST, IPCCONNNUM and the access rule's
+ *   assignments (read them with getenv);
  * - argc and argv are the server's operands after path (argv[argc] is
  *   NULL).
  *

@@ -249,7 +249,7 @@ fn usage_errors_as_ipcprints() {
         assert_eq!(outputs[0].0, Some(100));
         assert!(!sock.exists());
     }
-    let usage = "usage: {} [ -1UXdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] \
+    let usage = "usage: {} [ -1UXSdDqQvpP ] [ -c limit ] [ -C locallimit ] [ -x rules.cdb ] [ -B banner ] \
 [ -g gid ] [ -u uid ] [ -G gidlist ] [ -b backlog ] [ -a perms ] [ -l localname ] [ -f lockfile ] path\n";
     let by_path = handler.to_str().unwrap();
     for (arg0, getopt, invoked) in [(by_path, "handler", by_path), ("", "ipchandle", "ipchandle")] {
