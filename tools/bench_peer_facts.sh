@@ -38,14 +38,9 @@ mkdir -p "$TOOLS" || exit 111
 gcc -O2 -static -nostdlib -fno-stack-protector -DNOLIBC -o "$TOOLS/handler-nolibc" "$ROOT/tools/handler.c" ||
 	exit 111
 cargo build --release -q --manifest-path "$ROOT/tools/loadgen/Cargo.toml" --target-dir "$TOOLS" >&2 || exit 111
-if [ "${NO_BUILD:-0}" != 1 ]; then
-	say "cargo build --release (working tree)"
-	(cd "$ROOT" && cargo build --release -q) >&2 || exit 111
-	say "cargo build --release ($REV, in $OLD)"
-	rm -rf "$OLD/src" && mkdir -p "$OLD/src" || exit 111
-	git -C "$ROOT" archive "$REV" | tar -x -C "$OLD/src" || exit 111
-	(cd "$OLD/src" && cargo build --release -q --target-dir "$OLD/target") >&2 || exit 111
-fi
+# shellcheck source=tools/build_rev.sh
+. "$ROOT/tools/build_rev.sh"
+[ "${NO_BUILD:-0}" = 1 ] || build_both "$ROOT" "$REV" "$OLD"
 
 WORK=$(mktemp -d /tmp/ucspi-bench-peer-facts.XXXXXX) || exit 111
 declare -A PID

@@ -37,14 +37,9 @@ say() { echo "compare_startup: $*" >&2; }
 
 mkdir -p "$TOOLS" || exit 111
 gcc -O2 -o "$TOOLS/spawnlimit" "$ROOT/tools/spawnlimit/spawnlimit.c" || exit 111
-if [ "${NO_BUILD:-0}" != 1 ]; then
-	say "cargo build --release (working tree)"
-	(cd "$ROOT" && cargo build --release -q) >&2 || exit 111
-	say "cargo build --release ($REV, in $OLD)"
-	rm -rf "$OLD/src" && mkdir -p "$OLD/src" || exit 111
-	git -C "$ROOT" archive "$REV" | tar -x -C "$OLD/src" || exit 111
-	(cd "$OLD/src" && cargo build --release -q --target-dir "$OLD/target") >&2 || exit 111
-fi
+# shellcheck source=tools/build_rev.sh
+. "$ROOT/tools/build_rev.sh"
+[ "${NO_BUILD:-0}" = 1 ] || build_both "$ROOT" "$REV" "$OLD"
 
 # medians PROG: "P C", the exec-to-exit p50 and the median CPU time in
 # µs over RUNS runs, any exit status.
