@@ -605,11 +605,16 @@ fn a_kernel_that_does_not_tell_the_groups() {
     let mut child = c.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let server = Server { child };
+    let mut server = Server { child };
     let (uid, _) = own_ids();
     assert_eq!(connect_as(None, &sock).1, format!("unset {uid}\n"));
     assert_eq!(connect_as(None, &sock).1, format!("unset {uid}\n"));
     let expected = "ipcserverd: warning: the kernel does not tell the groups of clients: IPCREMOTEGIDLIST is not set\n";
     assert_eq!(text(&log), expected);
-    drop(server);
+    // SIGTERM to the daemon itself (strace's child): killing strace alone
+    // would leave it serving, detached.
+    let daemon = children(server.pid()).0;
+    assert_eq!(daemon.len(), 1, "strace's children: {daemon:?}");
+    kill(daemon[0], 15);
+    assert!(server.wait(10).is_some(), "strace did not end with the daemon");
 }
